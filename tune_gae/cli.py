@@ -1,0 +1,145 @@
+"""The ``tune-gae`` command line: each command parses flags, calls one library function, prints.
+
+User errors (``TuneGAEError``) become a one-line ``Error: ...`` and exit code 2.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from tune_gae.errors import TuneGAEError
+
+
+class UserError(click.ClickException):
+    """A one-line ``Error: ...`` with exit code 2 (no usage banner: the flags were fine)."""
+
+    exit_code = 2
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a TuneGAEError raised below a command into click's one-line error, exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TuneGAEError as exc:
+            raise UserError(str(exc)) from None
+
+    return wrapper
+
+
+def parse_widths(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[int, ...]:
+    """``--hidden 32 --hidden 16`` or ``--hidden 32,16`` -> (32, 16); ``--hidden ''`` -> ()."""
+    widths: list[int] = []
+    for item in value:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            try:
+                width = int(part)
+            except ValueError:
+                raise click.BadParameter(f"widths must be integers but got {part!r}.") from None
+            if width <= 0:
+                raise click.BadParameter(f"widths must be positive but got {width}.")
+            widths.append(width)
+    return tuple(widths)
+
+
+data_root_option = click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder laid out as <root>/Planetoid/<Name>/raw (default: $TUNE_GAE_DATA, else ~/.cache/tune-gae).",
+)
+dataset_option = click.option(
+    "--dataset",
+    default="Cora",
+    show_default=True,
+    help="Cora, CiteSeer, PubMed, synthetic:nodes=N,communities=K, or an edge-list file.",
+)
+features_option = click.option(
+    "--features",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Node features (.npy, .pt or CSV) for an edge-list dataset.",
+)
+
+
+@click.group()
+@click.version_option(package_name="tune-gae")
+def main() -> None:
+    """Hyperparameter search for graph auto-encoders (GAE/VGAE) on Ray Tune + Optuna."""
+
+
+@main.command()
+@dataset_option
+@features_option
+@data_root_option
+@click.option("--model", type=click.Choice(["gae", "vgae"]), default="gae", show_default=True)
+@click.option("--encoder", type=click.Choice(["gcn", "linear"]), default="gcn", show_default=True)
+@click.option("--hidden", multiple=True, default=("32",), callback=parse_widths,
+              help="Hidden widths: repeat or comma list (--hidden 64,32).  [default: 32]")
+@click.option("--latent", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--kl-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="VGAE only: weight of KL/N in the loss.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--name", default=None, help="Run folder under --results-dir (default: <dataset>-<model>-<time>).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@user_errors
+def train(
+    dataset: str,
+    features: str | None,
+    data_root: str | None,
+    model: str,
+    encoder: str,
+    hidden: tuple[int, ...],
+    latent: int,
+    lr: float,
+    epochs: int,
+    dropout: float,
+    weight_decay: float,
+    kl_weight: float,
+    seed: int,
+    device: str,
+    results_dir: str,
+    name: str | None,
+    as_json: bool,
+) -> None:
+    """Train one GAE/VGAE, select the best validation epoch, test it once.
+
+    Writes TensorBoard events (loss, val_auc, val_ap, HParams) under RESULTS_DIR/NAME.
+    """
+    from tune_gae.config import DataConfig
+    from tune_gae.run import train_run
+
+    data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed)
+    hyper = dict(
+        model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent, lr=lr,
+        epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight, seed=seed,
+    )
+    summary = train_run(data_config, hyper, results_dir=results_dir, name=name, device=device,
+                        echo=None if as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(
+            f"{summary['dataset']} {model.upper()}: best epoch {summary['best_epoch']}/{summary['epochs']}  "
+            f"val AUC {summary['val_auc']:.4f} AP {summary['val_ap']:.4f}  "
+            f"test AUC {summary['test_auc']:.4f} AP {summary['test_ap']:.4f}  "
+            f"({summary['seconds']:.1f} s)\nTensorBoard: tensorboard --logdir {summary['log_dir']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Typed settings for one training run: data, model and training, each a frozen dataclass.
+
+``run_config_from_dict`` turns a flat dict (a CLI's flags, a Tune trial's sampled config)
+into those objects strictly: an unknown key is an error with a "did you mean" hint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from tune_gae.errors import TuneGAEError
+
+MODEL_KINDS = ("gae", "vgae")
+ENCODER_KINDS = ("gcn", "linear")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which graph, and how its edges are split into train/validation/test."""
+
+    dataset: str = "Cora"
+    root: str | None = None
+    features: str | None = None  # node features for an edge-list dataset
+    val_ratio: float = 0.05
+    test_ratio: float = 0.10
+    split_seed: int = 0
+    normalize_features: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("val_ratio", "test_ratio"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise TuneGAEError(f"{name} must be between 0 and 1 but got {value}.")
+        if self.val_ratio + self.test_ratio >= 1.0:
+            raise TuneGAEError(
+                f"val_ratio + test_ratio must be below 1 but got {self.val_ratio + self.test_ratio}."
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that rebuilds a model: ``build_model(ModelConfig(**d))``."""
+
+    in_channels: int
+    model: str = "gae"
+    encoder: str = "gcn"
+    hidden_channels: tuple[int, ...] = (32,)
+    latent_channels: int = 16
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_channels", tuple(int(w) for w in self.hidden_channels))
+        if self.model not in MODEL_KINDS:
+            raise TuneGAEError(f"model must be one of {', '.join(MODEL_KINDS)} but got {self.model!r}.")
+        if self.encoder not in ENCODER_KINDS:
+            raise TuneGAEError(
+                f"encoder must be one of {', '.join(ENCODER_KINDS)} but got {self.encoder!r}."
+            )
+        if self.in_channels <= 0:
+            raise TuneGAEError(f"in_channels must be positive but got {self.in_channels}.")
+        if any(w <= 0 for w in self.hidden_channels):
+            raise TuneGAEError(f"hidden widths must be positive but got {list(self.hidden_channels)}.")
+        if self.latent_channels <= 0:
+            raise TuneGAEError(f"latent_channels must be positive but got {self.latent_channels}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise TuneGAEError(f"dropout must be in [0, 1) but got {self.dropout}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["hidden_channels"] = list(self.hidden_channels)
+        return out
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one run."""
+
+    lr: float = 0.01
+    epochs: int = 200
+    weight_decay: float = 0.0
+    kl_weight: float = 1.0
+    neg_ratio: int = 1
+    edge_dropout: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise TuneGAEError(f"lr must be positive but got {self.lr}.")
+        if self.epochs <= 0:
+            raise TuneGAEError(f"epochs must be positive but got {self.epochs}.")
+        if self.weight_decay < 0:
+            raise TuneGAEError(f"weight_decay cannot be negative but got {self.weight_decay}.")
+        if self.kl_weight < 0:
+            raise TuneGAEError(f"kl_weight cannot be negative but got {self.kl_weight}.")
+        if self.neg_ratio < 1:
+            raise TuneGAEError(f"neg_ratio must be at least 1 but got {self.neg_ratio}.")
+        if not 0.0 <= self.edge_dropout < 1.0:
+            raise TuneGAEError(f"edge_dropout must be in [0, 1) but got {self.edge_dropout}.")
+
+
+# Keys a trial/run config may hold, mapped to the dataclass that owns them.
+MODEL_KEYS = tuple(f.name for f in fields(ModelConfig) if f.name != "in_channels")
+TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
+RUN_KEYS = MODEL_KEYS + TRAIN_KEYS
+
+
+def did_you_mean(name: str, known: tuple[str, ...] | list[str]) -> str:
+    """A " (did you mean 'x'?)" suffix when ``name`` is a near-miss of a known name."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def run_config_from_dict(
+    values: Mapping[str, Any], *, in_channels: int
+) -> tuple[ModelConfig, TrainConfig]:
+    """Split a flat hyperparameter dict into a ModelConfig and a TrainConfig, strictly."""
+    for key in values:
+        if key not in RUN_KEYS:
+            raise TuneGAEError(f"unknown hyperparameter {key!r}{did_you_mean(key, RUN_KEYS)}.")
+    model_kwargs = {k: values[k] for k in MODEL_KEYS if k in values}
+    train_kwargs = {k: values[k] for k in TRAIN_KEYS if k in values}
+    if "hidden_channels" in model_kwargs:
+        model_kwargs["hidden_channels"] = _as_widths(model_kwargs["hidden_channels"])
+    for key in ("epochs", "latent_channels", "neg_ratio", "seed"):
+        target = model_kwargs if key in model_kwargs else train_kwargs
+        if key in target:
+            target[key] = int(target[key])
+    return ModelConfig(in_channels=in_channels, **model_kwargs), TrainConfig(**train_kwargs)
+
+
+def _as_widths(value: Any) -> tuple[int, ...]:
+    """Accept [32, 16], (32,), 32, "32,16" or "" (no hidden layer) as a width list."""
+    if isinstance(value, str):
+        return tuple(int(part) for part in value.replace("-", ",").split(",") if part.strip())
+    if isinstance(value, int):
+        return (value,)
+    return tuple(int(w) for w in value)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one finished training run reports."""
+
+    val_auc: float
+    val_ap: float
+    test_auc: float | None
+    test_ap: float | None
+    best_epoch: int
+    epochs: int
+    seconds: float
+    split_hash: str
+    history: list[dict[str, float]] = field(default_factory=list, repr=False)

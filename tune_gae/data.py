@@ -1,0 +1,394 @@
+"""Graphs in, one seeded link split out.
+
+Sources: a Planetoid name (``Cora``, ``CiteSeer``, ``PubMed``), a user's edge-list file (with
+optional node features), or ``synthetic:nodes=2000,communities=5`` (a seeded stochastic block
+model with class-correlated features). The split is computed ONCE per search, in the driver,
+and identified by a content hash.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import os
+import re
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from tune_gae.config import DataConfig
+from tune_gae.errors import TuneGAEError
+
+PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
+PLANETOID_RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+DATA_ROOT_ENV = "TUNE_GAE_DATA"
+SYNTHETIC_PREFIX = "synthetic"
+SYNTHETIC_DEFAULTS = {
+    "nodes": 2000,
+    "communities": 5,
+    "degree": 8.0,  # mean node degree
+    "p_in": 0.8,  # probability that an edge stays inside its community
+    "features": 64,
+    "seed": 0,
+}
+IDENTITY_FEATURES_MAX_NODES = 4096
+DEGREE_BUCKETS = 32
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def default_data_root() -> Path:
+    """``$TUNE_GAE_DATA``, else the user cache folder (``$XDG_CACHE_HOME/tune-gae``)."""
+    if os.environ.get(DATA_ROOT_ENV):
+        return Path(os.environ[DATA_ROOT_ENV]).expanduser().resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return (Path(cache) / "tune-gae").resolve()
+
+
+def load_graph(config: DataConfig) -> Data:
+    """Load the graph named by ``config.dataset`` as a PyG ``Data`` (x, edge_index, name).
+
+    Edges come back undirected (both directions), without self loops or duplicates.
+    """
+    source = config.dataset.strip()
+    if source.lower().startswith(SYNTHETIC_PREFIX):
+        data = synthetic_graph(source)
+    elif _looks_like_path(source):
+        data = load_edge_list(Path(source), features=Path(config.features) if config.features else None)
+    else:
+        root = Path(config.root).expanduser().resolve() if config.root else default_data_root()
+        data = load_planetoid(source, root)
+    if config.normalize_features:
+        data.x = _row_normalize(data.x)
+    return data
+
+
+def _looks_like_path(source: str) -> bool:
+    return os.sep in source or "." in source or Path(source).exists()
+
+
+def planetoid_name(name: str) -> str:
+    """The canonical Planetoid spelling of ``name`` (case-insensitive), or a TuneGAEError."""
+    for known in PLANETOID_NAMES:
+        if name.lower() == known.lower():
+            return known
+    raise TuneGAEError(
+        f"unknown dataset {name!r}: use one of {', '.join(PLANETOID_NAMES)}, "
+        f"'synthetic:nodes=N,communities=K', or a path to an edge-list file."
+    )
+
+
+def load_planetoid(name: str, root: Path) -> Data:
+    """Cora/CiteSeer/PubMed from ``<root>/Planetoid/<Name>/raw`` (PyG downloads it if online)."""
+    from torch_geometric.datasets import Planetoid
+
+    name = planetoid_name(name)
+    raw_dir = root / "Planetoid" / name / "raw"
+    wanted = [f"ind.{name.lower()}.{suffix}" for suffix in PLANETOID_RAW_SUFFIXES]
+    missing = [f for f in wanted if not (raw_dir / f).exists()]
+    try:
+        # PyG prints "Processing..." on stdout; keep stdout clean for --json.
+        with contextlib.redirect_stdout(sys.stderr):
+            dataset = Planetoid(str(root / "Planetoid"), name)
+    except Exception as exc:  # download (offline) or processing failure
+        if missing:
+            raise TuneGAEError(
+                f"{name} raw files not found in {raw_dir} (missing {', '.join(missing)}) and the "
+                f"download failed ({type(exc).__name__}): copy the Planetoid raw files there, or "
+                f"pass --data-root / set {DATA_ROOT_ENV} to a folder holding Planetoid/{name}/raw/."
+            ) from None
+        raise TuneGAEError(
+            f"could not process {name} raw files in {raw_dir} ({type(exc).__name__}: {exc}): "
+            f"check the folder is writable and the files are the original Planetoid ones."
+        ) from None
+    graph = dataset[0]
+    data = Data(x=graph.x, edge_index=_undirected(graph.edge_index, graph.num_nodes))
+    data.num_nodes = graph.num_nodes
+    data.name = name
+    return data
+
+
+def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
+    """A CSV/TSV file of two integer node-id columns (a header row is allowed)."""
+    if not path.is_file():
+        raise TuneGAEError(f"edge file {path} does not exist: check the path given to --dataset.")
+    pairs: list[tuple[int, int]] = []
+    with path.open(newline="") as handle:
+        sample = handle.read(4096)
+        handle.seek(0)
+        delimiter = "\t" if "\t" in sample else ("," if "," in sample else None)
+        rows = csv.reader(handle, delimiter=delimiter) if delimiter else (
+            line.split() for line in handle
+        )
+        for line_no, row in enumerate(rows, start=1):
+            cells = [c.strip() for c in row if c.strip()]
+            if not cells or cells[0].startswith("#"):
+                continue
+            if len(cells) < 2:
+                raise TuneGAEError(
+                    f"{path}:{line_no}: expected two node ids per line but got {','.join(cells)!r}."
+                )
+            try:
+                u, v = int(cells[0]), int(cells[1])
+            except ValueError:
+                if line_no == 1 and not pairs:
+                    continue  # header row
+                raise TuneGAEError(
+                    f"{path}:{line_no}: node ids must be integers but got {cells[0]!r}, {cells[1]!r}."
+                ) from None
+            if u < 0 or v < 0:
+                raise TuneGAEError(f"{path}:{line_no}: node ids cannot be negative but got {u}, {v}.")
+            pairs.append((u, v))
+    if not pairs:
+        raise TuneGAEError(f"edge file {path} holds no edges: add lines of 'source,target' node ids.")
+    edge_index = torch.tensor(pairs, dtype=torch.long).t()
+    num_nodes = int(edge_index.max()) + 1
+    if features is not None:
+        x = load_features(features)
+        if x.size(0) < num_nodes:
+            raise TuneGAEError(
+                f"node id {num_nodes - 1} in {path} is out of range for {features}, which has "
+                f"{x.size(0)} feature rows: give one feature row per node id 0..N-1."
+            )
+        num_nodes = x.size(0)
+        note = None
+    else:
+        x, note = structural_features(edge_index, num_nodes)
+    data = Data(x=x, edge_index=_undirected(edge_index, num_nodes))
+    data.num_nodes = num_nodes
+    data.name = path.stem
+    data.feature_note = note
+    if data.edge_index.size(1) == 0:
+        raise TuneGAEError(f"edge file {path} holds only self loops: a link split needs real edges.")
+    return data
+
+
+def load_features(path: Path) -> Tensor:
+    """Node features from ``.npy``, ``.pt`` (a tensor) or CSV (one row per node)."""
+    if not path.is_file():
+        raise TuneGAEError(f"feature file {path} does not exist: check the path given to --features.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            import numpy as np
+
+            x = torch.from_numpy(np.load(path, allow_pickle=False))
+        elif suffix == ".pt":
+            x = torch.load(path, weights_only=True)
+        else:
+            import numpy as np
+
+            x = torch.from_numpy(np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2))
+    except Exception as exc:
+        raise TuneGAEError(f"could not read features from {path} ({type(exc).__name__}: {exc}).") from None
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise TuneGAEError(f"features in {path} must be a 2-D matrix [nodes, features].")
+    return x.float()
+
+
+def structural_features(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, str]:
+    """Features for a graph that has none: identity for small graphs, else log-degree buckets."""
+    if num_nodes <= IDENTITY_FEATURES_MAX_NODES:
+        return torch.eye(num_nodes), f"no node features given: using an identity encoding ({num_nodes} dims)."
+    degree = torch.bincount(edge_index.flatten(), minlength=num_nodes).float()
+    bucket = torch.log2(degree + 1).floor().clamp(max=DEGREE_BUCKETS - 1).long()
+    x = torch.nn.functional.one_hot(bucket, DEGREE_BUCKETS).float()
+    return x, f"no node features given: using a one-hot log-degree encoding ({DEGREE_BUCKETS} dims)."
+
+
+def parse_synthetic(spec: str) -> dict[str, float]:
+    """``synthetic:nodes=2000,communities=5`` -> settings (unknown keys are errors)."""
+    _, _, body = spec.partition(":")
+    settings: dict[str, float] = dict(SYNTHETIC_DEFAULTS)
+    for item in filter(None, (part.strip() for part in body.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in SYNTHETIC_DEFAULTS:
+            raise TuneGAEError(
+                f"bad synthetic setting {item!r}: use key=value with keys "
+                f"{', '.join(SYNTHETIC_DEFAULTS)}, e.g. synthetic:nodes=2000,communities=5."
+            )
+        try:
+            settings[key] = float(value)
+        except ValueError:
+            raise TuneGAEError(f"synthetic setting {key} must be a number but got {value!r}.") from None
+    if settings["nodes"] < 10 or settings["communities"] < 1 or settings["degree"] <= 0:
+        raise TuneGAEError("synthetic graphs need nodes >= 10, communities >= 1 and degree > 0.")
+    return settings
+
+
+def synthetic_graph(spec: str) -> Data:
+    """A seeded stochastic block model whose features are noisy community centroids."""
+    s = parse_synthetic(spec)
+    n, k, dims = int(s["nodes"]), int(s["communities"]), int(s["features"])
+    gen = torch.Generator().manual_seed(int(s["seed"]))
+    community = torch.randint(0, k, (n,), generator=gen)
+    num_edges = int(n * s["degree"] / 2)
+    src = torch.randint(0, n, (num_edges,), generator=gen)
+    # An intra-community edge picks a random member of src's community; others pick any node.
+    order = torch.argsort(community)
+    counts = torch.bincount(community, minlength=k)
+    starts = torch.cumsum(counts, 0) - counts
+    offset = (torch.rand(num_edges, generator=gen) * counts[community[src]]).long()
+    intra_dst = order[starts[community[src]] + offset]
+    any_dst = torch.randint(0, n, (num_edges,), generator=gen)
+    inside = torch.rand(num_edges, generator=gen) < s["p_in"]
+    dst = torch.where(inside, intra_dst, any_dst)
+    centroids = torch.randn(k, dims, generator=gen)
+    x = centroids[community] + 1.5 * torch.randn(n, dims, generator=gen)
+    data = Data(x=x, edge_index=_undirected(torch.stack([src, dst]), n))
+    data.num_nodes = n
+    data.name = spec
+    data.y = community
+    return data
+
+
+def _undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Both directions of every edge, no self loops, no duplicates, sorted."""
+    pairs = _unique_pairs(edge_index, num_nodes)
+    return torch.cat([pairs, pairs.flip(0)], dim=1)
+
+
+def _unique_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Each undirected edge once, as (low, high), sorted, self loops dropped."""
+    low = torch.minimum(edge_index[0], edge_index[1])
+    high = torch.maximum(edge_index[0], edge_index[1])
+    keep = low != high
+    keys = torch.unique(low[keep] * num_nodes + high[keep])
+    return torch.stack([keys // num_nodes, keys % num_nodes])
+
+
+def _row_normalize(x: Tensor) -> Tensor:
+    """PyG's NormalizeFeatures for non-negative features (rows sum to one); others unchanged."""
+    if (x < 0).any():
+        return x
+    return x / x.sum(dim=1, keepdim=True).clamp(min=1.0e-12)
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+@dataclass(frozen=True)
+class LinkSplit:
+    """One seeded link split of an undirected graph.
+
+    Positive pair tensors hold each edge once (``[2, E]``, low id first). ``train_edge_index``
+    (both directions) is the only graph models pass messages over; it holds no validation or
+    test positive. ``test_pos``/``test_neg`` are ``None`` in the copy that trials receive.
+    """
+
+    x: Tensor
+    train_pos: Tensor
+    val_pos: Tensor
+    val_neg: Tensor
+    test_pos: Tensor | None
+    test_neg: Tensor | None
+    name: str
+    split_hash: str
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.size(0)
+
+    @property
+    def num_features(self) -> int:
+        return self.x.size(1)
+
+    @property
+    def train_edge_index(self) -> Tensor:
+        return torch.cat([self.train_pos, self.train_pos.flip(0)], dim=1)
+
+    def without_test(self) -> "LinkSplit":
+        """The copy a search's trials get: no test edge at all."""
+        return replace(self, test_pos=None, test_neg=None)
+
+    def edge_tensors(self) -> dict[str, Tensor]:
+        """The split as named ``[2, E]`` tensors (what the export bundle's ``split.pt`` holds)."""
+        tensors = {
+            "train_edge_index": self.train_edge_index,
+            "val_pos": self.val_pos,
+            "val_neg": self.val_neg,
+        }
+        if self.test_pos is not None and self.test_neg is not None:
+            tensors.update(test_pos=self.test_pos, test_neg=self.test_neg)
+        return tensors
+
+
+def split_edges(data: Data, *, val_ratio: float, test_ratio: float, seed: int) -> LinkSplit:
+    """Split edges into train/val/test positives plus equal numbers of fixed negatives.
+
+    Everything is drawn from one ``torch.Generator`` seeded with ``seed``: same graph and seed,
+    same split, same hash. Negatives are non-edges of the FULL graph, distinct, and the
+    validation and test negatives do not overlap.
+    """
+    num_nodes = int(data.num_nodes)
+    pairs = _unique_pairs(data.edge_index, num_nodes)
+    num_edges = pairs.size(1)
+    num_val = int(val_ratio * num_edges)
+    num_test = int(test_ratio * num_edges)
+    if num_edges < 3 or num_val == 0 or num_test == 0 or num_edges - num_val - num_test <= 0:
+        raise TuneGAEError(
+            f"graph {getattr(data, 'name', '')!r} has {num_edges} edges, too few for a "
+            f"{val_ratio:.0%}/{test_ratio:.0%} validation/test split: use a larger graph or larger ratios."
+        )
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(num_edges, generator=gen)
+    val_pos = pairs[:, perm[:num_val]]
+    test_pos = pairs[:, perm[num_val : num_val + num_test]]
+    train_pos = pairs[:, perm[num_val + num_test :]]
+    negatives = _sample_non_edges(pairs, num_nodes, num_val + num_test, gen)
+    val_neg, test_neg = negatives[:, :num_val], negatives[:, num_val:]
+    name = str(getattr(data, "name", "graph"))
+    split_hash = _hash_split(data.x, train_pos, val_pos, val_neg, test_pos, test_neg)
+    return LinkSplit(data.x, train_pos, val_pos, val_neg, test_pos, test_neg, name, split_hash)
+
+
+def _sample_non_edges(pairs: Tensor, num_nodes: int, count: int, gen: torch.Generator) -> Tensor:
+    """``count`` distinct (low, high) node pairs that are not edges, in random order."""
+    max_pairs = num_nodes * (num_nodes - 1) // 2
+    if count > max_pairs - pairs.size(1):
+        raise TuneGAEError("graph is too dense to sample enough non-edges for validation/test.")
+    edge_keys = pairs[0] * num_nodes + pairs[1]
+    chosen = torch.empty(0, dtype=torch.long)
+    while chosen.numel() < count:
+        want = 2 * (count - chosen.numel()) + 16
+        u = torch.randint(0, num_nodes, (want,), generator=gen)
+        v = torch.randint(0, num_nodes, (want,), generator=gen)
+        low, high = torch.minimum(u, v), torch.maximum(u, v)
+        keys = (low * num_nodes + high)[low != high]
+        keys = keys[~torch.isin(keys, edge_keys) & ~torch.isin(keys, chosen)]
+        # Keep first occurrences only, in sampling order (so the result is seed-determined).
+        uniq, inverse = torch.unique(keys, return_inverse=True)
+        first = torch.full((uniq.numel(),), keys.numel(), dtype=torch.long)
+        first.scatter_reduce_(0, inverse, torch.arange(keys.numel()), reduce="amin")
+        chosen = torch.cat([chosen, keys[first.sort().values]])
+    chosen = chosen[:count]
+    return torch.stack([chosen // num_nodes, chosen % num_nodes])
+
+
+def _hash_split(x: Tensor, *tensors: Tensor) -> str:
+    digest = hashlib.sha256()
+    digest.update(str(tuple(x.shape)).encode())
+    for tensor in tensors:
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_split(config: DataConfig) -> LinkSplit:
+    """Load the graph and split it: the one call a search's driver makes."""
+    data = load_graph(config)
+    return split_edges(
+        data, val_ratio=config.val_ratio, test_ratio=config.test_ratio, seed=config.split_seed
+    )
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe version of a dataset name (for default run names)."""
+    return _SAFE_NAME.sub("-", text).strip("-") or "graph"

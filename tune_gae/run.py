@@ -1,0 +1,60 @@
+"""One training run with its TensorBoard log: what ``tune-gae train`` calls."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from tune_gae.config import DataConfig, run_config_from_dict
+from tune_gae.data import load_split, safe_name
+from tune_gae.errors import TuneGAEError
+from tune_gae.tensorboard import RunLogger
+from tune_gae.training import pick_device, train
+
+
+def train_run(
+    data_config: DataConfig,
+    hyperparameters: Mapping[str, Any],
+    *,
+    results_dir: str | Path = "results",
+    name: str | None = None,
+    device: str = "auto",
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Load + split the data, train, log to TensorBoard, return a JSON-ready summary."""
+    split = load_split(data_config)
+    if echo is not None and getattr(split, "feature_note", None):
+        echo(split.feature_note)
+    model_config, train_config = run_config_from_dict(hyperparameters, in_channels=split.num_features)
+    try:
+        torch_device = pick_device(device)
+    except RuntimeError as exc:
+        raise TuneGAEError(f"bad --device {device!r} ({exc}): use auto, cpu or cuda.") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise TuneGAEError("--device cuda was asked for but no CUDA GPU is visible: use --device cpu.")
+    name = name or f"{safe_name(split.name)}-{model_config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    log_dir = Path(results_dir).expanduser().resolve() / name
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TuneGAEError(f"cannot create {log_dir} ({exc.strerror}): pass a writable --results-dir.") from None
+    logger = RunLogger(log_dir, {**model_config.to_dict(), **vars(train_config)})
+    result, _ = train(split, model_config, train_config, device=torch_device, on_epoch=logger.log_epoch)
+    summary = {
+        "dataset": split.name,
+        "val_auc": result.val_auc,
+        "val_ap": result.val_ap,
+        "test_auc": result.test_auc,
+        "test_ap": result.test_ap,
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs,
+        "seconds": round(result.seconds, 3),
+        "split_hash": result.split_hash,
+        "log_dir": str(log_dir),
+        "config": {**model_config.to_dict(), **vars(train_config)},
+    }
+    logger.finish({"best_val_auc": result.val_auc, "best_val_ap": result.val_ap,
+                   "test_auc": result.test_auc, "test_ap": result.test_ap})
+    return summary

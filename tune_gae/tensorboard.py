@@ -1,0 +1,61 @@
+"""TensorBoard event files for one run: per-epoch scalars plus an HParams entry.
+
+The HParams entry is written into the run's own event file (not a sub-run, as
+``SummaryWriter.add_hparams`` does), so ``tensorboard --logdir <search>`` shows each trial once,
+with its curves and its row in the HParams tab.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+SCALARS = ("loss", "val_auc", "val_ap")
+HPARAM_METRICS = ("hparams/best_val_auc", "hparams/best_val_ap")
+
+
+def hparam_value(value: Any) -> bool | int | float | str:
+    """TensorBoard takes bool/number/str: lists (hidden widths) become "64-32"."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "-".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+class RunLogger:
+    """Writes one run's curves and, at the end, its hyperparameters with final metrics."""
+
+    def __init__(self, log_dir: str | Path, hyperparameters: Mapping[str, Any], *, purge_step: int | None = None) -> None:
+        self.log_dir = Path(log_dir)
+        self.hyperparameters = {k: hparam_value(v) for k, v in hyperparameters.items()}
+        self.writer = SummaryWriter(str(self.log_dir), purge_step=purge_step)
+        # Declare the HParams experiment up front so a run stopped early still shows in the tab.
+        self._write_hparams({"hparams/best_val_auc": 0.0, "hparams/best_val_ap": 0.0}, declare_only=True)
+
+    def log_epoch(self, row: Mapping[str, float]) -> None:
+        step = int(row["epoch"])
+        for key in SCALARS:
+            if key in row:
+                self.writer.add_scalar(key, row[key], step)
+
+    def finish(self, metrics: Mapping[str, float]) -> None:
+        """Record final metrics (e.g. best_val_auc, test_auc) against the hyperparameters."""
+        self._write_hparams({f"hparams/{k}": float(v) for k, v in metrics.items() if v is not None})
+        self.writer.close()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def _write_hparams(self, metrics: dict[str, float], declare_only: bool = False) -> None:
+        exp, start, end = hparams(self.hyperparameters, metrics)
+        file_writer = self.writer._get_file_writer()
+        file_writer.add_summary(exp)
+        file_writer.add_summary(start)
+        file_writer.add_summary(end)
+        if not declare_only:
+            for key, value in metrics.items():
+                self.writer.add_scalar(key, value, 0)
+        self.writer.flush()
