@@ -1,0 +1,23 @@
+# Two commands on a fresh clone: `make search` (the main job) and `make test` (the suite).
+# Both create .venv and install the project first; torch is pinned to the CPU build here
+# (GPU users: see README "GPU").
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+
+$(BIN)/tune-gae: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+.PHONY: install test search
+install: $(BIN)/tune-gae
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+search: install
+	$(BIN)/tune-gae search search_spaces/default.yaml --dataset Cora $(SEARCH_ARGS)

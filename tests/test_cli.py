@@ -1,0 +1,65 @@
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tune_gae.cli import main
+
+
+def _events(folder: Path) -> EventAccumulator:
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    acc.Reload()
+    return acc
+
+
+def test_train_json_tensorboard_and_hparams(data_root: Path, tmp_path: Path) -> None:
+    args = ["train", "--dataset", "synthetic:nodes=300", "--epochs", "15", "--latent", "8", "--hidden", "16,8",
+            "--results-dir", str(tmp_path), "--name", "run", "--json", "--data-root", str(data_root)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # exactly one JSON object on stdout
+    for key in ("val_auc", "val_ap", "test_auc", "test_ap", "epochs", "seconds", "split_hash"):
+        assert key in summary
+    assert summary["epochs"] == 15 and summary["config"]["hidden_channels"] == [16, 8]
+    acc = _events(tmp_path / "run")
+    assert {"loss", "val_auc", "val_ap"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Scalars("val_auc")] == list(range(1, 16))
+    best = max(e.value for e in acc.Scalars("val_auc"))
+    assert abs(best - summary["val_auc"]) < 1e-6
+    hparams = acc.PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
+    assert b"latent_channels" in hparams["_hparams_/session_start_info"]
+    final = acc.Scalars("hparams/test_auc")[-1].value
+    assert abs(final - summary["test_auc"]) < 1e-6
+
+
+def test_train_two_latent_sizes_side_by_side(tmp_path: Path) -> None:
+    for latent in (8, 16):
+        args = ["train", "--dataset", "synthetic:nodes=300", "--epochs", "3", "--latent", str(latent),
+                "--results-dir", str(tmp_path), "--name", f"latent{latent}"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "test AUC" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latent16", "latent8"]
+
+
+def test_unknown_dataset_is_one_line_exit_2() -> None:
+    result = CliRunner().invoke(main, ["train", "--dataset", "Cra"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "Error: unknown dataset 'Cra': use one of Cora, CiteSeer, PubMed, "
+        "'synthetic:nodes=N,communities=K', or a path to an edge-list file."
+    ]
+
+
+def test_missing_data_offline_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["train", "--dataset", "CiteSeer", "--data-root", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "ind.citeseer.graph" in lines[0] and "--data-root" in lines[0]
+
+
+def test_bad_hidden_width_is_rejected() -> None:
+    result = CliRunner().invoke(main, ["train", "--hidden", "32,abc"])
+    assert result.exit_code == 2 and "widths must be integers but got 'abc'" in result.output
