@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ray_cluster import LocalRayCluster
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
@@ -23,3 +26,14 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path in root.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return root
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster() -> Iterator[LocalRayCluster]:
+    """A real head + one worker node (1 CPU each) on this machine, token auth on.
+
+    Module-scoped: a fault test that kills the worker only spoils its own module's cluster.
+    Drivers run as subprocesses with ``env=two_node_cluster.env``.
+    """
+    with LocalRayCluster(num_nodes=2, cpus_per_node=1) as cluster:
+        yield cluster

@@ -29,6 +29,24 @@ def test_build_model_shapes() -> None:
     assert embed(vgae, x, edges).shape == (5, 8)
 
 
+def test_feature_normalisation_matches_pyg(synthetic) -> None:
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import NormalizeFeatures
+
+    from tune_gae.models import normalize_features
+
+    expected = NormalizeFeatures()(Data(x=synthetic.x.clone())).x
+    assert torch.allclose(normalize_features(synthetic.x), expected)
+    # The model applies it itself: the same weights on raw features == on pre-normalised ones.
+    config = ModelConfig(in_channels=synthetic.num_features, normalize_features=True)
+    torch.manual_seed(0)
+    with_norm = build_model(config)
+    torch.manual_seed(0)
+    prenormalised = build_model(config, inputs_normalized=True)
+    edges = synthetic.train_edge_index
+    assert torch.allclose(embed(with_norm, synthetic.x, edges), embed(prenormalised, expected, edges), atol=1e-6)
+
+
 def test_strict_config_rejects_unknown_key_with_hint() -> None:
     with pytest.raises(TuneGAEError, match="unknown hyperparameter 'latnet_channels' \\(did you mean 'latent_channels'\\?\\)"):
         run_config_from_dict({"latnet_channels": 16}, in_channels=3)
@@ -51,7 +69,8 @@ def test_training_learns_and_selects_on_validation(synthetic) -> None:
 
 def test_vgae_trains_with_kl_weight(synthetic) -> None:
     model_config, train_config = run_config_from_dict(
-        {"model": "vgae", "epochs": 60, "kl_weight": 0.5, "neg_ratio": 2, "edge_dropout": 0.1},
+        {"model": "vgae", "epochs": 60, "kl_weight": 0.5, "neg_ratio": 2, "edge_dropout": 0.1,
+         "normalize_features": False},
         in_channels=synthetic.num_features,
     )
     result, _ = train(synthetic, model_config, train_config)

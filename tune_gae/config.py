@@ -26,7 +26,6 @@ class DataConfig:
     val_ratio: float = 0.05
     test_ratio: float = 0.10
     split_seed: int = 0
-    normalize_features: bool = True
 
     def __post_init__(self) -> None:
         for name in ("val_ratio", "test_ratio"):
@@ -49,6 +48,7 @@ class ModelConfig:
     hidden_channels: tuple[int, ...] = (32,)
     latent_channels: int = 16
     dropout: float = 0.0
+    normalize_features: bool = True  # row-normalise inputs (PyG's NormalizeFeatures) in the encoder
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_channels", tuple(int(w) for w in self.hidden_channels))

@@ -35,6 +35,9 @@ SYNTHETIC_DEFAULTS = {
     "features": 64,
     "seed": 0,
 }
+SYNTHETIC_TOPIC_SHARE = 0.2  # share of words that are a community's topic words
+SYNTHETIC_TOPIC_PROB = 0.3  # chance a node uses one of its community's topic words
+SYNTHETIC_BACKGROUND_PROB = 0.03  # chance it uses any other word
 IDENTITY_FEATURES_MAX_NODES = 4096
 DEGREE_BUCKETS = 32
 
@@ -53,7 +56,8 @@ def default_data_root() -> Path:
 def load_graph(config: DataConfig) -> Data:
     """Load the graph named by ``config.dataset`` as a PyG ``Data`` (x, edge_index, name).
 
-    Edges come back undirected (both directions), without self loops or duplicates.
+    Edges come back undirected (both directions), without self loops or duplicates. Features
+    come back raw: normalising them is a model hyperparameter (``ModelConfig.normalize_features``).
     """
     source = config.dataset.strip()
     if source.lower().startswith(SYNTHETIC_PREFIX):
@@ -63,8 +67,6 @@ def load_graph(config: DataConfig) -> Data:
     else:
         root = Path(config.root).expanduser().resolve() if config.root else default_data_root()
         data = load_planetoid(source, root)
-    if config.normalize_features:
-        data.x = _row_normalize(data.x)
     return data
 
 
@@ -222,7 +224,7 @@ def parse_synthetic(spec: str) -> dict[str, float]:
 
 
 def synthetic_graph(spec: str) -> Data:
-    """A seeded stochastic block model whose features are noisy community centroids."""
+    """A seeded stochastic block model with binary, community-correlated word features."""
     s = parse_synthetic(spec)
     n, k, dims = int(s["nodes"]), int(s["communities"]), int(s["features"])
     gen = torch.Generator().manual_seed(int(s["seed"]))
@@ -238,8 +240,10 @@ def synthetic_graph(spec: str) -> Data:
     any_dst = torch.randint(0, n, (num_edges,), generator=gen)
     inside = torch.rand(num_edges, generator=gen) < s["p_in"]
     dst = torch.where(inside, intra_dst, any_dst)
-    centroids = torch.randn(k, dims, generator=gen)
-    x = centroids[community] + 1.5 * torch.randn(n, dims, generator=gen)
+    # Binary bag-of-words like Planetoid's: each community favours its own random "topic" words.
+    topic = torch.rand(k, dims, generator=gen) < SYNTHETIC_TOPIC_SHARE
+    word_prob = torch.where(topic, SYNTHETIC_TOPIC_PROB, SYNTHETIC_BACKGROUND_PROB)
+    x = (torch.rand(n, dims, generator=gen) < word_prob[community]).float()
     data = Data(x=x, edge_index=_undirected(torch.stack([src, dst]), n))
     data.num_nodes = n
     data.name = spec
@@ -260,13 +264,6 @@ def _unique_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
     keep = low != high
     keys = torch.unique(low[keep] * num_nodes + high[keep])
     return torch.stack([keys // num_nodes, keys % num_nodes])
-
-
-def _row_normalize(x: Tensor) -> Tensor:
-    """PyG's NormalizeFeatures for non-negative features (rows sum to one); others unchanged."""
-    if (x < 0).any():
-        return x
-    return x / x.sum(dim=1, keepdim=True).clamp(min=1.0e-12)
 
 
 # --------------------------------------------------------------------------- splitting

@@ -12,6 +12,12 @@ from torch_geometric.nn import GAE, VGAE, GCNConv
 from tune_gae.config import ModelConfig
 
 
+def normalize_features(x: Tensor) -> Tensor:
+    """PyG's ``NormalizeFeatures``: shift to non-negative, then rows sum to one (at least 1)."""
+    x = x - x.min()
+    return x / x.sum(dim=-1, keepdim=True).clamp(min=1.0)
+
+
 class GCNEncoder(torch.nn.Module):
     """GCN layers of the given hidden widths, then a GCN layer (or two: mu, logstd) to latent."""
 
@@ -24,8 +30,10 @@ class GCNEncoder(torch.nn.Module):
         dropout: float = 0.0,
         variational: bool = False,
         cached: bool = False,
+        normalize_input: bool = False,
     ) -> None:
         super().__init__()
+        self.normalize_input = normalize_input
         widths = [in_channels, *hidden_channels]
         self.hidden = torch.nn.ModuleList(
             GCNConv(a, b, cached=cached) for a, b in zip(widths[:-1], widths[1:])
@@ -38,6 +46,8 @@ class GCNEncoder(torch.nn.Module):
         )
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        if self.normalize_input:
+            x = normalize_features(x)
         for conv in self.hidden:
             x = torch.nn.functional.dropout(x, self.dropout, self.training)
             x = conv(x, edge_index).relu()
@@ -48,10 +58,12 @@ class GCNEncoder(torch.nn.Module):
         return mu, self.conv_logstd(x, edge_index)
 
 
-def build_model(config: ModelConfig, *, cached: bool = False) -> GAE:
-    """``GAE`` or ``VGAE`` around a GCN encoder, as the config says.
+def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized: bool = False) -> GAE:
+    """``GAE`` or ``VGAE`` around a GCN encoder, as the config says; it takes raw features.
 
-    ``cached=True`` caches the GCN normalisation of the first graph seen: only for a fixed graph.
+    Training-only switches (same weights either way): ``cached=True`` caches the GCN
+    normalisation of the first graph seen (a fixed graph only); ``inputs_normalized=True``
+    skips feature normalisation because the caller did it once up front.
     """
     hidden = () if config.encoder == "linear" else config.hidden_channels
     variational = config.model == "vgae"
@@ -62,6 +74,7 @@ def build_model(config: ModelConfig, *, cached: bool = False) -> GAE:
         dropout=config.dropout,
         variational=variational,
         cached=cached,
+        normalize_input=config.normalize_features and not inputs_normalized,
     )
     return VGAE(encoder) if variational else GAE(encoder)
 

@@ -18,7 +18,7 @@ from torch_geometric.nn import GAE, VGAE
 from tune_gae.config import ModelConfig, RunResult, TrainConfig
 from tune_gae.data import LinkSplit
 from tune_gae.metrics import auc_ap
-from tune_gae.models import build_model, embed
+from tune_gae.models import build_model, embed, normalize_features
 
 METRICS = ("val_auc", "val_ap")
 
@@ -102,13 +102,14 @@ class Trainer:
         self.train_config = train_config
         self.metric = metric
         torch.manual_seed(train_config.seed)
-        self.x = split.x.to(self.device)
+        x = split.x.to(self.device)
+        self.x = normalize_features(x) if model_config.normalize_features else x
         self.message_edges = split.train_edge_index.to(self.device)
         self.train_pos = split.train_pos.to(self.device)
         self.val_pos = split.val_pos.to(self.device)
         self.val_neg = split.val_neg.to(self.device)
         cached = train_config.edge_dropout == 0
-        self.model = build_model(model_config, cached=cached).to(self.device)
+        self.model = build_model(model_config, cached=cached, inputs_normalized=True).to(self.device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay
         )

@@ -1,0 +1,324 @@
+"""Search spaces: YAML validation messages, the shipped spaces, Optuna define-by-run sampling."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from tune_gae.cli import main
+from tune_gae.config import RUN_KEYS, run_config_from_dict
+from tune_gae.errors import TuneGAEError
+from tune_gae.spaces import (
+    HIDDEN_LAYERS_KEY,
+    SearchSpace,
+    load_space,
+    resolve_space_path,
+    resolve_trial_config,
+    shipped_spaces,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def write(tmp_path: Path, text: str, name: str = "space.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def sample(space: SearchSpace, n: int, *, seed: int = 0, max_epochs: int | None = None) -> list[dict[str, Any]]:
+    """``n`` trial configs from a real TPE study, each told a score so TPE leaves its random start."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5))
+    define_by_run = space.define_by_run(max_epochs=max_epochs)
+    configs = []
+    for _ in range(n):
+        trial = study.ask()
+        config = define_by_run(trial)
+        assert trial.params == {k: v for k, v in config.items() if k in trial.params}
+        study.tell(trial, config["lr"] if "lr" in config else 0.0)
+        configs.append(config)
+    return configs
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+BAD_SPACES = [
+    ("parameters:\n  latnet_channels: 16\n",
+     ["unknown parameter 'latnet_channels' in", "(did you mean 'latent_channels'?)"]),
+    ("parameters:\n  foo: 1\n", ["unknown parameter 'foo'", "parameters are: model, encoder"]),
+    ("parameters:\n  dropout: {unifrom: [0.0, 0.5]}\n",
+     ["unknown keyword 'unifrom' for 'dropout'", "(did you mean 'uniform'?)"]),
+    ("description: x\n", ["has no 'parameters:' mapping"]),
+    ("", ["is empty", "'parameters:'"]),
+    ("parametres:\n  lr: 0.01\n", ["unknown top-level key 'parametres'", "(did you mean 'parameters'?)"]),
+    ("parameters: {}\n", ["'parameters:' in", "must be a non-empty mapping"]),
+    ("parameters:\n  dropout: {uniform: [0.5, 0.1]}\n", ["'dropout' in", "uniform low 0.5 is above high 0.1"]),
+    ("parameters:\n  lr: {loguniform: [0.0, 0.1]}\n", ["'lr'", "loguniform bounds must be positive but got 0"]),
+    ("parameters:\n  latent_channels: {logint: [0, 64]}\n", ["logint bounds must be positive but got 0"]),
+    ("parameters:\n  lr: {choice: []}\n", ["'lr'", "choice is empty"]),
+    ("parameters:\n  lr: {uniform: [0.1]}\n", ["uniform takes [low, high] but got [0.1]"]),
+    ("parameters:\n  lr: {uniform: [0.1, 0.2, 0.3]}\n", ["uniform takes [low, high]"]),
+    ("parameters:\n  model: {choice: [gae, gea]}\n",
+     ["'model'", "must be one of gae, vgae but got 'gea'", "(did you mean 'gae'?)"]),
+    ("parameters:\n  encoder: gnc\n", ["'encoder'", "must be one of gcn, linear but got 'gnc'"]),
+    ("parameters:\n  dropout: {uniform: [0.0, 1.0]}\n", ["'dropout'", "uniform high must be below 1 but got 1"]),
+    ("parameters:\n  dropout: 1.0\n", ["'dropout'", "value must be below 1 but got 1"]),
+    ("parameters:\n  epochs: {uniform: [10, 20]}\n", ["'epochs'", "takes integer values", "not uniform"]),
+    ("parameters:\n  seed: 3\n", ["'seed'", "a space cannot set seed"]),
+    ("parameters:\n  kl_weight: {uniform: [0.0, 1.0], when: {model: vgae}}\n"
+     "  model: {choice: [gae, vgae]}\n",
+     ["'kl_weight'", "when refers to 'model', which is defined later: move 'model' above 'kl_weight'"]),
+    ("parameters:\n  model: {choice: [gae, vgae]}\n  kl_weight: {uniform: [0.0, 1.0], when: {modle: vgae}}\n",
+     ["when refers to unknown parameter 'modle'", "(did you mean 'model'?)"]),
+    ("parameters:\n  kl_weight: {uniform: [0.0, 1.0], when: {model: vgae}}\n",
+     ["when refers to 'model', which this space does not set"]),
+    ("parameters:\n  model: gae\n  kl_weight: {uniform: [0.0, 1.0], when: {model: vgae}}\n",
+     ["when model is vgae, but model is never vgae"]),
+    ("parameters:\n  model: {choice: [gae, vgae]}\n  kl_weight: {uniform: [0.0, 1.0], when: {model: vgea}}\n",
+     ["when model: must be one of gae, vgae but got 'vgea'", "(did you mean 'vgae'?)"]),
+    ("parameters:\n  lr: {uniform: [0.001, 0.01], choice: [0.1]}\n", ["give exactly one of", "uniform and choice"]),
+    ("parameters:\n  hidden_channels: {layers: {int: [0, 2]}}\n", ["'hidden_channels'", "add width"]),
+    ("parameters:\n  hidden_channels: {layers: {int: [0, 2]}, width: {choise: [32]}}\n",
+     ["unknown keyword 'choise' for 'hidden_channels' width", "(did you mean 'choice'?)"]),
+    ("parameters:\n  hidden_channels: {layers: {int: [0, 2]}, width: {choice: [0, 32]}}\n",
+     ["width choice must be at least 1 but got 0"]),
+    ("parameters:\n  hidden_channels: {uniform: [16, 64]}\n", ["takes a list of widths, not a uniform range"]),
+    ("parameters:\n  hidden_channels: {choice: [[32], [-4]]}\n", ["width must be at least 1 but got -4"]),
+    ("parameters:\n  hidden_layers: {int: [0, 2]}\n", ["write hidden_channels: {layers:"]),
+    ("parameters:\n  lr:\n", ["'lr'", "has no value"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_SPACES, ids=[e[0] for _, e in BAD_SPACES])
+def test_bad_space_gives_this_message(tmp_path: Path, text: str, expected: list[str]) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(TuneGAEError) as caught:
+        load_space(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    for part in expected:
+        assert part in message
+
+
+def test_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "parameters:\n  model: {choice: [gae, vgae]}\n  lr: {uniform: [0.001, 0.1]\n  epochs: 5\n")
+    with pytest.raises(TuneGAEError) as caught:
+        load_space(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:4:3: invalid YAML (")
+    assert "\n" not in message
+
+
+def test_cli_check_bad_space_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "parameters:\n  latnet_channels: 16\n")
+    result = CliRunner().invoke(main, ["spaces", "check", str(path)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: unknown parameter 'latnet_channels' in {path} (did you mean 'latent_channels'?).\n"
+    )
+
+
+def test_cli_check_bad_yaml_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "parameters:\n\tlr: 0.01\n")
+    result = CliRunner().invoke(main, ["spaces", "check", str(path)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {path}:2:1: invalid YAML (")
+    assert result.output.count("\n") == 1
+
+
+def test_cli_check_unknown_name_lists_shipped() -> None:
+    result = CliRunner().invoke(main, ["spaces", "check", "smok"])
+    assert result.exit_code == 2
+    assert "no search space 'smok'" in result.output
+    assert "(did you mean 'smoke'?)" in result.output
+    assert "shipped spaces: default, paper, smoke" in result.output
+
+
+# --------------------------------------------------------------------------- shipped spaces and the CLI
+
+
+def test_shipped_spaces_load() -> None:
+    shipped = shipped_spaces()
+    assert {"default", "paper", "smoke"} <= set(shipped)
+    for name, path in shipped.items():
+        space = load_space(path)
+        assert space.path == str(path.resolve())
+        assert space.summary
+        assert "seed" not in space.param_names
+    default = load_space(shipped["default"])
+    assert set(default.param_names) == set(RUN_KEYS) - {"seed"}  # every tunable knob is covered
+    assert default.config_keys[:5] == ("model", "encoder", HIDDEN_LAYERS_KEY, "hidden_width_1", "hidden_width_2")
+
+
+def test_resolve_space_path(tmp_path: Path) -> None:
+    smoke = shipped_spaces()["smoke"]
+    assert resolve_space_path("smoke") == smoke
+    assert resolve_space_path("smoke.yaml") == smoke
+    own = write(tmp_path, "parameters:\n  lr: 0.01\n", "own.yaml")
+    assert resolve_space_path(str(own)) == own.resolve()
+    with pytest.raises(TuneGAEError, match="shipped spaces: default, paper, smoke"):
+        resolve_space_path(str(tmp_path / "missing.yaml"))
+
+
+def test_cli_lists_shipped_spaces() -> None:
+    result = CliRunner().invoke(main, ["spaces"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert any(line.startswith("smoke ") and "Tiny and fast" in line for line in lines)
+    assert any(line.startswith("paper ") and "Kipf & Welling" in line for line in lines)
+    assert any(line.startswith("default ") for line in lines)
+
+
+def test_cli_check_prints_parameters() -> None:
+    result = CliRunner().invoke(main, ["spaces", "check", str(shipped_spaces()["default"])])
+    assert result.exit_code == 0, result.output
+    assert "valid, 12 parameters" in result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("  ")}
+    assert rows["lr"].split()[1:] == ["loguniform", "[0.001,", "0.05]"]
+    assert rows["kl_weight"].rstrip().endswith("when model = vgae")
+    assert "layers int [0, 2]; width choice 32, 64, 128, 256" in rows["hidden_channels"]
+    result = CliRunner().invoke(main, ["spaces", "check", "smoke"])
+    assert result.exit_code == 0
+    assert "[16], [32]" in result.output
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def test_default_space_samples_inside_bounds_with_real_conditionals() -> None:
+    configs = sample(load_space(shipped_spaces()["default"]), 40)
+    for config in configs:
+        assert 1e-3 <= config["lr"] <= 5e-2
+        assert 100 <= config["epochs"] <= 600
+        assert 0.0 <= config["dropout"] <= 0.5
+        assert 0.0 <= config["edge_dropout"] <= 0.3
+        assert config["neg_ratio"] in (1, 2, 3)
+        assert config["latent_channels"] in (16, 32, 64, 128)
+        assert config["weight_decay"] in (0.0, 1e-6, 1e-5, 1e-4, 5e-4)
+        assert ("kl_weight" in config) == (config["model"] == "vgae")
+        if "kl_weight" in config:
+            assert 0.0 <= config["kl_weight"] <= 1.0
+        assert (HIDDEN_LAYERS_KEY in config) == (config["encoder"] == "gcn")
+        depth = config.get(HIDDEN_LAYERS_KEY, 0)
+        assert 0 <= depth <= 2
+        widths = [config[f"hidden_width_{i}"] for i in range(1, depth + 1)]
+        assert all(w in (32, 64, 128, 256) for w in widths)
+        assert not any(f"hidden_width_{i}" in config for i in range(depth + 1, 4))
+
+        run = resolve_trial_config(config)
+        assert set(run) <= set(RUN_KEYS)
+        model, train = run_config_from_dict(run, in_channels=10)
+        assert model.model == config["model"]
+        if config["encoder"] == "gcn":
+            assert model.hidden_channels == tuple(widths)
+        assert train.lr == config["lr"]
+    # both sides of each condition were reached
+    assert {c["model"] for c in configs} == {"gae", "vgae"}
+    assert {c["encoder"] for c in configs} == {"gcn", "linear"}
+    assert {c.get(HIDDEN_LAYERS_KEY) for c in configs} >= {0, 1, 2}
+
+
+def test_smoke_and_paper_configs_run() -> None:
+    for config in sample(load_space(shipped_spaces()["smoke"]), 12):
+        assert config["hidden_channels"] in ("16", "32")
+        assert 10 <= config["epochs"] <= 30
+        assert 0.005 <= config["lr"] <= 0.02
+        model, train = run_config_from_dict(resolve_trial_config(config), in_channels=10)
+        assert model.hidden_channels in ((16,), (32,))
+    for config in sample(load_space(shipped_spaces()["paper"]), 6):
+        model, train = run_config_from_dict(resolve_trial_config(config), in_channels=10)
+        assert (model.encoder, model.hidden_channels, model.latent_channels) == ("gcn", (32,), 16)
+        assert (train.lr, train.epochs, model.dropout) == (0.01, 200, 0.0)
+        assert ("kl_weight" in config) == (model.model == "vgae")
+
+
+def test_fixed_trial_gives_exact_config(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, """
+parameters:
+  model: {choice: [gae, vgae]}
+  hidden_channels: {choice: [[64, 32], [32], []]}
+  lr: {loguniform: [1e-3, 1.0e-1]}          # 1e-3 without a dot: PyYAML reads text; still a float
+  kl_weight: {value: 0.5, when: {model: [vgae]}}
+"""))
+    define_by_run = space.define_by_run()
+    config = define_by_run(optuna.trial.FixedTrial({"model": "vgae", "hidden_channels": "64-32", "lr": 0.01}))
+    assert config == {"model": "vgae", "hidden_channels": "64-32", "lr": 0.01, "kl_weight": 0.5}
+    assert resolve_trial_config(config)["hidden_channels"] == [64, 32]
+    config = define_by_run(optuna.trial.FixedTrial({"model": "gae", "hidden_channels": "none", "lr": 0.001}))
+    assert config == {"model": "gae", "hidden_channels": "none", "lr": 0.001}
+    assert run_config_from_dict(resolve_trial_config(config), in_channels=10)[0].hidden_channels == ()
+
+
+def test_max_epochs_caps_range_and_constant(tmp_path: Path) -> None:
+    default = load_space(shipped_spaces()["default"])
+    assert all(100 <= c["epochs"] <= 300 for c in sample(default, 15, max_epochs=300))
+    assert {c["epochs"] for c in sample(default, 5, max_epochs=50)} == {50}  # lo > cap: clamped too
+    paper = load_space(shipped_spaces()["paper"])
+    assert {c["epochs"] for c in sample(paper, 3, max_epochs=150)} == {150}
+    assert {c["epochs"] for c in sample(paper, 3, max_epochs=1000)} == {200}
+    no_epochs = load_space(write(tmp_path, "parameters:\n  lr: {choice: [0.01, 0.02]}\n"))
+    assert {c["epochs"] for c in sample(no_epochs, 3, max_epochs=40)} == {40}  # the default, capped
+    assert "epochs" not in sample(no_epochs, 1)[0]
+    choice = load_space(write(tmp_path, "parameters:\n  epochs: {choice: [50, 200, 400]}\n", "c.yaml"))
+    assert {c["epochs"] for c in sample(choice, 10, max_epochs=100)} <= {50, 100}
+    with pytest.raises(TuneGAEError, match="max_epochs must be a positive integer but got 0"):
+        default.define_by_run(max_epochs=0)
+
+
+def test_same_seed_same_configs() -> None:
+    space = load_space(shipped_spaces()["default"])
+    first = sample(space, 12, seed=3)
+    assert sample(space, 12, seed=3) == first
+    assert sample(space, 12, seed=4) != first
+
+
+def test_resolve_trial_config() -> None:
+    assert resolve_trial_config({"hidden_channels": "64-32", "lr": 0.1}) == {"hidden_channels": [64, 32], "lr": 0.1}
+    assert resolve_trial_config({"hidden_channels": "none"}) == {"hidden_channels": []}
+    assert resolve_trial_config({"hidden_channels": [16]}) == {"hidden_channels": [16]}
+    layered = {"model": "gae", HIDDEN_LAYERS_KEY: 2, "hidden_width_1": 128, "hidden_width_2": 64, "lr": 0.1}
+    assert resolve_trial_config(layered) == {"model": "gae", "hidden_channels": [128, 64], "lr": 0.1}
+    assert resolve_trial_config({HIDDEN_LAYERS_KEY: 0}) == {"hidden_channels": []}
+    with pytest.raises(TuneGAEError, match="hidden_layers=2 but no 'hidden_width_2'"):
+        resolve_trial_config({HIDDEN_LAYERS_KEY: 2, "hidden_width_1": 32})
+    with pytest.raises(TuneGAEError, match="both 'hidden_layers' and 'hidden_channels'"):
+        resolve_trial_config({HIDDEN_LAYERS_KEY: 0, "hidden_channels": "32"})
+    with pytest.raises(TuneGAEError, match="expected widths like '64-32'"):
+        resolve_trial_config({"hidden_channels": "wide"})
+
+
+# --------------------------------------------------------------------------- Ray's OptunaSearch
+
+
+def test_ray_optuna_search_suggests_resolvable_configs(tmp_path: Path) -> None:
+    from ray.tune.search.optuna import OptunaSearch
+
+    space = load_space(shipped_spaces()["default"])
+    searcher = OptunaSearch(space=space.define_by_run(max_epochs=200), metric="val_auc", mode="max", seed=0)
+    config = searcher.suggest("t1")
+    assert all(not isinstance(v, dict) for v in config.values())  # no "/" keys, nothing nested
+    model, train = run_config_from_dict(resolve_trial_config(config), in_channels=10)
+    assert 100 <= train.epochs <= 200
+    searcher.on_trial_complete("t1", {"val_auc": 0.9, "training_iteration": 1})
+
+    # Tune checkpoints the searcher by pickling it; a restored one keeps suggesting.
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    restored = OptunaSearch()
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    run_config_from_dict(resolve_trial_config(restored.suggest("t2")), in_channels=10)
+
+
+def test_define_by_run_pickles() -> None:
+    space = load_space(shipped_spaces()["default"])
+    define_by_run = space.define_by_run(max_epochs=120)
+    copy = pickle.loads(pickle.dumps(define_by_run))
+    assert copy == define_by_run
+    params = {"model": "vgae", "encoder": "gcn", HIDDEN_LAYERS_KEY: 1, "hidden_width_1": 64, "latent_channels": 16,
+              "lr": 0.01, "epochs": 120, "dropout": 0.1, "weight_decay": 0.0, "kl_weight": 0.2, "neg_ratio": 1,
+              "edge_dropout": 0.0, "normalize_features": False}
+    assert copy(optuna.trial.FixedTrial(params)) == params

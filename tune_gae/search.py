@@ -1,0 +1,500 @@
+"""``run_search(settings)``: Ray Tune + OptunaSearch + ASHA over one seeded split.
+
+The driver loads and splits the data ONCE, ships the split (without its test edges) to every
+trial through Ray's object store, checks the cluster can run one trial before anything starts,
+and leaves behind ``<results>/<name>/``: Ray's restorable experiment, ``tensorboard/``,
+``trials.csv`` and ``search.json``.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from tune_gae.config import DataConfig
+from tune_gae.data import LinkSplit, load_split, safe_name
+from tune_gae.errors import TuneGAEError
+
+SEARCH_FILE = "search.json"
+TRIALS_FILE = "trials.csv"
+TENSORBOARD_DIR = "tensorboard"
+METRICS = ("val_auc", "val_ap")
+SCHEDULERS = ("asha", "fifo")
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything one search needs; recorded in ``search.json`` so it can be resumed."""
+
+    space: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    num_samples: int = 24
+    max_epochs: int = 400
+    grace_period: int = 25
+    reduction_factor: int = 3
+    metric: str = "val_auc"
+    scheduler: str = "asha"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    address: str | None = None
+    name: str | None = None
+    results_dir: str = "results"
+    seed: int = 0
+    checkpoint_every: int = 50
+    max_failures: int = 2
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise TuneGAEError(f"--metric must be one of {', '.join(METRICS)} but got {self.metric!r}.")
+        if self.scheduler not in SCHEDULERS:
+            raise TuneGAEError(f"--scheduler must be one of {', '.join(SCHEDULERS)} but got {self.scheduler!r}.")
+        for name in ("num_samples", "max_epochs", "grace_period", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise TuneGAEError(f"--{name.replace('_', '-')} must be at least 1 but got {getattr(self, name)}.")
+        if self.reduction_factor < 2:
+            raise TuneGAEError(f"--reduction-factor must be at least 2 but got {self.reduction_factor}.")
+        if self.grace_period > self.max_epochs:
+            raise TuneGAEError(
+                f"--grace-period ({self.grace_period}) cannot exceed --max-epochs ({self.max_epochs})."
+            )
+        if self.cpus_per_trial <= 0:
+            raise TuneGAEError(f"--cpus-per-trial must be positive but got {self.cpus_per_trial}.")
+        if self.gpus_per_trial < 0:
+            raise TuneGAEError(f"--gpus-per-trial cannot be negative but got {self.gpus_per_trial}.")
+        if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise TuneGAEError(
+                f"--gpus-per-trial above 1 must be a whole number but got {self.gpus_per_trial}."
+            )
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise TuneGAEError(f"--max-concurrent must be at least 1 but got {self.max_concurrent}.")
+        if self.max_failures < 0:
+            raise TuneGAEError(f"--max-failures cannot be negative but got {self.max_failures}.")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "SearchSettings":
+        values = dict(values)
+        values["data"] = DataConfig(**values["data"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """Where a finished search lives and how it went."""
+
+    path: Path
+    best_trial: str | None
+    best: dict[str, Any]
+    trials: list[dict[str, Any]]
+    split_hash: str
+    seconds: float
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[int, ...]:
+    """The epochs at which ASHA may stop a trial: grace * rf^k below max_t."""
+    rungs, t = [], grace_period
+    while t < max_t:
+        rungs.append(t)
+        t *= reduction_factor
+    return tuple(rungs)
+
+
+def experiment_path(settings: SearchSettings, split: LinkSplit, space_path: Path) -> Path:
+    name = settings.name or f"{safe_name(split.name)}-{space_path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(settings.results_dir).expanduser().resolve() / name
+
+
+def is_search_dir(path: Path) -> bool:
+    return (path / SEARCH_FILE).is_file()
+
+
+def prepare_results_dir(path: Path, *, overwrite: bool) -> None:
+    """Refuse to clobber an earlier search unless asked; fail early when not writable."""
+    if path.exists() and any(path.iterdir()):
+        if is_search_dir(path) and not overwrite:
+            raise TuneGAEError(
+                f"{path} already holds a search: use `tune-gae resume {path}`, pick another --name, "
+                f"or pass --overwrite to delete it."
+            )
+        if not is_search_dir(path) and not overwrite:
+            raise TuneGAEError(f"{path} exists and is not empty: pick another --name or pass --overwrite.")
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise TuneGAEError(f"results folder {path} is not writable ({exc.strerror}): pass a writable --results-dir.") from None
+
+
+def _node_resources() -> list[dict[str, float]]:
+    import ray
+
+    return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+
+
+def check_resources(settings: SearchSettings, nodes: list[dict[str, float]]) -> None:
+    """Fail now, not after trials sit PENDING forever, when no node can host one trial."""
+    cpus, gpus = settings.cpus_per_trial, settings.gpus_per_trial
+    fits = [n for n in nodes if n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus]
+    if fits:
+        return
+    best_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
+    best_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+    if gpus > 0 and best_gpu < gpus:
+        have = "no GPU" if best_gpu == 0 else f"at most {best_gpu:g} GPU per node"
+        raise TuneGAEError(
+            f"--gpus-per-trial {gpus:g} cannot be met: the Ray cluster has {have}. "
+            f"Use --gpus-per-trial 0 (CPU) or --address a cluster with GPU nodes."
+        )
+    raise TuneGAEError(
+        f"--cpus-per-trial {cpus:g} cannot be met: the largest Ray node has {best_cpu:g} CPUs. "
+        f"Lower --cpus-per-trial or --address a larger cluster."
+    )
+
+
+def local_resources() -> dict[str, float]:
+    """What a local Ray started here would offer (checked before paying for ray.init)."""
+    import torch
+
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+
+
+def connect_ray(address: str | None) -> bool:
+    """Start a local Ray (dashboard off) or join ``address``; True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            configure_logging=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a local Ray runtime"
+        raise TuneGAEError(
+            f"could not connect to {where} ({str(exc).splitlines()[0][:160]}): check --address "
+            f"(e.g. 127.0.0.1:6379 or 'auto' on a cluster node) and that the cluster is up."
+        ) from None
+    return True
+
+
+# Driver-side Ray Tune switches, set only while a search runs:
+RAY_TUNE_ENV = {
+    # Trials write their own TensorBoard events; keep Ray's TBX copy out of the folder.
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # Our ProgressView replaces Ray's experiment banner and status tables.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # Snapshots forced by checkpoint pruning are expected with per-rung checkpoints.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
+
+
+@contextlib.contextmanager
+def _ray_tune_env() -> Iterator[None]:
+    before = {key: os.environ.get(key) for key in RAY_TUNE_ENV}
+    os.environ.update(RAY_TUNE_ENV)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def trial_name(trial: Any) -> str:
+    """Short trial names: ``trial_<id>`` (Ray's default embeds the whole config)."""
+    return f"trial_{trial.trial_id}"
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class ProgressView:
+    """A compact live view: one line when a trial ends, a heartbeat while they run."""
+
+    def __init__(self, echo: Echo, metric: str, num_samples: int, every_s: float = 10.0) -> None:
+        from ray.tune import Callback
+
+        view = self
+
+        class _Callback(Callback):
+            def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
+                view.on_result(trial, result, trials)
+
+            def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
+                view.on_end(trial, trials, "done")
+
+            def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+                view.on_end(trial, trials, "error")
+
+        self.callback = _Callback()
+        self.echo = echo
+        self.metric = f"best_{metric}"
+        self.label = metric
+        self.num_samples = num_samples
+        self.every_s = every_s
+        self.started = time.monotonic()
+        self.last_print = self.started
+        self.best: tuple[float, str] = (-math.inf, "")
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def on_result(self, trial: Any, result: dict[str, Any], trials: list[Any]) -> None:
+        self.last[trial.trial_id] = result
+        value = result.get(self.metric)
+        if value is not None and value > self.best[0]:
+            self.best = (float(value), trial_name(trial))
+        now = time.monotonic()
+        if now - self.last_print >= self.every_s:
+            self.last_print = now
+            self.echo(self._status(trials))
+
+    def on_end(self, trial: Any, trials: list[Any], how: str) -> None:
+        result = self.last.get(trial.trial_id, {})
+        epoch = result.get("training_iteration", 0)
+        value = result.get(self.metric)
+        shown = f"{value:.4f}" if isinstance(value, float) else "-"
+        self.echo(f"  {trial_name(trial)} {how} after {epoch} epochs, {self.label} {shown}. {self._status(trials)}")
+
+    def _status(self, trials: list[Any]) -> str:
+        done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        running = sum(t.status == "RUNNING" for t in trials)
+        best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best[1] else "-"
+        elapsed = time.monotonic() - self.started
+        return f"[{elapsed:5.0f}s] {done}/{self.num_samples} done, {running} running, best {self.label} {best}"
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def _trainable(split: LinkSplit, settings: SearchSettings, path: Path):  # noqa: ANN202
+    from ray import tune
+
+    from tune_gae.trainable import TrialSettings, train_trial
+
+    trial_settings = TrialSettings(
+        metric=settings.metric,
+        tensorboard_dir=str(path / TENSORBOARD_DIR),
+        seed=settings.seed,
+        cpus_per_trial=settings.cpus_per_trial,
+        gpus_per_trial=settings.gpus_per_trial,
+        checkpoint_every=settings.checkpoint_every,
+        checkpoint_epochs=asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs)
+        if settings.scheduler == "asha" else (),
+    )
+    with_data = tune.with_parameters(train_trial, split=split.without_test(), settings=trial_settings)
+    return tune.with_resources(with_data, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+
+
+def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noqa: ANN202
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    if echo is not None:
+        callbacks.append(ProgressView(echo, settings.metric, settings.num_samples).callback)
+    return tune.RunConfig(
+        name=path.name,
+        storage_path=str(path.parent),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
+def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, echo: Echo | None):  # noqa: ANN202
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    # A define-by-run space makes OptunaSearch ignore TuneConfig's metric/mode: pass them here too.
+    search_alg = OptunaSearch(
+        space=space.define_by_run(max_epochs=settings.max_epochs),
+        metric=f"best_{settings.metric}",
+        mode="max",
+        sampler=optuna.samplers.TPESampler(seed=settings.seed),
+    )
+    if settings.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=settings.max_epochs,
+            grace_period=settings.grace_period,
+            reduction_factor=settings.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        _trainable(split, settings, path),
+        tune_config=tune.TuneConfig(
+            metric=f"best_{settings.metric}",
+            mode="max",
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=settings.num_samples,
+            max_concurrent_trials=settings.max_concurrent,
+            reuse_actors=True,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=_run_config(settings, path, echo),
+    )
+
+
+def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchOutcome:
+    """Validate everything, load + split once, run the search, write the trial table."""
+    from tune_gae.spaces import load_space, resolve_space_path
+
+    started = time.monotonic()
+    space_path = resolve_space_path(settings.space)
+    space = load_space(space_path)
+    if settings.address is None:
+        check_resources(settings, [local_resources()])
+    split = load_split(replace(settings.data, split_seed=settings.data.split_seed))
+    path = experiment_path(settings, split, space_path)
+    prepare_results_dir(path, overwrite=settings.overwrite)
+    connect_ray(settings.address)
+    check_resources(settings, _node_resources())
+    record = {
+        "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
+                     "results_dir": str(path.parent)},
+        "split_hash": split.split_hash,
+        "dataset": split.name,
+        "num_nodes": split.num_nodes,
+        "num_features": split.num_features,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2))
+    if echo is not None:
+        echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
+             f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
+    with _ray_tune_env():
+        tuner = _tuner(settings, split, path, space, echo)
+        grid = tuner.fit()
+    return summarize(path, grid, split.split_hash, time.monotonic() - started, settings.metric)
+
+
+def load_search_record(path: str | Path) -> dict[str, Any]:
+    """``search.json`` of a search folder, or a one-line error when it is not one."""
+    folder = Path(path).expanduser().resolve()
+    if not is_search_dir(folder):
+        raise TuneGAEError(
+            f"{folder} is not a tune-gae search (no {SEARCH_FILE}): pass a folder made by `tune-gae search`."
+        )
+    return json.loads((folder / SEARCH_FILE).read_text())
+
+
+def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | None = None) -> SearchOutcome:
+    """Continue an interrupted search: same split, Optuna state restored, finished trials kept."""
+    from ray import tune
+
+    started = time.monotonic()
+    folder = Path(path).expanduser().resolve()
+    record = load_search_record(folder)
+    settings = SearchSettings.from_json(record["settings"])
+    if address is not None:
+        settings = replace(settings, address=address)
+    if not tune.Tuner.can_restore(str(folder)):
+        raise TuneGAEError(
+            f"{folder} holds no Ray experiment state to resume (it stopped before its first trial): "
+            f"start it again with `tune-gae search ... --overwrite`."
+        )
+    split = load_split(settings.data)
+    if split.split_hash != record["split_hash"]:
+        raise TuneGAEError(
+            f"the data changed since this search started (split {split.split_hash} != "
+            f"{record['split_hash']}): restore the original dataset files to resume."
+        )
+    connect_ray(settings.address)
+    check_resources(settings, _node_resources())
+    if echo is not None:
+        echo(f"Resuming {folder.name} (split {split.split_hash}).")
+    with _ray_tune_env():
+        tuner = tune.Tuner.restore(
+            str(folder),
+            trainable=_trainable(split, settings, folder),
+            resume_unfinished=True,
+            resume_errored=True,
+        )
+        grid = tuner.fit()
+    return summarize(folder, grid, split.split_hash, time.monotonic() - started, settings.metric)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def trial_rows(grid: Any, metric: str) -> list[dict[str, Any]]:
+    """One row per trial: config, best validation metrics, epochs run, early stop, state."""
+    from tune_gae.spaces import resolve_trial_config
+    from tune_gae.tensorboard import hparam_value
+
+    rows = []
+    for result in grid:
+        metrics = result.metrics or {}
+        config = resolve_trial_config(result.config or {})
+        epochs_run = int(metrics.get("training_iteration", 0))
+        planned = int(config.get("epochs", 0))
+        diverged = bool(metrics.get("diverged", 0))
+        row = {
+            "trial": f"trial_{metrics.get('trial_id', '')}" if metrics.get("trial_id") else Path(result.path).name,
+            "state": "ERROR" if result.error else "TERMINATED",
+            "best_val_auc": metrics.get("best_val_auc"),
+            "best_val_ap": metrics.get("best_val_ap"),
+            "best_epoch": metrics.get("best_epoch"),
+            "epochs_run": epochs_run,
+            "stopped_early": bool(not diverged and not result.error and planned and epochs_run < planned),
+            "diverged": diverged,
+            "checkpoint": result.checkpoint.path if result.checkpoint else "",
+        }
+        row.update({k: hparam_value(v) for k, v in sorted(config.items())})
+        rows.append(row)
+    key = f"best_{metric}"
+    rows.sort(key=lambda r: -(r[key] if isinstance(r[key], (int, float)) and math.isfinite(r[key]) else -1.0))
+    return rows
+
+
+def write_trials_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    with (path / TRIALS_FILE).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summarize(path: Path, grid: Any, split_hash: str, seconds: float, metric: str) -> SearchOutcome:
+    rows = trial_rows(grid, metric)
+    write_trials_csv(path, rows)
+    finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]
+    best = finished[0] if finished else {}
+    record = json.loads((path / SEARCH_FILE).read_text())
+    record.update(finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=round(seconds, 1),
+                  best_trial=best.get("trial"), best=best)
+    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2, default=str))
+    return SearchOutcome(path, best.get("trial"), best, rows, split_hash, seconds)

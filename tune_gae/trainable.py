@@ -1,0 +1,105 @@
+"""The only Ray-aware training code: one Tune trial = one ``Trainer`` driven epoch by epoch.
+
+One ``tune.report`` per epoch (so ASHA's ``training_iteration`` is the epoch), a checkpoint at
+every ASHA rung, every ``checkpoint_every`` epochs and at the end, so a trial stopped by ASHA or
+retried after a crash keeps its best-validation weights and continues where it was.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from tune_gae.config import run_config_from_dict
+from tune_gae.data import LinkSplit
+from tune_gae.spaces import resolve_trial_config
+from tune_gae.tensorboard import RunLogger
+from tune_gae.training import DivergedError, Trainer
+
+CHECKPOINT_FILE = "trainer.pt"
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of one search shares (shipped once, with the split, by the driver)."""
+
+    metric: str  # "val_auc" or "val_ap": selects the best-validation weights
+    tensorboard_dir: str  # absolute: <results>/<name>/tensorboard
+    seed: int
+    cpus_per_trial: float
+    gpus_per_trial: float
+    checkpoint_every: int
+    checkpoint_epochs: tuple[int, ...] = ()  # ASHA rungs: a checkpoint lands where a trial may stop
+
+
+def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSettings) -> None:
+    """Ray Tune function trainable. ``split`` carries no test edges (``LinkSplit.without_test``)."""
+    if split.test_pos is not None or split.test_neg is not None:
+        raise ValueError("trials must not receive test edges: ship split.without_test().")
+    torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
+    use_gpu = settings.gpus_per_trial > 0 and torch.cuda.is_available()
+    device = torch.device("cuda" if use_gpu else "cpu")
+    hyper = {"seed": settings.seed, **resolve_trial_config(config)}
+    model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
+    trainer = Trainer(split, model_config, train_config, device=device, metric=settings.metric)
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / CHECKPOINT_FILE, map_location=device, weights_only=True)
+        trainer.load_state_dict(state)
+
+    context = tune.get_context()
+    logger = RunLogger(
+        Path(settings.tensorboard_dir) / context.get_trial_name(),
+        {**model_config.to_dict(), **vars(train_config)},
+        purge_step=trainer.epoch + 1 if trainer.epoch else None,
+    )
+    rungs = set(settings.checkpoint_epochs)
+    try:
+        while not trainer.done:
+            try:
+                row = trainer.step()
+            except DivergedError:
+                # Stop this trial for good (a retry would diverge again); keep its best so far.
+                tune.report(_diverged_row(trainer), checkpoint=None)
+                return
+            logger.log_epoch(row)
+            row["diverged"] = 0
+            epoch = trainer.epoch
+            if trainer.done or epoch in rungs or epoch % settings.checkpoint_every == 0:
+                _report_with_checkpoint(row, trainer)
+            else:
+                tune.report(row)
+        logger.finish({"best_val_auc": trainer.best["val_auc"], "best_val_ap": trainer.best["val_ap"]})
+    finally:
+        logger.close()
+
+
+def _report_with_checkpoint(row: dict[str, Any], trainer: Trainer) -> None:
+    with tempfile.TemporaryDirectory(prefix="tune-gae-ckpt-") as folder:
+        state = trainer.state_dict()
+        state["model_config"] = trainer.model_config.to_dict()
+        torch.save(state, os.path.join(folder, CHECKPOINT_FILE))
+        tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def _diverged_row(trainer: Trainer) -> dict[str, Any]:
+    best_auc = trainer.best["val_auc"] if trainer.best["epoch"] else 0.0
+    best_ap = trainer.best["val_ap"] if trainer.best["epoch"] else 0.0
+    return {
+        "epoch": trainer.epoch + 1,
+        "loss": math.nan,
+        "val_auc": 0.0,
+        "val_ap": 0.0,
+        "best_val_auc": best_auc,
+        "best_val_ap": best_ap,
+        "best_epoch": trainer.best["epoch"],
+        "diverged": 1,
+    }
