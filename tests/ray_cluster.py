@@ -45,7 +45,7 @@ NODE_START_TIMEOUT_S = 120.0
 NODE_STOP_TIMEOUT_S = 20.0
 # Smallest store Ray accepts is 75 MiB; the default (30 % of RAM per node) is far too much here.
 DEFAULT_OBJECT_STORE_MB = 150
-# Bytes of a node's log shown when it fails to start.
+# Characters of a node's log (or a probe's stderr) shown when something fails.
 LOG_TAIL_CHARS = 3000
 _PR_SET_PDEATHSIG = 1
 

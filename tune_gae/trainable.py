@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -62,6 +63,7 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
         purge_step=trainer.epoch + 1 if trainer.epoch else None,
     )
     rungs = set(settings.checkpoint_epochs)
+    node_id = ray.get_runtime_context().get_node_id()
     try:
         while not trainer.done:
             try:
@@ -72,6 +74,7 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
                 return
             logger.log_epoch(row)
             row["diverged"] = 0
+            row["node_id"] = node_id  # where this epoch ran (trials move after node failures)
             epoch = trainer.epoch
             if trainer.done or epoch in rungs or epoch % settings.checkpoint_every == 0:
                 _report_with_checkpoint(row, trainer)
