@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from tune_gae.cli import main
@@ -177,11 +178,11 @@ def test_cli_lists_shipped_spaces() -> None:
 def test_cli_check_prints_parameters() -> None:
     result = CliRunner().invoke(main, ["spaces", "check", str(shipped_spaces()["default"])])
     assert result.exit_code == 0, result.output
-    assert "valid, 12 parameters" in result.output
+    assert f"valid, {len(yaml.safe_load(shipped_spaces()['default'].read_text())['parameters'])} parameters" in result.output
     rows = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("  ")}
-    assert rows["lr"].split()[1:] == ["loguniform", "[0.001,", "0.05]"]
+    assert rows["lr"].split()[1:] == ["loguniform", "[0.001,", "0.03]"]
     assert rows["kl_weight"].rstrip().endswith("when model = vgae")
-    assert "layers int [0, 2]; width choice 32, 64, 128, 256" in rows["hidden_channels"]
+    assert "layers int [1, 2]; width choice 64, 128, 256" in rows["hidden_channels"]
     result = CliRunner().invoke(main, ["spaces", "check", "smoke"])
     assert result.exit_code == 0
     assert "[16], [32]" in result.output
@@ -191,23 +192,31 @@ def test_cli_check_prints_parameters() -> None:
 
 
 def test_default_space_samples_inside_bounds_with_real_conditionals() -> None:
-    configs = sample(load_space(shipped_spaces()["default"]), 40)
+    path = shipped_spaces()["default"]
+    declared = yaml.safe_load(path.read_text())["parameters"]
+
+    def inside(name: str, value: Any) -> bool:
+        entry = declared[name]
+        if "choice" in entry:
+            return value in entry["choice"]
+        low, high = next(entry[k] for k in ("uniform", "loguniform", "int", "logint") if k in entry)
+        return float(low) <= value <= float(high)
+
+    configs = sample(load_space(path), 40)
+    hidden = declared["hidden_channels"]
     for config in configs:
-        assert 1e-3 <= config["lr"] <= 5e-2
-        assert 100 <= config["epochs"] <= 600
-        assert 0.0 <= config["dropout"] <= 0.5
-        assert 0.0 <= config["edge_dropout"] <= 0.3
-        assert config["neg_ratio"] in (1, 2, 3)
-        assert config["latent_channels"] in (16, 32, 64, 128)
-        assert config["weight_decay"] in (0.0, 1e-6, 1e-5, 1e-4, 5e-4)
+        for name in ("model", "encoder", "latent_channels", "lr", "epochs", "dropout", "edge_dropout",
+                     "neg_ratio", "weight_decay", "normalize_features", "patience"):
+            assert inside(name, config[name]), (name, config[name])
         assert ("kl_weight" in config) == (config["model"] == "vgae")
         if "kl_weight" in config:
-            assert 0.0 <= config["kl_weight"] <= 1.0
+            assert inside("kl_weight", config["kl_weight"])
         assert (HIDDEN_LAYERS_KEY in config) == (config["encoder"] == "gcn")
         depth = config.get(HIDDEN_LAYERS_KEY, 0)
-        assert 0 <= depth <= 2
+        if config["encoder"] == "gcn":
+            assert hidden["layers"]["int"][0] <= depth <= hidden["layers"]["int"][1]
         widths = [config[f"hidden_width_{i}"] for i in range(1, depth + 1)]
-        assert all(w in (32, 64, 128, 256) for w in widths)
+        assert all(w in hidden["width"]["choice"] for w in widths)
         assert not any(f"hidden_width_{i}" in config for i in range(depth + 1, 4))
 
         run = resolve_trial_config(config)
@@ -220,7 +229,7 @@ def test_default_space_samples_inside_bounds_with_real_conditionals() -> None:
     # both sides of each condition were reached
     assert {c["model"] for c in configs} == {"gae", "vgae"}
     assert {c["encoder"] for c in configs} == {"gcn", "linear"}
-    assert {c.get(HIDDEN_LAYERS_KEY) for c in configs} >= {0, 1, 2}
+    assert None in {c.get(HIDDEN_LAYERS_KEY) for c in configs} and len({c.get(HIDDEN_LAYERS_KEY) for c in configs}) >= 2
 
 
 def test_smoke_and_paper_configs_run() -> None:
@@ -318,7 +327,7 @@ def test_define_by_run_pickles() -> None:
     define_by_run = space.define_by_run(max_epochs=120)
     copy = pickle.loads(pickle.dumps(define_by_run))
     assert copy == define_by_run
-    params = {"model": "vgae", "encoder": "gcn", HIDDEN_LAYERS_KEY: 1, "hidden_width_1": 64, "latent_channels": 16,
+    params = {"model": "vgae", "encoder": "gcn", HIDDEN_LAYERS_KEY: 1, "hidden_width_1": 64, "latent_channels": 64,
               "lr": 0.01, "epochs": 120, "dropout": 0.1, "weight_decay": 0.0, "kl_weight": 0.2, "neg_ratio": 1,
-              "edge_dropout": 0.0, "normalize_features": False}
+              "edge_dropout": 0.0, "normalize_features": False, "patience": 20}
     assert copy(optuna.trial.FixedTrial(params)) == params

@@ -83,6 +83,7 @@ class TrainConfig:
     kl_weight: float = 1.0
     neg_ratio: int = 1
     edge_dropout: float = 0.0
+    patience: int = 0  # stop after this many epochs without a validation improvement (0: never)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -98,6 +99,8 @@ class TrainConfig:
             raise TuneGAEError(f"neg_ratio must be at least 1 but got {self.neg_ratio}.")
         if not 0.0 <= self.edge_dropout < 1.0:
             raise TuneGAEError(f"edge_dropout must be in [0, 1) but got {self.edge_dropout}.")
+        if self.patience < 0:
+            raise TuneGAEError(f"patience cannot be negative but got {self.patience}.")
 
 
 # Keys a trial/run config may hold, mapped to the dataclass that owns them.
@@ -123,7 +126,7 @@ def run_config_from_dict(
     train_kwargs = {k: values[k] for k in TRAIN_KEYS if k in values}
     if "hidden_channels" in model_kwargs:
         model_kwargs["hidden_channels"] = _as_widths(model_kwargs["hidden_channels"])
-    for key in ("epochs", "latent_channels", "neg_ratio", "seed"):
+    for key in ("epochs", "latent_channels", "neg_ratio", "patience", "seed"):
         target = model_kwargs if key in model_kwargs else train_kwargs
         if key in target:
             target[key] = int(target[key])

@@ -525,6 +525,7 @@ RULES: dict[str, _Rule] = {
     "neg_ratio": _Rule(int, low=1),
     "edge_dropout": _Rule(float, low=0.0, below=1.0),
     "normalize_features": _Rule(bool),
+    "patience": _Rule(int, low=0),
 }
 WIDTH_RULE = _Rule(int, low=1)
 DEPTH_RULE = _Rule(int, low=0)
