@@ -37,3 +37,40 @@ def two_node_cluster() -> Iterator[LocalRayCluster]:
     """
     with LocalRayCluster(num_nodes=2, cpus_per_node=1) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray runtime (2 CPUs, no dashboard) for the session; ``run_search`` reuses it."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(include_dashboard=False, num_cpus=2)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def smoke_search(ray_session: None, data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONE real smoke search on Cora (4 trials, <= 30 epochs, ASHA grace 10): its folder.
+
+    Shared by every module: treat it as read-only (export to your own --out, copy it to edit it).
+    """
+    from tune_gae import DataConfig, SearchSettings, run_search
+
+    results = tmp_path_factory.mktemp("smoke-search")
+    outcome = run_search(SearchSettings(
+        space="smoke", data=DataConfig("Cora", root=str(data_root)), num_samples=4, max_epochs=30,
+        grace_period=10, results_dir=str(results), name="smoke",
+    ))
+    return outcome.path
+
+
+@pytest.fixture(scope="session")
+def smoke_bundle(smoke_search: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke search's best trial exported once (outside the search folder): read-only."""
+    from tune_gae import export_best
+
+    return export_best(smoke_search, out=tmp_path_factory.mktemp("bundle") / "best")

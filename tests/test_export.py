@@ -1,0 +1,365 @@
+"""Exporting the best trial of a real search, and loading the bundle back (safely) elsewhere."""
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from tune_gae import load_model
+from tune_gae.cli import main
+from tune_gae.config import DataConfig
+from tune_gae.data import LinkSplit, load_split
+from tune_gae.errors import TuneGAEError
+from tune_gae.export import (
+    BUNDLE_FILES,
+    PortableEncoder,
+    bundle_model_config,
+    load_bundle_split,
+    load_embeddings,
+    read_bundle_config,
+)
+from tune_gae.models import embed
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def split(data_root: Path) -> LinkSplit:
+    return load_split(DataConfig("Cora", root=str(data_root)))
+
+
+def _rows(search: Path) -> list[dict[str, str]]:
+    with (search / "trials.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _pair_keys(edges: torch.Tensor, num_nodes: int) -> set[int]:
+    """Undirected pair keys (low * N + high)."""
+    low, high = torch.minimum(edges[0], edges[1]), torch.maximum(edges[0], edges[1])
+    return set((low * num_nodes + high).tolist())
+
+
+def _copy(bundle: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(bundle, tmp_path / "bundle"))
+
+
+# --------------------------------------------------------------------------- the bundle
+
+
+def test_bundle_describes_the_best_trial(smoke_search: Path, smoke_bundle: Path, split: LinkSplit) -> None:
+    assert sorted(p.name for p in smoke_bundle.iterdir()) == sorted(BUNDLE_FILES)
+    record = json.loads((smoke_search / "search.json").read_text())
+    config = read_bundle_config(smoke_bundle)
+    metrics = json.loads((smoke_bundle / "metrics.json").read_text())
+    best = _rows(smoke_search)[0]  # trials.csv is best first
+
+    assert config["format"] == "tune-gae-bundle" and config["format_version"] == 1
+    assert config["trial"]["id"] == metrics["trial"] == record["best_trial"] == best["trial"]
+    assert config["split"]["hash"] == metrics["split_hash"] == record["split_hash"] == split.split_hash
+    assert config["split"]["seed"] == 0 and config["dataset"] == "Cora" and config["data"]["dataset"] == "Cora"
+    assert config["in_channels"] == config["model"]["in_channels"] == 1433 and config["num_nodes"] == 2708
+    assert set(config["versions"]) == {"torch", "torch_geometric", "ray", "optuna", "tune_gae"}
+    assert config["versions"]["torch"] == torch.__version__
+    assert config["trial"]["best_epoch"] == metrics["epoch"] == int(best["best_epoch"])
+    assert metrics["val_auc"] == pytest.approx(float(best["best_val_auc"]), abs=1e-12)
+    assert metrics["val_ap"] == pytest.approx(float(best["best_val_ap"]), abs=1e-12)
+    assert 0.5 < metrics["test_auc"] <= 1 and 0.5 < metrics["test_ap"] <= 1
+
+    # model.pt is the checkpoint's best-validation state_dict, plain tensors only.
+    state = torch.load(smoke_bundle / "model.pt", weights_only=True)
+    checkpoint = torch.load(Path(best["checkpoint"]) / "trainer.pt", weights_only=True)
+    assert state.keys() == checkpoint["best_state"].keys()
+    assert all(torch.equal(state[k], checkpoint["best_state"][k]) for k in state)
+    assert config["model"] == checkpoint["model_config"]
+    params = json.loads((Path(best["checkpoint"]).parent / "params.json").read_text())
+    assert config["training"]["lr"] == params["lr"] and config["training"]["epochs"] == params["epochs"]
+
+    z = load_embeddings(smoke_bundle)
+    assert z.dtype == torch.float32 and z.shape == (2708, config["model"]["latent_channels"])
+    edges = load_bundle_split(smoke_bundle)
+    assert all(torch.equal(edges[k], v) for k, v in split.edge_tensors().items())
+    assert {k: v.size(1) for k, v in edges.items()} == config["split"]["sizes"]
+
+    card = (smoke_bundle / "MODEL_CARD.md").read_text()
+    assert best["trial"] in card and "smoke.yaml" in card and f"{metrics['test_auc']:.4f}" in card
+    assert "torch.jit.load" in card and "load_model" in card
+
+
+def test_metrics_recomputed_with_sklearn_from_the_saved_embeddings(smoke_bundle: Path) -> None:
+    z = load_embeddings(smoke_bundle)
+    edges = load_bundle_split(smoke_bundle)
+    metrics = json.loads((smoke_bundle / "metrics.json").read_text())
+    for part in ("test", "val"):
+        pos, neg = edges[f"{part}_pos"], edges[f"{part}_neg"]
+        scores = torch.cat([(z[pos[0]] * z[pos[1]]).sum(-1), (z[neg[0]] * z[neg[1]]).sum(-1)]).numpy()
+        labels = [1] * pos.size(1) + [0] * neg.size(1)
+        assert roc_auc_score(labels, scores) == pytest.approx(metrics[f"{part}_auc"], abs=1e-4)
+        assert average_precision_score(labels, scores) == pytest.approx(metrics[f"{part}_ap"], abs=1e-4)
+
+
+def test_no_held_out_edge_is_in_the_training_graph(smoke_bundle: Path) -> None:
+    edges = load_bundle_split(smoke_bundle)
+    n = 2708
+    train = _pair_keys(edges["train_edge_index"], n)
+    assert edges["train_edge_index"].size(1) == 2 * len(train)  # both directions, nothing else
+    for key in ("test_pos", "val_pos", "test_neg", "val_neg"):
+        assert not train & _pair_keys(edges[key], n), key
+    assert not _pair_keys(edges["test_pos"], n) & _pair_keys(edges["val_pos"], n)
+
+
+def test_fresh_process_loads_the_bundle_and_reproduces_it(smoke_bundle: Path, tmp_path: Path) -> None:
+    script = """
+import json, sys
+import torch
+from tune_gae import load_model
+from tune_gae.export import load_embeddings, rebuild_split
+from tune_gae.models import embed
+from tune_gae.training import test_metrics
+
+bundle = sys.argv[1]
+model = load_model(bundle)
+split = rebuild_split(bundle)
+z = embed(model, split.x, split.train_edge_index)
+tested = test_metrics(model, split)
+print(json.dumps({
+    "max_diff": (z - load_embeddings(bundle)).abs().max().item(),
+    "training": model.training, "kind": type(model).__name__, **tested,
+    "heavy": sorted(m for m in ("ray", "optuna", "matplotlib", "sklearn") if m in sys.modules),
+}))
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(smoke_bundle)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    metrics = json.loads((smoke_bundle / "metrics.json").read_text())
+    config = read_bundle_config(smoke_bundle)
+    assert got["max_diff"] < 1e-5
+    assert got["test_auc"] == pytest.approx(metrics["test_auc"], abs=1e-6)
+    assert got["test_ap"] == pytest.approx(metrics["test_ap"], abs=1e-6)
+    assert got["training"] is False and got["kind"] == config["model"]["model"].upper()
+    assert got["heavy"] == []  # loading a bundle never imports Ray, Optuna, matplotlib or sklearn
+
+
+def test_torchscript_encoder_runs_without_tune_gae_or_pyg(smoke_bundle: Path, split: LinkSplit, tmp_path: Path) -> None:
+    torch.save({"x": split.x, "edge_index": split.train_edge_index}, tmp_path / "inputs.pt")
+    script = """
+import sys
+sys.modules["tune_gae"] = None  # any import of tune_gae (or PyG) now raises ImportError
+sys.modules["torch_geometric"] = None
+import torch
+encoder = torch.jit.load(sys.argv[1])
+inputs = torch.load(sys.argv[2], weights_only=True)
+with torch.no_grad():
+    torch.save(encoder(inputs["x"], inputs["edge_index"]), sys.argv[3])
+print(sorted(m for m in sys.modules if m.startswith(("tune_gae", "torch_geometric")) and sys.modules[m]))
+"""
+    # -I: no user site, no cwd on sys.path; run from a folder that holds no tune_gae either.
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", script, str(smoke_bundle / "encoder.pt"), "inputs.pt", "z.pt"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    z = torch.load(tmp_path / "z.pt", weights_only=True)
+    assert torch.allclose(z, load_embeddings(smoke_bundle), atol=1e-5)
+
+
+def test_torchscript_encoder_generalises_to_another_graph(smoke_bundle: Path, split: LinkSplit) -> None:
+    # A different node count and edge set: the scripted module has no size baked in.
+    keep = 900
+    edges = split.train_edge_index
+    sub = edges[:, (edges[0] < keep) & (edges[1] < keep)]
+    x = split.x[:keep]
+    encoder = torch.jit.load(str(smoke_bundle / "encoder.pt"))
+    model = load_model(smoke_bundle)
+    assert torch.allclose(encoder(x, sub), embed(model, x, sub), atol=1e-5)
+    portable = PortableEncoder.from_state_dict(
+        bundle_model_config(read_bundle_config(smoke_bundle)),
+        torch.load(smoke_bundle / "model.pt", weights_only=True),
+    )
+    assert torch.allclose(portable(x, sub), embed(model, x, sub), atol=1e-5)
+
+
+def test_cli_export_writes_the_same_bundle(smoke_search: Path, smoke_bundle: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(smoke_search), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics == json.loads((smoke_bundle / "metrics.json").read_text())
+    assert f"Exported {metrics['trial']}" in result.output and f"test AUC {metrics['test_auc']:.4f}" in result.output
+    # Exporting again replaces the earlier bundle in place.
+    again = CliRunner().invoke(main, ["export", str(smoke_search), "--out", str(tmp_path / "b")])
+    assert again.exit_code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _no_finished_trial_search(smoke_search: Path, tmp_path: Path) -> Path:
+    """A copy of the search's records in which every trial errored (no checkpoint)."""
+    folder = tmp_path / "failed"
+    folder.mkdir()
+    shutil.copy(smoke_search / "search.json", folder / "search.json")
+    rows = _rows(smoke_search)
+    for row in rows:
+        row.update(state="ERROR", checkpoint="")
+    with (folder / "trials.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def test_export_without_a_finished_trial_is_one_line_exit_2(smoke_search: Path, tmp_path: Path) -> None:
+    folder = _no_finished_trial_search(smoke_search, tmp_path)
+    result = CliRunner().invoke(main, ["export", str(folder)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: no finished trial with a checkpoint in {folder} (4 ERROR): resume it with "
+        f"`tune-gae resume {folder}` or run a new search."
+    ]
+    assert not (folder / "best").exists()
+
+
+def test_export_of_a_folder_that_is_not_a_search(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {tmp_path} is not a tune-gae search (no search.json): pass a folder made by `tune-gae search`."
+    ]
+
+
+class _Payload:
+    """Unpickling this would create ``marker``: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_model_pt_with_pickled_objects_is_refused_not_run(smoke_bundle: Path, tmp_path: Path) -> None:
+    bundle = _copy(smoke_bundle, tmp_path)
+    marker = tmp_path / "code-ran"
+    (bundle / "model.pt").write_bytes(pickle.dumps(_Payload(marker), protocol=2))
+    with pytest.raises(TuneGAEError, match=r"^refused to load .*model\.pt: it holds pickled Python objects") as err:
+        load_model(bundle)
+    assert "\n" not in str(err.value) and not marker.exists()
+    # A whole pickled module (torch.save(model), anti-pattern 6) is refused the same way.
+    torch.save(load_model(smoke_bundle), bundle / "model.pt")
+    with pytest.raises(TuneGAEError, match="holds pickled Python objects"):
+        load_model(bundle)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _other_kind(bundle: Path) -> str:
+    return {"gae": "vgae", "vgae": "gae"}[json.loads((bundle / "config.json").read_text())["model"]["model"]]
+
+
+def _edit_config(bundle: Path, **changes: Any) -> None:
+    config = json.loads((bundle / "config.json").read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            config[section][field] = value
+        else:
+            config[section] = value
+    (bundle / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: _truncate(b / "config.json"), r"config\.json is not valid JSON \(.* at line \d+ column \d+; truncated or edited\?\)"),
+        (lambda b: (b / "config.json").unlink(), r"bundle .* is missing config\.json \(a partial copy\?\)"),
+        (lambda b: (b / "model.pt").unlink(), r"bundle .* is missing model\.pt \(a partial copy\?\)"),
+        (lambda b: _truncate(b / "model.pt"), r"model\.pt is corrupt or truncated"),
+        (lambda b: _edit_config(b, format_version=99), r"has format version 99 but this tune-gae reads version 1"),
+        (lambda b: (b / "config.json").write_text('{"name": "someone else"}'), r"is not a tune-gae bundle config"),
+        (lambda b: _edit_config(b, model__latent_channels=3),
+         r"model\.pt: encoder\.conv_mu\.bias has shape \[\d+\] but config\.json's model needs \[3\]"),
+        (lambda b: _edit_config(b, model__model=_other_kind(b)),
+         r"model\.pt does not match config\.json's model \((missing|unexpected) encoder\.conv_logstd"),
+        (lambda b: _edit_config(b, model__widths=[4]), r"'model' has unknown key 'widths'"),
+    ],
+    ids=["truncated-config", "no-config", "no-model", "truncated-model", "version", "foreign-config",
+         "shape", "keys", "unknown-key"],
+)
+def test_damaged_bundles_give_one_line_errors(smoke_bundle: Path, tmp_path: Path, damage: Any, message: str) -> None:
+    bundle = _copy(smoke_bundle, tmp_path)
+    damage(bundle)
+    with pytest.raises(TuneGAEError, match=message) as err:
+        load_model(bundle)
+    text = str(err.value)
+    assert "\n" not in text and ("re-export" in text or "pass a folder" in text)
+
+
+def test_wrong_folders_name_the_right_one(smoke_search: Path, tmp_path: Path) -> None:
+    with pytest.raises(TuneGAEError, match=r"is a search folder, not a bundle: use .*/best \(run `tune-gae export"):
+        load_model(smoke_search)
+    with pytest.raises(TuneGAEError, match=r"bundle folder .* does not exist: pass the folder `tune-gae export` wrote"):
+        load_model(tmp_path / "nowhere")
+    result = CliRunner().invoke(main, ["predict", str(tmp_path), "--node", "0"])
+    assert result.exit_code == 2 and result.output.startswith("Error: bundle ") and "missing config.json" in result.output
+
+
+def test_damaged_split_and_embeddings_are_refused(smoke_bundle: Path, tmp_path: Path) -> None:
+    bundle = _copy(smoke_bundle, tmp_path)
+    torch.save(torch.zeros(5, 2), bundle / "embeddings.pt")
+    with pytest.raises(TuneGAEError, match=r"embeddings\.pt has shape \[5, 2\] but config\.json says \[2708, \d+\]"):
+        load_embeddings(bundle)
+    edges = torch.load(bundle / "split.pt", weights_only=True)
+    del edges["test_neg"]
+    torch.save(edges, bundle / "split.pt")
+    with pytest.raises(TuneGAEError, match=r"split\.pt must hold train_edge_index, val_pos, val_neg, test_pos, test_neg"):
+        load_bundle_split(bundle)
+
+
+# --------------------------------------------------------------------------- trials never see test edges
+
+
+def _shipped_parameters(trainable: Any) -> dict[str, Any]:
+    """What ``tune.with_parameters`` put in Ray's object store for ``trainable`` (fetched back).
+
+    Ray keeps the registry and key prefix in the wrapper's closure; reading it shows exactly the
+    objects every trial receives.
+    """
+    cells = dict(zip(trainable.__code__.co_freevars, (c.cell_contents for c in trainable.__closure__)))
+    registry, prefix = cells["parameter_registry"], cells["prefix"]
+    return {key: registry.get(prefix + key) for key in cells["keys"]}
+
+
+def test_search_trials_never_receive_test_edges(smoke_search: Path, split: LinkSplit, tmp_path: Path) -> None:
+    from tune_gae.search import SearchSettings, _trainable
+    from tune_gae.trainable import TrialSettings, train_trial
+
+    # 1. The trainable refuses a split that carries test edges, before doing anything else.
+    settings = TrialSettings(metric="val_auc", tensorboard_dir=str(tmp_path), seed=0, cpus_per_trial=1,
+                             gpus_per_trial=0, checkpoint_every=10)
+    assert split.test_pos is not None
+    with pytest.raises(ValueError, match="trials must not receive test edges"):
+        train_trial({}, split=split, settings=settings)
+
+    # 2. What the search ships to its trials (Ray's object store) has no test edge at all.
+    shipped = _shipped_parameters(_trainable(split, SearchSettings(space="smoke"), tmp_path))
+    assert shipped["split"].test_pos is None and shipped["split"].test_neg is None
+    assert shipped["split"].split_hash == split.split_hash
+    assert torch.equal(shipped["split"].val_pos, split.val_pos)
+    assert torch.equal(shipped["split"].train_pos, split.train_pos)
+
+    # 3. Every trial of the real search passed that guard and trained to its end.
+    rows = _rows(smoke_search)
+    assert rows and all(r["state"] == "TERMINATED" and int(r["epochs_run"]) > 0 for r in rows)

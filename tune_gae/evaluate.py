@@ -1,0 +1,131 @@
+"""An honest estimate of an exported configuration: re-train it from scratch over several seeds.
+
+The exported model is the maximum over many trials on one set of validation edges, so its
+validation (and, a little, its test) numbers are optimistic. Re-training the same configuration
+with fresh seeds, each run selected on validation and tested once (``tune_gae.training.train``),
+gives the mean and spread a reader can compare with published numbers.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from tune_gae.errors import TuneGAEError
+from tune_gae.export import (
+    METRICS_FILE,
+    bundle_data_config,
+    bundle_model_config,
+    bundle_train_config,
+    read_bundle_config,
+)
+
+__all__ = ["PUBLISHED", "evaluate_bundle", "published_results"]
+
+# Test AUC / AP in percent, 85/5/10 edge split (see REFERENCE.md).
+KIPF_WELLING = "Kipf & Welling 2016"
+PAN_ARGA = "Pan et al. 2018"
+PUBLISHED: dict[str, list[tuple[str, str, float, float]]] = {
+    "Cora": [("GAE", KIPF_WELLING, 91.0, 92.0), ("VGAE", KIPF_WELLING, 91.4, 92.6), ("ARGA", PAN_ARGA, 92.4, 93.2)],
+    "CiteSeer": [("GAE", KIPF_WELLING, 89.5, 89.9), ("VGAE", KIPF_WELLING, 90.8, 92.0), ("ARGA", PAN_ARGA, 91.9, 93.0)],
+    "PubMed": [("GAE", KIPF_WELLING, 96.4, 96.5), ("VGAE", KIPF_WELLING, 94.4, 94.7), ("ARGA", PAN_ARGA, 96.8, 97.1)],
+}
+
+Echo = Callable[[str], None]
+
+
+def published_results(dataset: str) -> list[dict[str, Any]]:
+    """Published test AUC/AP (percent) for a Planetoid dataset; empty for other graphs."""
+    for name, rows in PUBLISHED.items():
+        if name.lower() == dataset.lower():
+            return [{"model": m, "source": s, "test_auc": auc, "test_ap": ap} for m, s, auc, ap in rows]
+    return []
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation (0 for one run) of the runs' test and validation metrics."""
+    out: dict[str, Any] = {"runs": runs}
+    for key in ("test_auc", "test_ap", "val_auc", "val_ap"):
+        values = [run[key] for run in runs]
+        out[f"{key}_mean"] = statistics.fmean(values)
+        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out
+
+
+def evaluate_bundle(
+    bundle: str | Path,
+    seeds: int = 5,
+    resplit: bool = False,
+    *,
+    data_root: str | None = None,
+    device: str = "cpu",
+    echo: Echo | None = None,
+) -> dict[str, Any]:
+    """Re-train the bundle's configuration from scratch with model seeds ``0..seeds-1``.
+
+    Each run trains for the exported trial's epochs, keeps its best validation epoch and is tested
+    once. Runs use the bundle's split (checked by hash); with ``resplit`` the same seeds also run on
+    fresh splits (split seeds ``s+1..s+seeds`` after the bundle's seed ``s``). Returns means, sample
+    standard deviations, every run, the exported model's own numbers and the published ones.
+    """
+    import json
+
+    from tune_gae.data import load_graph, split_edges
+    from tune_gae.training import pick_device, train
+
+    if seeds < 1:
+        raise TuneGAEError(f"--seeds must be at least 1 but got {seeds}.")
+    config = read_bundle_config(bundle)
+    model_config = bundle_model_config(config)
+    train_config = bundle_train_config(config)
+    data_config = bundle_data_config(config, data_root=data_root)
+    try:
+        torch_device = pick_device(device)
+    except RuntimeError as exc:
+        raise TuneGAEError(f"bad --device {device!r} ({exc}): use auto, cpu or cuda.") from None
+
+    graph = load_graph(data_config)
+
+    def split_for(seed: int):  # noqa: ANN202
+        return split_edges(graph, val_ratio=data_config.val_ratio, test_ratio=data_config.test_ratio, seed=seed)
+
+    own = split_for(data_config.split_seed)
+    if own.split_hash != config["split"]["hash"]:
+        raise TuneGAEError(
+            f"the data changed since export (split {own.split_hash} != {config['split']['hash']}): point "
+            f"--data-root at the dataset the bundle was trained on."
+        )
+
+    def run_all(label: str, split_seeds: list[int]) -> dict[str, Any]:
+        runs = []
+        for seed, split_seed in zip(range(seeds), split_seeds):
+            split = own if split_seed == data_config.split_seed else split_for(split_seed)
+            result, _ = train(split, model_config, replace(train_config, seed=seed), device=torch_device)
+            run = {"seed": seed, "split_seed": split_seed, "split_hash": split.split_hash,
+                   "val_auc": result.val_auc, "val_ap": result.val_ap, "test_auc": result.test_auc,
+                   "test_ap": result.test_ap, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 2)}
+            runs.append(run)
+            if echo is not None:
+                echo(f"  {label} seed {seed} (split {split_seed}): test AUC {run['test_auc']:.4f} "
+                     f"AP {run['test_ap']:.4f}, best epoch {run['best_epoch']}/{train_config.epochs}")
+        return _summary(runs)
+
+    same = run_all("same split", [data_config.split_seed] * seeds)
+    fresh = None
+    if resplit:
+        fresh = run_all("fresh split", [data_config.split_seed + 1 + i for i in range(seeds)])
+    metrics_path = Path(bundle).expanduser().resolve() / METRICS_FILE
+    exported = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    return {
+        "dataset": config.get("dataset"),
+        "model": model_config.model,
+        "trial": config.get("trial", {}).get("id"),
+        "seeds": seeds,
+        "epochs": train_config.epochs,
+        "split_hash": own.split_hash,
+        "same_split": same,
+        "fresh_splits": fresh,
+        "exported": {k: exported.get(k) for k in ("val_auc", "val_ap", "test_auc", "test_ap")},
+        "published": published_results(str(config.get("dataset") or "")),
+    }

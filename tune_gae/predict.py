@@ -1,0 +1,137 @@
+"""Using an exported bundle: node embeddings for a graph, link scores, likely new neighbours.
+
+Scores are the GAE decoder's: ``sigmoid(z_u . z_v)`` with ``z`` the bundle's embeddings (mu for
+a VGAE) on its training graph (``embeddings.pt``).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from tune_gae.errors import TuneGAEError
+from tune_gae.export import bundle_model_config, load_bundle_split, load_embeddings, load_model, read_bundle_config, rebuild_split
+
+__all__ = ["embed_graph", "read_pairs", "save_embeddings", "score_pairs", "top_k_links"]
+
+EMBEDDING_SUFFIXES = (".pt", ".npy")
+
+
+def embed_graph(
+    bundle: str | Path,
+    *,
+    graph: str | Path | None = None,
+    features: str | Path | None = None,
+    data_root: str | None = None,
+    device: str = "cpu",
+) -> Tensor:
+    """Embeddings ``[N, latent]`` from the bundle's model.
+
+    Without ``graph``: the bundle's own training graph, rebuilt from its data source (the split
+    hash must match). With ``graph`` (an edge-list file) and ``features`` (one row per node, as
+    many columns as the model's input): a new graph, all its edges used for message passing.
+    """
+    from tune_gae.models import embed
+
+    config = read_bundle_config(bundle)
+    in_channels = bundle_model_config(config).in_channels
+    if graph is None:
+        if features is not None:
+            raise TuneGAEError("--features describes the nodes of --graph: give --graph too, or neither.")
+        split = rebuild_split(bundle, data_root=data_root)
+        x, edge_index = split.x, split.train_edge_index
+    else:
+        from tune_gae.data import load_edge_list
+
+        data = load_edge_list(Path(graph), features=Path(features) if features is not None else None)
+        x, edge_index = data.x, data.edge_index
+        if x.size(1) != in_channels:
+            given = f"{features} has" if features is not None else "without --features the graph gets"
+            raise TuneGAEError(
+                f"{given} {x.size(1)} feature columns but the model takes {in_channels} "
+                f"(config.json in_channels): give --features with {in_channels} columns per node."
+            )
+    model = load_model(bundle, device=device)
+    return embed(model, x.to(device), edge_index.to(device)).cpu()
+
+
+def save_embeddings(z: Tensor, out: str | Path) -> Path:
+    """Write ``z`` as a torch tensor (``.pt``) or a NumPy array (``.npy``)."""
+    path = Path(out).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in EMBEDDING_SUFFIXES:
+        raise TuneGAEError(f"--out must end in .pt or .npy but got {path.name!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".pt":
+        torch.save(z.contiguous(), path)
+    else:
+        import numpy as np
+
+        np.save(path, z.numpy(), allow_pickle=False)
+    return path
+
+
+def read_pairs(path: str | Path, num_nodes: int) -> Tensor:
+    """Node pairs ``[2, P]`` from a CSV/TSV file of two integer columns (a header row is allowed)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise TuneGAEError(f"pairs file {path} does not exist: check the path given to --pairs.")
+    pairs: list[tuple[int, int]] = []
+    with path.open(newline="") as handle:
+        sample = handle.read(4096)
+        handle.seek(0)
+        delimiter = "\t" if "\t" in sample else ("," if "," in sample else None)
+        rows = csv.reader(handle, delimiter=delimiter) if delimiter else (line.split() for line in handle)
+        for line_no, row in enumerate(rows, start=1):
+            cells = [c.strip() for c in row if c.strip()]
+            if not cells or cells[0].startswith("#"):
+                continue
+            if len(cells) < 2:
+                raise TuneGAEError(f"{path}:{line_no}: expected two node ids per line but got {','.join(cells)!r}.")
+            try:
+                u, v = int(cells[0]), int(cells[1])
+            except ValueError:
+                if line_no == 1 and not pairs:
+                    continue  # header row
+                raise TuneGAEError(f"{path}:{line_no}: node ids must be integers but got {cells[0]!r}, {cells[1]!r}.") from None
+            for node in (u, v):
+                if not 0 <= node < num_nodes:
+                    raise TuneGAEError(
+                        f"{path}:{line_no}: node {node} is out of range: the bundle's graph has nodes 0..{num_nodes - 1}."
+                    )
+            pairs.append((u, v))
+    if not pairs:
+        raise TuneGAEError(f"pairs file {path} holds no pairs: write lines of 'source,target' node ids.")
+    return torch.tensor(pairs, dtype=torch.long).t()
+
+
+def score_pairs(bundle: str | Path, pairs: Tensor) -> Tensor:
+    """Link probabilities ``sigmoid(z_u . z_v)`` for node pairs ``[2, P]``, from ``embeddings.pt``."""
+    z = load_embeddings(bundle)
+    return torch.sigmoid((z[pairs[0]] * z[pairs[1]]).sum(dim=-1))
+
+
+def top_k_links(bundle: str | Path, node: int, k: int) -> list[tuple[int, int, float]]:
+    """The ``k`` most likely new neighbours of ``node``: ``(node, other, score)``, best first.
+
+    Excludes ``node`` itself and its neighbours in the training graph (the edges the model saw).
+    Ties are broken by the smaller node id.
+    """
+    z = load_embeddings(bundle)
+    num_nodes = z.size(0)
+    if not 0 <= node < num_nodes:
+        raise TuneGAEError(f"--node {node} is out of range: the bundle's graph has nodes 0..{num_nodes - 1}.")
+    if k < 1:
+        raise TuneGAEError(f"--top-k must be at least 1 but got {k}.")
+    edges = load_bundle_split(bundle)["train_edge_index"]
+    scores = torch.sigmoid(z @ z[node])
+    allowed = torch.ones(num_nodes, dtype=torch.bool)
+    allowed[edges[1][edges[0] == node]] = False
+    allowed[edges[0][edges[1] == node]] = False
+    allowed[node] = False
+    candidates = torch.nonzero(allowed).flatten()
+    # Stable sort of candidates (ascending ids) by descending score: ties keep the smaller id first.
+    order = torch.sort(scores[candidates], descending=True, stable=True).indices[:k]
+    return [(node, int(candidates[i]), float(scores[candidates[i]])) for i in order]
