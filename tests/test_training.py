@@ -93,6 +93,16 @@ def test_resume_from_state_dict_continues_exactly(synthetic) -> None:
     assert resumed.best == straight.best
 
 
+def test_patience_stops_after_no_improvement(synthetic) -> None:
+    model_config, train_config = run_config_from_dict(
+        {"epochs": 400, "patience": 5, "lr": 0.05, "normalize_features": False}, in_channels=synthetic.num_features
+    )
+    result, _ = train(synthetic, model_config, train_config)
+    assert result.epochs < 400
+    assert result.epochs == result.best_epoch + 5  # exactly `patience` epochs past the best
+    assert all(row["val_auc"] <= result.val_auc for row in result.history[result.best_epoch:])
+
+
 def test_nan_loss_raises_diverged(synthetic) -> None:
     model_config, train_config = run_config_from_dict({"epochs": 5, "lr": 1e30}, in_channels=synthetic.num_features)
     trainer = Trainer(synthetic, model_config, train_config)

@@ -14,13 +14,17 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch_geometric.nn import GAE, VGAE
+from torch_geometric.nn.models.autoencoder import EPS
 
 from tune_gae.config import ModelConfig, RunResult, TrainConfig
 from tune_gae.data import LinkSplit
 from tune_gae.metrics import auc_ap
-from tune_gae.models import build_model, embed, normalize_features
+from tune_gae.models import build_model, embed, encode_from, prepare_features
 
 METRICS = ("val_auc", "val_ap")
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+SORTED_PAIRS_MIN = 20_000  # from this many pairs on, PairSet beats autograd's scatter-add
+PAIR_CHUNK = 1 << 15  # pairs per gather: temporaries stay in cache and off the page-fault path
 
 
 class DivergedError(RuntimeError):
@@ -50,19 +54,31 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     x: Tensor,
     message_edges: Tensor,
-    train_pos: Tensor,
+    train_pos: Tensor | PairSet,
     config: TrainConfig,
+    *,
+    encoded: Tensor | tuple[Tensor, Tensor] | None = None,
 ) -> float:
-    """One optimisation step on the training graph; returns the loss."""
+    """One optimisation step on the training graph; returns the loss.
+
+    ``encoded``: the encoder's output for the current weights, computed with autograd (see
+    ``Trainer.step``); the forward pass is then skipped. Only valid without any dropout.
+    """
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    if config.edge_dropout > 0:
-        keep = torch.rand(message_edges.size(1) // 2, device=x.device) >= config.edge_dropout
-        half = message_edges[:, : message_edges.size(1) // 2][:, keep]
-        message_edges = torch.cat([half, half.flip(0)], dim=1)
-    z = model.encode(x, message_edges)
-    neg = sample_negatives(x.size(0), config.neg_ratio * train_pos.size(1), x.device)
-    loss = model.recon_loss(z, train_pos, neg)
+    if encoded is not None:
+        z = encode_from(model, encoded)
+    else:
+        edge_weight = None
+        if config.edge_dropout > 0:
+            # message_edges is [pairs, pairs flipped]: drop both directions of an edge together.
+            # Zero weights rather than a new edge list: the model keeps its cached graph structure.
+            keep = torch.rand(message_edges.size(1) // 2, device=x.device) >= config.edge_dropout
+            edge_weight = keep.repeat(2).to(x.dtype)
+        z = model.encode(x, message_edges, edge_weight)
+    num_pos = train_pos.count if isinstance(train_pos, PairSet) else train_pos.size(1)
+    neg = prepare_pairs(sample_negatives(x.size(0), config.neg_ratio * num_pos, x.device), x.size(0))
+    loss = recon_loss(z, train_pos, neg)
     if isinstance(model, VGAE) and config.kl_weight > 0:
         loss = loss + config.kl_weight / x.size(0) * model.kl_loss()
     loss.backward()
@@ -80,7 +96,96 @@ def evaluate(model: GAE, x: Tensor, message_edges: Tensor, pos: Tensor, neg: Ten
 
 def score_pairs(z: Tensor, pairs: Tensor) -> Tensor:
     """Inner-product logits of node pairs ``[2, P]``."""
-    return (z[pairs[0]] * z[pairs[1]]).sum(dim=-1)
+    # index_select, not z[idx]: its backward is an index_add, much cheaper than index_put.
+    return (z.index_select(0, pairs[0]) * z.index_select(0, pairs[1])).sum(dim=-1)
+
+
+class PairSet:
+    """Node pairs ``[2, P]`` sorted for fast inner-product scores on large graphs.
+
+    The backward pass of ``z[u] . z[v]`` scatters gradients into ``z``: a scatter-add per side,
+    slow past ~1e4 pairs. Here the pairs are sorted by ``u`` once (and a second order by ``v``
+    kept), so the gradient is two ``embedding_bag`` sums over sorted segments: 3-5x faster at
+    1e5-1e6 pairs. Scores come back in the sorted order (the loss is a mean: order-free).
+    """
+
+    def __init__(self, pairs: Tensor, num_nodes: int) -> None:
+        order = torch.argsort(_sort_key(pairs[0], num_nodes))
+        u, v = pairs[0].index_select(0, order), pairs[1].index_select(0, order)
+        self.pairs = torch.stack([u, v])
+        self.num_nodes = num_nodes
+        self._u_offsets = _offsets(u, num_nodes)
+        self._v_order = torch.argsort(_sort_key(v, num_nodes))
+        self._v_offsets = _offsets(v, num_nodes)
+        self._v_partners = u.index_select(0, self._v_order)
+
+    @property
+    def count(self) -> int:
+        return self.pairs.size(1)
+
+    def scores(self, z: Tensor) -> Tensor:
+        return _PairScores.apply(z, self)
+
+    def gradient(self, z: Tensor, grad: Tensor) -> Tensor:
+        """d(sum_k grad_k * z[u_k] . z[v_k]) / dz."""
+        bag = torch.nn.functional.embedding_bag
+        at_u = bag(self.pairs[1], z, self._u_offsets, mode="sum", per_sample_weights=grad,
+                   include_last_offset=True)
+        at_v = bag(self._v_partners, z, self._v_offsets, mode="sum",
+                   per_sample_weights=grad.index_select(0, self._v_order),
+                   include_last_offset=True)
+        return at_u + at_v
+
+
+class _PairScores(torch.autograd.Function):
+    """``z[u] . z[v]`` for a PairSet's pairs, gathered in chunks; gradient via ``PairSet.gradient``."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, pair_set: PairSet) -> Tensor:
+        ctx.save_for_backward(z)
+        ctx.pair_set = pair_set
+        u, v = pair_set.pairs[0], pair_set.pairs[1]
+        out = z.new_empty(u.numel())
+        for start in range(0, u.numel(), PAIR_CHUNK):
+            end = start + PAIR_CHUNK
+            torch.sum(z.index_select(0, u[start:end]) * z.index_select(0, v[start:end]), dim=-1, out=out[start:end])
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
+        (z,) = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        return ctx.pair_set.gradient(z, grad.contiguous()), None
+
+
+def _sort_key(index: Tensor, num_nodes: int) -> Tensor:
+    return index.to(torch.int32) if num_nodes < 2**31 else index
+
+
+def _offsets(index: Tensor, num_nodes: int) -> Tensor:
+    offsets = index.new_zeros(num_nodes + 1)
+    offsets[1:] = torch.cumsum(torch.bincount(index, minlength=num_nodes), 0)
+    return offsets
+
+
+def prepare_pairs(pairs: Tensor, num_nodes: int) -> Tensor | PairSet:
+    """``pairs`` as a PairSet when there are enough of them for it to pay off."""
+    return PairSet(pairs, num_nodes) if pairs.size(1) >= SORTED_PAIRS_MIN else pairs
+
+
+def recon_loss(z: Tensor, pos: Tensor | PairSet, neg: Tensor | PairSet) -> Tensor:
+    """``GAE.recon_loss(z, pos, neg)``: binary cross-entropy of the pairs' inner products."""
+    if isinstance(pos, Tensor) and isinstance(neg, Tensor):  # small: one gather for both
+        probs = torch.sigmoid(score_pairs(z, torch.cat([pos, neg], dim=1)))
+        pos_probs, neg_probs = probs[: pos.size(1)], probs[pos.size(1) :]
+    else:
+        pos_probs, neg_probs = (
+            torch.sigmoid(p.scores(z) if isinstance(p, PairSet) else score_pairs(z, p)) for p in (pos, neg)
+        )
+    pos_loss = -torch.log(pos_probs + EPS).mean()
+    neg_loss = -torch.log(1 - neg_probs + EPS).mean()
+    return pos_loss + neg_loss
 
 
 class Trainer:
@@ -102,34 +207,52 @@ class Trainer:
         self.train_config = train_config
         self.metric = metric
         torch.manual_seed(train_config.seed)
-        x = split.x.to(self.device)
-        self.x = normalize_features(x) if model_config.normalize_features else x
+        # Normalised once; CSR when mostly zeros (the first layer then runs sparse).
+        self.x = prepare_features(split.x.to(self.device), normalize=model_config.normalize_features)
+        # The same tensor every epoch: the model caches its normalised adjacency by identity.
         self.message_edges = split.train_edge_index.to(self.device)
         self.train_pos = split.train_pos.to(self.device)
+        self._train_pairs = prepare_pairs(self.train_pos, split.num_nodes)  # sorted once if large
         self.val_pos = split.val_pos.to(self.device)
         self.val_neg = split.val_neg.to(self.device)
-        cached = train_config.edge_dropout == 0
-        self.model = build_model(model_config, cached=cached, inputs_normalized=True).to(self.device)
+        self.model = build_model(model_config, cached=True, inputs_normalized=True).to(self.device)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay
+            self.model.parameters(),
+            lr=train_config.lr,
+            weight_decay=train_config.weight_decay,
+            # One kernel for all of Adam's updates: 3-6x faster than the per-op loop on CPU.
+            fused=self.device.type in FUSED_ADAM_DEVICES,
         )
+        self._parameters = list(self.model.parameters())
+        self._reuse_forward = model_config.dropout == 0 and train_config.edge_dropout == 0
+        self._forward: tuple[Any, list[int]] | None = None
         self.epoch = 0
         self.best: dict[str, float] = {"val_auc": -1.0, "val_ap": -1.0, "epoch": 0}
+        # Views of the live weights (optimiser steps update them in place): cloned on improvement.
+        self._state_views = list(self.model.state_dict().items())
         self.best_state: dict[str, Tensor] = self._weights()
 
     @property
     def done(self) -> bool:
-        return self.epoch >= self.train_config.epochs
+        """All epochs run, or (with patience) no validation improvement for that long."""
+        if self.epoch >= self.train_config.epochs:
+            return True
+        patience = self.train_config.patience
+        return bool(patience) and self.epoch - int(self.best["epoch"]) >= patience
 
     def step(self) -> dict[str, float]:
         """One epoch: train, validate, remember the best weights. Raises DivergedError on NaN."""
         started = time.perf_counter()
         loss = train_epoch(
-            self.model, self.optimizer, self.x, self.message_edges, self.train_pos, self.train_config
+            self.model, self.optimizer, self.x, self.message_edges, self._train_pairs, self.train_config,
+            encoded=self._take_forward(),
         )
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
-        metrics = evaluate(self.model, self.x, self.message_edges, self.val_pos, self.val_neg)
+        if self._reuse_forward:
+            metrics = self._evaluate_keeping_forward()
+        else:
+            metrics = evaluate(self.model, self.x, self.message_edges, self.val_pos, self.val_neg)
         self.epoch += 1
         result = {"epoch": self.epoch, "loss": loss, "val_auc": metrics["auc"], "val_ap": metrics["ap"]}
         if result[self.metric] > self.best[self.metric]:
@@ -143,6 +266,35 @@ class Trainer:
         )
         return result
 
+    def _evaluate_keeping_forward(self) -> dict[str, float]:
+        """Validate, keeping the forward pass (with autograd) for the next epoch's training step.
+
+        Without dropout the encoder is deterministic and train/eval modes agree, so the next
+        epoch's forward pass would recompute exactly this; one pass serves both.
+        """
+        self.model.train()
+        encoded = self.model.encoder(self.x, self.message_edges)
+        self._forward = (encoded, [p._version for p in self._parameters])
+        z = (encoded[0] if isinstance(encoded, tuple) else encoded).detach()
+        return auc_ap(score_pairs(z, self.val_pos), score_pairs(z, self.val_neg))
+
+    def _take_forward(self) -> Tensor | tuple[Tensor, Tensor] | None:
+        """The kept forward pass, if the weights have not changed since (else None)."""
+        kept, self._forward = self._forward, None
+        if kept is None or kept[1] != [p._version for p in self._parameters]:
+            return None
+        return kept[0]
+
+    def best_embedding(self) -> Tensor:
+        """Node embeddings (mu for a VGAE) of the best-validation weights on the training graph.
+
+        Equals ``embed(self.best_model(), split.x, split.train_edge_index)`` but reuses this
+        trainer's prepared (sparse, normalised) inputs: a few ms instead of a dense forward pass.
+        """
+        model = build_model(self.model_config, inputs_normalized=True).to(self.device)
+        model.load_state_dict(self.best_state)
+        return embed(model, self.x, self.message_edges)
+
     def best_model(self) -> GAE:
         """A fresh (uncached) model holding the best-validation weights, in eval mode."""
         model = build_model(self.model_config).to(self.device)
@@ -150,7 +302,7 @@ class Trainer:
         return model.eval()
 
     def _weights(self) -> dict[str, Tensor]:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return {k: v.clone() for k, v in self._state_views}
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly where it is (tensors + plain values)."""
@@ -164,6 +316,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._forward = None
         self.epoch = int(state["epoch"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
