@@ -80,10 +80,10 @@ def test_search_spreads_trials_over_a_two_node_cluster(two_node_cluster, tmp_pat
     # Trials must outlast a worker's start (~5 s importing torch), or with actor reuse the first
     # worker runs them all before the second node's worker is up.
     space = tmp_path / "long.yaml"
-    space.write_text("parameters:\n  latent_channels: {choice: [8, 16]}\n  epochs: 300\n")
+    space.write_text("parameters:\n  latent_channels: {choice: [8, 16]}\n  epochs: 1500\n")
     env = {**os.environ, **two_node_cluster.env}
     command = [sys.executable, "-m", "tune_gae.cli", "search", str(space), "--dataset", "synthetic:nodes=2000",
-               "--num-samples", "4", "--max-epochs", "300", "--scheduler", "fifo",
+               "--num-samples", "4", "--max-epochs", "1500", "--scheduler", "fifo",
                "--address", two_node_cluster.address, "--results-dir", str(tmp_path), "--name", "spread",
                "--json", "--no-export"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

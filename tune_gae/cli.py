@@ -33,6 +33,25 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A search stopped by Ctrl-C says how to resume it (stderr) and exits with code 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tune_gae.search import SearchInterrupted
+
+        try:
+            return func(*args, **kwargs)
+        except SearchInterrupted as exc:
+            click.echo(f"Interrupted: {exc}", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT_CODE) from None
+
+    return wrapper
+
+
 def parse_widths(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[int, ...]:
     """``--hidden 32 --hidden 16`` or ``--hidden 32,16`` -> (32, 16); ``--hidden ''`` -> ()."""
     widths: list[int] = []
@@ -91,6 +110,8 @@ def main() -> None:
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--kl-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="VGAE only: weight of KL/N in the loss.")
+@click.option("--patience", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Stop after this many epochs without a validation improvement (0: never).")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,
               help="Row-normalise node features (the paper's setting) or feed them raw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
@@ -112,6 +133,7 @@ def train(
     dropout: float,
     weight_decay: float,
     kl_weight: float,
+    patience: int,
     normalize_features: bool,
     seed: int,
     device: str,
@@ -130,7 +152,7 @@ def train(
     hyper = dict(
         model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
-        normalize_features=normalize_features, seed=seed,
+        normalize_features=normalize_features, patience=patience, seed=seed,
     )
     summary = train_run(data_config, hyper, results_dir=results_dir, name=name, device=device,
                         echo=None if as_json else click.echo)
@@ -171,7 +193,7 @@ def _print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None
 @click.option("--num-samples", type=click.IntRange(min=1), default=24, show_default=True, help="Trials to run.")
 @click.option("--max-epochs", type=click.IntRange(min=1), default=400, show_default=True,
               help="ASHA's max_t and the cap on sampled epochs.")
-@click.option("--grace-period", type=click.IntRange(min=1), default=25, show_default=True,
+@click.option("--grace-period", type=click.IntRange(min=1), default=20, show_default=True,
               help="Epochs every trial runs before ASHA may stop it.")
 @click.option("--reduction-factor", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default="val_auc", show_default=True)
@@ -188,15 +210,18 @@ def _print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None
               help="Epochs between trial checkpoints (also at every ASHA rung and the end).")
 @click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a crashed trial, from its last checkpoint.")
+@click.option("--time-budget", "time_budget_s", type=click.FloatRange(min=1), default=None,
+              help="Wall-clock budget in seconds: no trial runs past it (default: none).")
 @click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first.")
 @click.option("--export/--no-export", default=True, show_default=True, help="Export the best model to <search>/best.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of a table.")
+@interruptible
 @user_errors
 def search(space: str, dataset: str, features: str | None, data_root: str | None, num_samples: int,
            max_epochs: int, grace_period: int, reduction_factor: int, metric: str, scheduler: str,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
-           overwrite: bool, export: bool, as_json: bool) -> None:
+           time_budget_s: float | None, overwrite: bool, export: bool, as_json: bool) -> None:
     """Search GAE/VGAE hyperparameters over SPACE (a shipped name or a YAML file).
 
     Ray Tune runs the trials, Optuna samples SPACE, ASHA stops weak trials early.
@@ -211,6 +236,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
         address=address, name=name, results_dir=results_dir, seed=seed,
         checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
+        time_budget_s=time_budget_s,
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)
@@ -242,6 +268,7 @@ def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
 @click.option("--address", default=None, help="Ray cluster to join (default: the search's own setting).")
 @click.option("--export/--no-export", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@interruptible
 @user_errors
 def resume(path: str, address: str | None, export: bool, as_json: bool) -> None:
     """Continue an interrupted search in PATH: finished trials are kept, the rest continue.
@@ -260,8 +287,10 @@ def resume(path: str, address: str | None, export: bool, as_json: bool) -> None:
 @click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default=None,
               help="Sort by this metric (default: the search's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--plots", is_flag=True,
+              help="Also write PNGs to PATH/plots: metric per trial, top learning curves, importance.")
 @user_errors
-def report(path: str, metric: str | None, as_json: bool) -> None:
+def report(path: str, metric: str | None, as_json: bool, plots: bool) -> None:
     """Print the trials of the search in PATH, best first."""
     from tune_gae.report import read_trials
 
@@ -270,6 +299,134 @@ def report(path: str, metric: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, default=str))
     else:
         _print_top(rows, metric, limit=len(rows))
+    if plots:
+        from tune_gae.report import write_plots
+
+        written = write_plots(path, metric)
+        # With --json, stdout stays one JSON document: the plot paths go to stderr.
+        click.echo(("\n" if not as_json else "") + "Plots:\n" + "\n".join(f"  {p}" for p in written), err=as_json)
+
+
+@main.command("export")
+@click.argument("path", type=click.Path())
+@click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default=None,
+              help="Pick the best trial by this validation metric (default: the search's).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Bundle folder (default: PATH/best).")
+@data_root_option
+@user_errors
+def export_command(path: str, metric: str | None, out: str | None, data_root: str | None) -> None:
+    """Export the best trial of the search in PATH as a model bundle (test metrics computed once)."""
+    from tune_gae.export import export_best
+
+    bundle = export_best(path, metric=metric, out=out, data_root=data_root)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    click.echo(
+        f"Exported {metrics['trial']} (epoch {metrics['epoch']}, {metrics['selected_by']} "
+        f"{metrics[metrics['selected_by']]:.4f}) to {bundle}\n"
+        f"test AUC {metrics['test_auc']:.4f} AP {metrics['test_ap']:.4f} (computed once, at export)"
+    )
+
+
+@main.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--graph", type=click.Path(dir_okay=False), default=None,
+              help="Edge-list file of a new graph (default: the bundle's own training graph).")
+@click.option("--features", type=click.Path(dir_okay=False), default=None,
+              help="Node features of --graph (.npy, .pt or CSV), as many columns as the model's input.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output file: .pt or .npy.")
+@data_root_option
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@user_errors
+def embed(bundle: str, graph: str | None, features: str | None, out: str, data_root: str | None,
+          device: str) -> None:
+    """Write node embeddings (mu for a VGAE) of BUNDLE's model for its graph or a new one."""
+    from tune_gae.predict import embed_graph, save_embeddings
+
+    z = embed_graph(bundle, graph=graph, features=features, data_root=data_root, device=device)
+    path = save_embeddings(z, out)
+    click.echo(f"Wrote {z.size(0)} x {z.size(1)} embeddings to {path}")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--pairs", type=click.Path(dir_okay=False), default=None,
+              help="CSV of node pairs (two integer columns, header optional) to score.")
+@click.option("--node", type=int, default=None, help="List the most likely new neighbours of this node.")
+@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True, help="How many, with --node.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the CSV here instead of stdout.")
+@user_errors
+def predict(bundle: str, pairs: str | None, node: int | None, top_k: int, out: str | None) -> None:
+    """Score links with BUNDLE's embeddings as CSV src,dst,score (score = sigmoid(z_src . z_dst)).
+
+    --pairs FILE scores the given pairs; --node N lists N's top-k non-neighbours in the training graph.
+    """
+    import csv
+    import io
+
+    from tune_gae.export import read_bundle_config
+    from tune_gae.predict import read_pairs, score_pairs, top_k_links
+
+    if (pairs is None) == (node is None):
+        raise click.UsageError("give either --pairs FILE or --node N (with --top-k K).")
+    if pairs is not None:
+        pair_tensor = read_pairs(pairs, int(read_bundle_config(bundle)["num_nodes"]))
+        scores = score_pairs(bundle, pair_tensor)
+        rows = [(int(u), int(v), float(s)) for u, v, s in zip(pair_tensor[0], pair_tensor[1], scores)]
+    else:
+        rows = top_k_links(bundle, node, top_k)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["src", "dst", "score"])
+    writer.writerows((u, v, f"{s:.8g}") for u, v, s in rows)
+    if out is None:
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        Path(out).write_text(buffer.getvalue())
+        click.echo(f"Wrote {len(rows)} scores to {out}")
+
+
+def _mean_std(summary: dict[str, Any], key: str) -> str:
+    return f"{100 * summary[f'{key}_mean']:.1f} ± {100 * summary[f'{key}_std']:.1f}"
+
+
+@main.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Re-training runs (model seeds 0..N-1).")
+@click.option("--resplit", is_flag=True, help="Also re-train on fresh splits (split seeds after the bundle's).")
+@data_root_option
+@click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@user_errors
+def evaluate(bundle: str, seeds: int, resplit: bool, data_root: str | None, device: str, as_json: bool) -> None:
+    """Re-train BUNDLE's configuration from scratch over seeds; report test AUC/AP mean ± std.
+
+    Each run selects its best validation epoch and is tested once. Printed beside the published
+    GAE/VGAE/ARGA numbers for the dataset.
+    """
+    from tune_gae.evaluate import evaluate_bundle
+
+    result = evaluate_bundle(bundle, seeds=seeds, resplit=resplit, data_root=data_root, device=device,
+                             echo=None if as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"\n{result['dataset']} {result['model'].upper()} (config of {result['trial']}, "
+               f"{result['epochs']} epochs), re-trained {seeds}x from scratch, test AUC / AP in %:")
+    lines = [(f"same split ({result['split_hash']})", result["same_split"])]
+    if result["fresh_splits"] is not None:
+        seeds_used = [run["split_seed"] for run in result["fresh_splits"]["runs"]]
+        lines.append((f"fresh splits (seeds {seeds_used[0]}-{seeds_used[-1]})", result["fresh_splits"]))
+    for label, summary in lines:
+        click.echo(f"  {label + ':':<32} {_mean_std(summary, 'test_auc')} / {_mean_std(summary, 'test_ap')}")
+    exported = result["exported"]
+    if exported.get("test_auc") is not None:
+        click.echo(f"  {'exported model (one run):':<32} {100 * exported['test_auc']:.1f} / {100 * exported['test_ap']:.1f}")
+    if result["published"]:
+        click.echo("Published (85/5/10 edge split):")
+        for row in result["published"]:
+            click.echo(f"  {row['model']:<5} {row['source']:<20} {row['test_auc']:.1f} / {row['test_ap']:.1f}")
+    click.echo("(mean ± sample standard deviation over runs)")
 
 
 @main.command()

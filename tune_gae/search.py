@@ -4,32 +4,57 @@ The driver loads and splits the data ONCE, ships the split (without its test edg
 trial through Ray's object store, checks the cluster can run one trial before anything starts,
 and leaves behind ``<results>/<name>/``: Ray's restorable experiment, ``tensorboard/``,
 ``trials.csv`` and ``search.json``.
+
+Every check that can fail on the user's input (space, resources, data, results folder) runs
+before Ray starts or anything is deleted. A search stopped by Ctrl-C raises ``SearchInterrupted``
+once Ray Tune has saved its state; ``resume_search`` continues it (or one whose driver died).
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import logging
 import math
 import os
 import shutil
+import signal
+import tempfile
+import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tune_gae.config import DataConfig
-from tune_gae.data import LinkSplit, load_split, safe_name
 from tune_gae.errors import TuneGAEError
+
+if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
+    from tune_gae.data import LinkSplit
 
 SEARCH_FILE = "search.json"
 TRIALS_FILE = "trials.csv"
 TENSORBOARD_DIR = "tensorboard"
 METRICS = ("val_auc", "val_ap")
 SCHEDULERS = ("asha", "fifo")
+TRIAL_PREFIX = "trial_"
+# Device files whose absence means a local Ray would offer no GPU (NVIDIA, AMD ROCm).
+GPU_DEVICE_GLOBS = ("/dev/nvidia[0-9]*", "/dev/kfd")
 
 Echo = Callable[[str], None]
+
+
+class SearchInterrupted(Exception):
+    """The search stopped before all its trials finished (Ctrl-C); its state is saved to resume."""
+
+    def __init__(self, path: Path, finished: int | None, total: int) -> None:
+        self.path, self.finished, self.total = path, finished, total
+        done = f" with {finished} of {total} trials finished" if finished is not None else ""
+        super().__init__(
+            f"search stopped{done}; its state is saved. Continue it with: tune-gae resume {path}"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,7 +65,7 @@ class SearchSettings:
     data: DataConfig = field(default_factory=DataConfig)
     num_samples: int = 24
     max_epochs: int = 400
-    grace_period: int = 25
+    grace_period: int = 20
     reduction_factor: int = 3
     metric: str = "val_auc"
     scheduler: str = "asha"
@@ -54,6 +79,7 @@ class SearchSettings:
     checkpoint_every: int = 50
     max_failures: int = 2
     overwrite: bool = False
+    time_budget_s: float | None = None  # stop starting/running trials after this long
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -117,6 +143,8 @@ def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[in
 
 
 def experiment_path(settings: SearchSettings, split: LinkSplit, space_path: Path) -> Path:
+    from tune_gae.data import safe_name
+
     name = settings.name or f"{safe_name(split.name)}-{space_path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     return Path(settings.results_dir).expanduser().resolve() / name
 
@@ -125,24 +153,50 @@ def is_search_dir(path: Path) -> bool:
     return (path / SEARCH_FILE).is_file()
 
 
-def prepare_results_dir(path: Path, *, overwrite: bool) -> None:
-    """Refuse to clobber an earlier search unless asked; fail early when not writable."""
-    if path.exists() and any(path.iterdir()):
+def _not_writable(path: Path, reason: str) -> TuneGAEError:
+    return TuneGAEError(f"results folder {path} is not writable ({reason}): pass a writable --results-dir.")
+
+
+def check_results_dir(path: Path, *, overwrite: bool) -> None:
+    """Refuse to clobber an earlier search unless asked, and a folder that cannot be written.
+
+    Changes nothing (a probe folder is created and removed): the earlier search stays
+    byte-identical when refused, and ``--overwrite`` deletes only once everything else passed,
+    and only a folder that holds a search.
+    """
+    if path.is_file():
+        raise _not_writable(path, "it is a file")
+    if path.is_dir() and any(path.iterdir()):
         if is_search_dir(path) and not overwrite:
             raise TuneGAEError(
                 f"{path} already holds a search: use `tune-gae resume {path}`, pick another --name, "
                 f"or pass --overwrite to delete it."
             )
-        if not is_search_dir(path) and not overwrite:
-            raise TuneGAEError(f"{path} exists and is not empty: pick another --name or pass --overwrite.")
+        if not is_search_dir(path):
+            raise TuneGAEError(
+                f"{path} exists, is not empty and holds no search: pick another --name or --results-dir "
+                f"(--overwrite only replaces an earlier search)."
+            )
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _not_writable(path, f"{existing} is a file")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tune-gae-probe-", dir=existing))
+    except OSError as exc:
+        raise _not_writable(path, exc.strerror or type(exc).__name__) from None
+
+
+def prepare_results_dir(path: Path, *, overwrite: bool) -> None:
+    """Create the search folder (after ``check_results_dir``), deleting an earlier one if asked."""
+    check_results_dir(path, overwrite=overwrite)
+    if path.is_dir() and any(path.iterdir()):
         shutil.rmtree(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
     except OSError as exc:
-        raise TuneGAEError(f"results folder {path} is not writable ({exc.strerror}): pass a writable --results-dir.") from None
+        raise _not_writable(path, exc.strerror or type(exc).__name__) from None
 
 
 def _node_resources() -> list[dict[str, float]]:
@@ -151,31 +205,45 @@ def _node_resources() -> list[dict[str, float]]:
     return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
 
 
-def check_resources(settings: SearchSettings, nodes: list[dict[str, float]]) -> None:
-    """Fail now, not after trials sit PENDING forever, when no node can host one trial."""
+def check_resources(
+    settings: SearchSettings, nodes: list[dict[str, float | None]], *, where: str = "the Ray cluster"
+) -> None:
+    """Fail now, not after trials sit PENDING forever, when no node can host one trial.
+
+    A resource given as ``None`` is unknown and not checked (``local_resources`` on a machine
+    with GPU device files leaves the count to Ray).
+    """
     cpus, gpus = settings.cpus_per_trial, settings.gpus_per_trial
-    fits = [n for n in nodes if n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus]
-    if fits:
+
+    def has(node: dict[str, float | None], key: str, amount: float) -> bool:
+        value = node.get(key, 0.0)
+        return value is None or value >= amount
+
+    if any(has(n, "CPU", cpus) and has(n, "GPU", gpus) for n in nodes):
         return
-    best_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
-    best_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
-    if gpus > 0 and best_gpu < gpus:
+    best_cpu = max((n.get("CPU") or 0.0 for n in nodes), default=0.0)
+    best_gpu = max((n.get("GPU") or 0.0 for n in nodes), default=0.0)
+    if gpus > 0 and not any(has(n, "GPU", gpus) for n in nodes):
         have = "no GPU" if best_gpu == 0 else f"at most {best_gpu:g} GPU per node"
         raise TuneGAEError(
-            f"--gpus-per-trial {gpus:g} cannot be met: the Ray cluster has {have}. "
+            f"--gpus-per-trial {gpus:g} cannot be met: {where} has {have}. "
             f"Use --gpus-per-trial 0 (CPU) or --address a cluster with GPU nodes."
         )
+    node = "this machine" if where == "this machine" else "the largest Ray node"
     raise TuneGAEError(
-        f"--cpus-per-trial {cpus:g} cannot be met: the largest Ray node has {best_cpu:g} CPUs. "
+        f"--cpus-per-trial {cpus:g} cannot be met: {node} has {best_cpu:g} CPUs. "
         f"Lower --cpus-per-trial or --address a larger cluster."
     )
 
 
-def local_resources() -> dict[str, float]:
-    """What a local Ray started here would offer (checked before paying for ray.init)."""
-    import torch
+def local_resources() -> dict[str, float | None]:
+    """What a local Ray started here would offer, known without importing torch or Ray.
 
-    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    GPUs: 0 when the machine has no GPU device file (Ray would find none either), else unknown
+    (Ray counts them once it starts, and the search checks again then).
+    """
+    has_gpu_devices = any(glob.glob(pattern) for pattern in GPU_DEVICE_GLOBS)
+    return {"CPU": float(os.cpu_count() or 1), "GPU": None if has_gpu_devices else 0.0}
 
 
 def connect_ray(address: str | None) -> bool:
@@ -210,12 +278,18 @@ RAY_TUNE_ENV = {
     # Snapshots forced by checkpoint pruning are expected with per-rung checkpoints.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
+# Defaults the user may override: how often (s) the driver snapshots the experiment state that
+# `resume` restores after a killed driver. Ray's "auto" waits at least 10 s, so a killed driver
+# loses up to 10 s of trial bookkeeping (trials re-run from older checkpoints); a snapshot of a
+# search this size takes milliseconds.
+RAY_TUNE_ENV_DEFAULTS = {"TUNE_GLOBAL_CHECKPOINT_S": "2"}
 
 
 @contextlib.contextmanager
 def _ray_tune_env() -> Iterator[None]:
-    before = {key: os.environ.get(key) for key in RAY_TUNE_ENV}
-    os.environ.update(RAY_TUNE_ENV)
+    values = {**{k: os.environ.get(k, v) for k, v in RAY_TUNE_ENV_DEFAULTS.items()}, **RAY_TUNE_ENV}
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -243,6 +317,10 @@ class ProgressView:
         view = self
 
         class _Callback(Callback):
+            # Pickled into tuner.pkl with the run config, so a resumed search restores it too.
+            def setup(self, **info):  # noqa: ANN001, ANN003
+                view.restart()
+
             def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
                 view.on_result(trial, result, trials)
 
@@ -263,6 +341,10 @@ class ProgressView:
         self.best: tuple[float, str] = (-math.inf, "")
         self.last: dict[str, dict[str, Any]] = {}
 
+    def restart(self) -> None:
+        """Time from now (a resumed search's view was pickled when the search began)."""
+        self.started = self.last_print = time.monotonic()
+
     def on_result(self, trial: Any, result: dict[str, Any], trials: list[Any]) -> None:
         self.last[trial.trial_id] = result
         value = result.get(self.metric)
@@ -274,7 +356,8 @@ class ProgressView:
             self.echo(self._status(trials))
 
     def on_end(self, trial: Any, trials: list[Any], how: str) -> None:
-        result = self.last.get(trial.trial_id, {})
+        # A trial resumed from its final checkpoint reports nothing new: show what it had.
+        result = self.last.get(trial.trial_id) or getattr(trial, "last_result", None) or {}
         epoch = result.get("training_iteration", 0)
         value = result.get(self.metric)
         shown = f"{value:.4f}" if isinstance(value, float) else "-"
@@ -358,6 +441,7 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
             scheduler=scheduler,
             num_samples=settings.num_samples,
             max_concurrent_trials=settings.max_concurrent,
+            time_budget_s=settings.time_budget_s,
             reuse_actors=True,
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
@@ -367,19 +451,25 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
 
 
 def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchOutcome:
-    """Validate everything, load + split once, run the search, write the trial table."""
+    """Validate everything, load + split once, run the search, write the trial table.
+
+    Bad input raises ``TuneGAEError`` before Ray starts and before anything is written or
+    deleted; Ctrl-C raises ``SearchInterrupted`` once Ray Tune has saved the search's state.
+    """
     from tune_gae.spaces import load_space, resolve_space_path
 
     started = time.monotonic()
     space_path = resolve_space_path(settings.space)
     space = load_space(space_path)
     if settings.address is None:
-        check_resources(settings, [local_resources()])
-    split = load_split(replace(settings.data, split_seed=settings.data.split_seed))
+        check_resources(settings, [local_resources()], where="this machine")
+    from tune_gae.data import load_split
+
+    split = load_split(settings.data)
     path = experiment_path(settings, split, space_path)
-    prepare_results_dir(path, overwrite=settings.overwrite)
-    connect_ray(settings.address)
-    check_resources(settings, _node_resources())
+    check_results_dir(path, overwrite=settings.overwrite)
+    with _ray_for(settings):
+        prepare_results_dir(path, overwrite=settings.overwrite)
     record = {
         "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
                      "results_dir": str(path.parent)},
@@ -395,8 +485,94 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
     with _ray_tune_env():
         tuner = _tuner(settings, split, path, space, echo)
-        grid = tuner.fit()
+        grid = _fit(tuner, path, settings, echo)
     return summarize(path, grid, split.split_hash, time.monotonic() - started, settings.metric)
+
+
+@contextlib.contextmanager
+def _ray_for(settings: SearchSettings) -> Iterator[None]:
+    """Join or start Ray and check it can host one trial; shut down a Ray started here on failure."""
+    import ray
+
+    started_here = connect_ray(settings.address)
+    try:
+        check_resources(settings, _node_resources())
+        yield
+    except BaseException:
+        if started_here:
+            ray.shutdown()
+        raise
+
+
+def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None) -> Any:
+    """``tuner.fit()``; SearchInterrupted when it returned (Ctrl-C) before every trial ended.
+
+    Ray Tune's first SIGINT makes ``fit`` save the experiment state and return normally, after
+    marking the trials it stopped TERMINATED in memory: the saved state is the one to trust.
+    A search that ran out of ``time_budget_s`` ends with fewer trials and is complete.
+    """
+    total, began = settings.num_samples, time.monotonic()
+    try:
+        with _keep_signal_handlers(), _quiet_ray_logs(), warnings.catch_warnings():
+            # A trial retried from its checkpoint reports its later epochs again; Optuna keeps the first.
+            warnings.filterwarnings("ignore", message="The reported value is ignored because this `step")
+            grid = tuner.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: Ray Tune's handler is gone, its last snapshot stands
+        _record(path, interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
+        raise SearchInterrupted(path, None, total) from None
+    statuses = saved_trial_statuses(path)
+    _remove_unrecorded_trials(path, set(statuses), echo)
+    finished = sum(status in ("TERMINATED", "ERROR") for status in statuses.values())
+    out_of_time = settings.time_budget_s is not None and time.monotonic() - began >= settings.time_budget_s
+    if finished < total and not out_of_time:
+        _record(path, interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
+        raise SearchInterrupted(path, finished, total)
+    return grid
+
+
+def saved_trial_statuses(path: Path) -> dict[str, str]:
+    """Trial folder name -> status, from the newest experiment state Ray saved in ``path``."""
+    from ray.tune import ExperimentAnalysis
+
+    with _quiet_ray_logs():
+        analysis = ExperimentAnalysis(str(path))
+    return {Path(trial.path).name: trial.status for trial in analysis.trials}
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers() -> Iterator[None]:
+    """Ray Tune leaves its SIGINT/SIGUSR1 handlers installed after ``fit``: put ours back."""
+    names = ("SIGINT", "SIGUSR1")
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = {name: signal.getsignal(getattr(signal, name)) for name in names if hasattr(signal, name)}
+    try:
+        yield
+    finally:
+        if main_thread:
+            for name, handler in before.items():
+                if handler is not None:
+                    signal.signal(getattr(signal, name), handler)
+
+
+def _record(path: Path, **values: Any) -> None:
+    record = json.loads((path / SEARCH_FILE).read_text())
+    record.update(values)
+    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2, default=str))
+
+
+def _remove_unrecorded_trials(path: Path, known: set[str], echo: Echo | None) -> None:
+    """Delete trial folders the experiment state does not know.
+
+    A driver killed between two snapshots of the experiment state leaves the folders of trials
+    it started after the last one; the resumed search samples their replacements, so these
+    partial runs would otherwise show up twice in TensorBoard and the folder.
+    """
+    for parent in (path, path / TENSORBOARD_DIR):
+        for folder in sorted(parent.glob(f"{TRIAL_PREFIX}*")):
+            if folder.is_dir() and folder.name not in known and known:
+                shutil.rmtree(folder)
+                if echo is not None and parent == path:
+                    echo(f"  removed {folder.name}: started after the last saved state, replaced by a new trial.")
 
 
 def load_search_record(path: str | Path) -> dict[str, Any]:
@@ -406,12 +582,25 @@ def load_search_record(path: str | Path) -> dict[str, Any]:
         raise TuneGAEError(
             f"{folder} is not a tune-gae search (no {SEARCH_FILE}): pass a folder made by `tune-gae search`."
         )
-    return json.loads((folder / SEARCH_FILE).read_text())
+    try:
+        return json.loads((folder / SEARCH_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise TuneGAEError(
+            f"{folder / SEARCH_FILE} cannot be read ({type(exc).__name__}): restore it from a copy, "
+            f"or start the search again with --overwrite."
+        ) from None
 
 
 def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | None = None) -> SearchOutcome:
-    """Continue an interrupted search: same split, Optuna state restored, finished trials kept."""
+    """Continue a search stopped by Ctrl-C or a dead driver: same split, Optuna's state restored.
+
+    Finished trials are kept, unfinished ones continue from their last checkpoint, errored ones
+    are retried, and new ones are sampled until the search holds ``num_samples`` trials. Ray's
+    experiment state in ``path`` is unpickled: resume only folders you trust.
+    """
     from ray import tune
+
+    from tune_gae.data import load_split
 
     started = time.monotonic()
     folder = Path(path).expanduser().resolve()
@@ -424,25 +613,66 @@ def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | 
             f"{folder} holds no Ray experiment state to resume (it stopped before its first trial): "
             f"start it again with `tune-gae search ... --overwrite`."
         )
+    if settings.address is None:
+        check_resources(settings, [local_resources()], where="this machine")
     split = load_split(settings.data)
     if split.split_hash != record["split_hash"]:
         raise TuneGAEError(
             f"the data changed since this search started (split {split.split_hash} != "
             f"{record['split_hash']}): restore the original dataset files to resume."
         )
-    connect_ray(settings.address)
-    check_resources(settings, _node_resources())
+    with _ray_for(settings), _ray_tune_env(), _quiet_ray_logs():
+        try:
+            tuner = tune.Tuner.restore(
+                str(folder),
+                trainable=_trainable(split, settings, folder),
+                resume_unfinished=True,
+                resume_errored=True,
+            )
+        except Exception as exc:  # a damaged tuner.pkl / experiment state
+            raise TuneGAEError(
+                f"cannot restore the search in {folder} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:160] if str(exc) else ''}): its Ray state is damaged; "
+                f"start it again with `tune-gae search ... --overwrite`."
+            ) from None
     if echo is not None:
-        echo(f"Resuming {folder.name} (split {split.split_hash}).")
+        done = _finished_before(tuner)
+        rest = "the rest continue" if done < settings.num_samples else "nothing left to run"
+        echo(f"Resuming {folder.name} (split {split.split_hash}): {done} of {settings.num_samples} "
+             f"trials finished before; {rest}.")
     with _ray_tune_env():
-        tuner = tune.Tuner.restore(
-            str(folder),
-            trainable=_trainable(split, settings, folder),
-            resume_unfinished=True,
-            resume_errored=True,
-        )
-        grid = tuner.fit()
+        grid = _fit(tuner, folder, settings, echo)
     return summarize(folder, grid, split.split_hash, time.monotonic() - started, settings.metric)
+
+
+class _DropRayRestoreHint(logging.Filter):
+    """Ray's "Resume experiment with: Tuner.restore(...)": `tune-gae resume` is the way here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_ray_logs() -> Iterator[None]:
+    """Mute Ray's expected warnings about a stopped search: trials that had not reported yet
+    ("Failed to fetch metrics") and its own restore hint (SearchInterrupted gives ours)."""
+    analysis_logger = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    tune_logger = logging.getLogger("ray.tune.tune")
+    level, hint = analysis_logger.level, _DropRayRestoreHint()
+    analysis_logger.setLevel(logging.ERROR)
+    tune_logger.addFilter(hint)
+    try:
+        yield
+    finally:
+        analysis_logger.setLevel(level)
+        tune_logger.removeFilter(hint)
+
+
+def _finished_before(tuner: Any) -> int:
+    try:
+        return int(tuner.get_results().num_terminated)
+    except RuntimeError:  # Ray could not read the results back; the count is only informative
+        return 0
 
 
 # --------------------------------------------------------------------------- results
@@ -469,7 +699,9 @@ def trial_rows(grid: Any, metric: str) -> list[dict[str, Any]]:
             "epochs_run": epochs_run,
             "stopped_early": bool(not diverged and not result.error and planned and epochs_run < planned),
             "diverged": diverged,
-            "checkpoint": result.checkpoint.path if result.checkpoint else "",
+            # A diverged trial without a usable best (its weights blew up) has no model to export.
+            "checkpoint": result.checkpoint.path if result.checkpoint and not (diverged and not metrics.get("best_epoch"))
+            else "",
         }
         row.update({k: hparam_value(v) for k, v in sorted(config.items())})
         rows.append(row)

@@ -3,6 +3,9 @@
 One ``tune.report`` per epoch (so ASHA's ``training_iteration`` is the epoch), a checkpoint at
 every ASHA rung, every ``checkpoint_every`` epochs and at the end, so a trial stopped by ASHA or
 retried after a crash keeps its best-validation weights and continues where it was.
+
+A trial whose loss turns NaN/inf, or whose best weights embed nodes as inf/NaN, ends itself
+(``diverged=1``) instead of raising: Ray would retry it, and it would diverge again.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from ray import tune
 
 from tune_gae.config import run_config_from_dict
 from tune_gae.data import LinkSplit
+from tune_gae.models import embed
 from tune_gae.spaces import resolve_trial_config
 from tune_gae.tensorboard import RunLogger
 from tune_gae.training import DivergedError, Trainer
@@ -68,9 +72,11 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
         while not trainer.done:
             try:
                 row = trainer.step()
+                if trainer.done and not _best_is_finite(trainer, split):
+                    raise DivergedError(f"the best weights embed nodes as inf/NaN after epoch {trainer.epoch}")
             except DivergedError:
                 # Stop this trial for good (a retry would diverge again); keep its best so far.
-                tune.report(_diverged_row(trainer), checkpoint=None)
+                tune.report({**_diverged_row(trainer, split), "node_id": node_id}, checkpoint=None)
                 return
             logger.log_epoch(row)
             row["diverged"] = 0
@@ -93,16 +99,29 @@ def _report_with_checkpoint(row: dict[str, Any], trainer: Trainer) -> None:
         tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-def _diverged_row(trainer: Trainer) -> dict[str, Any]:
-    best_auc = trainer.best["val_auc"] if trainer.best["epoch"] else 0.0
-    best_ap = trainer.best["val_ap"] if trainer.best["epoch"] else 0.0
+def _best_is_finite(trainer: Trainer, split: LinkSplit) -> bool:
+    """Whether the best-validation weights embed every node finitely (one forward pass).
+
+    Validation scores from inf/NaN embeddings still rank into an AUC (NaN sorts last), so the
+    epoch right before a NaN loss can look perfect: such a "best" must not count.
+    """
+    if not trainer.best["epoch"]:
+        return False
+    z = embed(trainer.best_model(), split.x.to(trainer.device), split.train_edge_index.to(trainer.device))
+    return bool(torch.isfinite(z).all())
+
+
+def _diverged_row(trainer: Trainer, split: LinkSplit) -> dict[str, Any]:
+    """The last report of a diverged trial: its best so far when that is a usable model, else 0."""
+    usable = _best_is_finite(trainer, split)
     return {
-        "epoch": trainer.epoch + 1,
+        # A NaN loss stops step() before it counts the epoch; a bad best is found after.
+        "epoch": trainer.epoch if trainer.done else trainer.epoch + 1,
         "loss": math.nan,
         "val_auc": 0.0,
         "val_ap": 0.0,
-        "best_val_auc": best_auc,
-        "best_val_ap": best_ap,
-        "best_epoch": trainer.best["epoch"],
+        "best_val_auc": trainer.best["val_auc"] if usable else 0.0,
+        "best_val_ap": trainer.best["val_ap"] if usable else 0.0,
+        "best_epoch": trainer.best["epoch"] if usable else 0,
         "diverged": 1,
     }

@@ -1,0 +1,287 @@
+"""Bad input is refused with a one-line error naming the fix, exit code 2, before anything starts.
+
+"Before anything starts": Ray is never joined or started (``connect_ray`` is replaced by a
+function that fails the test), no results folder appears, and an earlier search is left
+byte-identical. Export errors (no finished trial, corrupt bundle) are covered by the export tests.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import tune_gae.search as search_module
+from tune_gae.cli import main
+from tune_gae.search import GPU_DEVICE_GLOBS, SEARCH_FILE, SearchSettings, connect_ray
+
+SMALL = ["--dataset", "synthetic:nodes=300", "--num-samples", "2", "--max-epochs", "5"]
+FAST_FAIL_S = 5.0
+
+
+@pytest.fixture
+def no_ray(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Fail the test if a command tries to start or join Ray; returns the addresses it tried."""
+    calls: list[str | None] = []
+
+    def refuse(address: str | None) -> bool:
+        calls.append(address)
+        raise AssertionError("Ray was started for an input that should have been refused")
+
+    monkeypatch.setattr(search_module, "connect_ray", refuse)
+    return calls
+
+
+def _invoke(args: list[str]) -> Result:
+    return CliRunner().invoke(main, args)
+
+
+def _assert_refused(result: Result, message: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"Error: {message}"]
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with its content hash (and every folder, as "dir")."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+def _fake_search(folder: Path) -> dict[str, str]:
+    """An earlier search's folder (the files a real one holds), returned as its digest."""
+    (folder / "trial_0001" / "checkpoint_000000").mkdir(parents=True)
+    (folder / "trial_0001" / "checkpoint_000000" / "trainer.pt").write_bytes(b"weights")
+    (folder / "trial_0001" / "progress.csv").write_text("epoch,val_auc\n1,0.8\n")
+    (folder / SEARCH_FILE).write_text(json.dumps({"settings": {"metric": "val_auc"}, "split_hash": "abc"}))
+    (folder / "trials.csv").write_text("trial,state\ntrial_0001,TERMINATED\n")
+    return _tree_digest(folder)
+
+
+# --------------------------------------------------------------------------- search spaces
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("parameters:\n  model: {choice: [gae, vgae]\n  lr: 0.01\n",
+         "{path}:3:3: invalid YAML (while parsing a flow mapping, expected ',' or '}}', but got '<scalar>'): "
+         "fix the syntax there (indent with spaces, quote odd strings)."),
+        ("parameters:\n  latnet_channels: {choice: [8, 16]}\n",
+         "unknown parameter 'latnet_channels' in {path} (did you mean 'latent_channels'?)."),
+        ("parameters:\n  lr: {loguniform: [0.1, 0.01]}\n",
+         "'lr' in {path}: loguniform low 0.1 is above high 0.01: write [low, high]."),
+        ("parameters:\n  lr: {loguniform: [0.0, 0.01]}\n",
+         "'lr' in {path}: loguniform bounds must be positive but got 0: use uniform, or a choice that includes it."),
+    ],
+    ids=["malformed YAML", "unknown parameter", "reversed range", "log range from zero"],
+)
+def test_bad_space_is_refused(tmp_path: Path, no_ray: list[str | None], text: str, message: str) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    result = _invoke(["search", str(space), *SMALL, "--results-dir", str(tmp_path / "results")])
+    _assert_refused(result, message.format(path=space))
+    assert not (tmp_path / "results").exists() and no_ray == []
+
+
+def test_yaml_is_read_safely(tmp_path: Path, no_ray: list[str | None]) -> None:
+    """A YAML tag that would run code is an error, and the code does not run."""
+    marker = tmp_path / "ran"
+    space = tmp_path / "evil.yaml"
+    space.write_text(f'parameters:\n  lr: !!python/object/apply:os.system ["touch {marker}"]\n')
+    result = _invoke(["search", str(space), *SMALL, "--results-dir", str(tmp_path / "results")])
+    _assert_refused(
+        result,
+        f"{space}:2:7: invalid YAML (could not determine a constructor for the tag "
+        f"'tag:yaml.org,2002:python/object/apply:os.system'): fix the syntax there "
+        f"(indent with spaces, quote odd strings).",
+    )
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_unknown_dataset_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+    result = _invoke(["search", "smoke", "--dataset", "Cra", "--results-dir", str(tmp_path)])
+    _assert_refused(
+        result,
+        "unknown dataset 'Cra': use one of Cora, CiteSeer, PubMed, 'synthetic:nodes=N,communities=K', "
+        "or a path to an edge-list file.",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_offline_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+    empty = tmp_path / "data"
+    result = _invoke(["search", "smoke", "--dataset", "CiteSeer", "--data-root", str(empty),
+                      "--results-dir", str(tmp_path / "results")])
+    raw = empty / "Planetoid" / "CiteSeer" / "raw"
+    missing = ", ".join(f"ind.citeseer.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"))
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: CiteSeer raw files not found in {raw} (missing {missing}) and the download failed (")
+    assert line.endswith("): copy the Planetoid raw files there, or pass --data-root / set TUNE_GAE_DATA "
+                         "to a folder holding Planetoid/CiteSeer/raw/.")
+    assert not (tmp_path / "results").exists()
+
+
+def test_malformed_edge_file_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+    edges = tmp_path / "edges.csv"
+    edges.write_text("0,1\n1,2\n2,x\n")
+    result = _invoke(["search", "smoke", "--dataset", str(edges), "--results-dir", str(tmp_path / "results")])
+    _assert_refused(result, f"{edges}:3: node ids must be integers but got '2', 'x'.")
+    assert not (tmp_path / "results").exists()
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@pytest.mark.skipif(any(glob.glob(p) for p in GPU_DEVICE_GLOBS), reason="this machine has GPU devices")
+def test_gpus_on_a_machine_without_gpu_fail_fast(tmp_path: Path) -> None:
+    """A real process, timed: the refusal must not wait for torch, the data or Ray."""
+    command = [sys.executable, "-m", "tune_gae.cli", "search", "smoke", *SMALL, "--gpus-per-trial", "1",
+               "--results-dir", str(tmp_path)]
+    began = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    seconds = time.monotonic() - began
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "Error: --gpus-per-trial 1 cannot be met: this machine has no GPU. "
+        "Use --gpus-per-trial 0 (CPU) or --address a cluster with GPU nodes."
+    ]
+    assert done.stdout == ""
+    assert seconds < FAST_FAIL_S, f"took {seconds:.1f} s"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_more_cpus_than_the_machine_has_are_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+    import os
+
+    result = _invoke(["search", "smoke", *SMALL, "--cpus-per-trial", "64", "--results-dir", str(tmp_path)])
+    _assert_refused(
+        result,
+        f"--cpus-per-trial 64 cannot be met: this machine has {os.cpu_count()} CPUs. "
+        f"Lower --cpus-per-trial or --address a larger cluster.",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cluster_resource_check_names_the_cluster() -> None:
+    nodes = [{"CPU": 1.0, "GPU": 0.0}, {"CPU": 4.0, "GPU": 0.5}]
+    with pytest.raises(search_module.TuneGAEError, match=r"^--gpus-per-trial 1 cannot be met: the Ray cluster "
+                                                         r"has at most 0.5 GPU per node\. "):
+        search_module.check_resources(SearchSettings(gpus_per_trial=1), nodes)
+    with pytest.raises(search_module.TuneGAEError, match=r"^--cpus-per-trial 8 cannot be met: the largest Ray node "
+                                                         r"has 4 CPUs\. "):
+        search_module.check_resources(SearchSettings(cpus_per_trial=8), nodes)
+    search_module.check_resources(SearchSettings(cpus_per_trial=2, gpus_per_trial=0.5), nodes)
+
+
+# --------------------------------------------------------------------------- results folder
+
+
+def test_a_name_that_holds_a_search_is_refused_and_left_intact(tmp_path: Path, no_ray: list[str | None]) -> None:
+    earlier = tmp_path / "s1"
+    earlier.mkdir()
+    before = _fake_search(earlier)
+    result = _invoke(["search", "smoke", *SMALL, "--results-dir", str(tmp_path), "--name", "s1"])
+    _assert_refused(
+        result,
+        f"{earlier} already holds a search: use `tune-gae resume {earlier}`, pick another --name, "
+        f"or pass --overwrite to delete it.",
+    )
+    assert _tree_digest(earlier) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s1"]
+
+
+def test_overwrite_deletes_nothing_when_a_later_check_fails(tmp_path: Path, no_ray: list[str | None]) -> None:
+    """--overwrite deletes the earlier search only once every check has passed."""
+    earlier = tmp_path / "s1"
+    earlier.mkdir()
+    before = _fake_search(earlier)
+    result = _invoke(["search", "smoke", *SMALL, "--results-dir", str(tmp_path), "--name", "s1",
+                      "--overwrite", "--cpus-per-trial", "64"])
+    assert result.exit_code == 2 and "--cpus-per-trial 64 cannot be met" in result.output
+    assert _tree_digest(earlier) == before
+
+
+def test_a_results_dir_that_cannot_be_written_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+    """Tests run as root, for whom permissions do not stop writes: a path below a file does."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = _invoke(["search", "smoke", *SMALL, "--results-dir", str(blocker / "results"), "--name", "s1"])
+    _assert_refused(
+        result,
+        f"results folder {blocker / 'results' / 's1'} is not writable ({blocker} is a file): "
+        f"pass a writable --results-dir.",
+    )
+    assert blocker.read_text() == "not a folder"
+
+
+def test_resume_of_a_folder_that_is_not_a_search_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    result = _invoke(["resume", str(tmp_path)])
+    _assert_refused(
+        result, f"{tmp_path} is not a tune-gae search (no search.json): pass a folder made by `tune-gae search`."
+    )
+    result = _invoke(["resume", str(tmp_path / "missing")])
+    _assert_refused(
+        result,
+        f"{tmp_path / 'missing'} is not a tune-gae search (no search.json): pass a folder made by `tune-gae search`.",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_resume_of_a_search_that_never_started_a_trial_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+    folder = tmp_path / "s1"
+    folder.mkdir()
+    settings = SearchSettings(space="smoke", name="s1", results_dir=str(tmp_path))
+    (folder / SEARCH_FILE).write_text(json.dumps({"settings": settings.to_json(), "split_hash": "abc"}))
+    before = _tree_digest(folder)
+    result = _invoke(["resume", str(folder)])
+    _assert_refused(
+        result,
+        f"{folder} holds no Ray experiment state to resume (it stopped before its first trial): "
+        f"start it again with `tune-gae search ... --overwrite`.",
+    )
+    assert _tree_digest(folder) == before
+
+
+# --------------------------------------------------------------------------- security defaults
+
+
+def test_local_ray_starts_with_the_dashboard_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: seen.update(kwargs))
+    assert connect_ray(None) is True
+    assert seen["include_dashboard"] is False and seen["address"] is None
+
+
+def test_tensorboard_serves_on_localhost_by_default() -> None:
+    (host,) = [p for p in main.commands["tensorboard"].params if p.name == "host"]
+    assert host.default == "127.0.0.1"
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_search(tmp_path: Path, no_ray: list[str | None]) -> None:
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("years of work")
+    before = _tree_digest(folder)
+    result = _invoke(["search", "smoke", *SMALL, "--results-dir", str(tmp_path), "--name", "thesis", "--overwrite"])
+    _assert_refused(
+        result,
+        f"{folder} exists, is not empty and holds no search: pick another --name or --results-dir "
+        f"(--overwrite only replaces an earlier search).",
+    )
+    assert _tree_digest(folder) == before
