@@ -285,9 +285,31 @@ RAY_TUNE_ENV = {
 RAY_TUNE_ENV_DEFAULTS = {"TUNE_GLOBAL_CHECKPOINT_S": "2"}
 
 
+def trial_slots(settings: SearchSettings, nodes: list[dict[str, float]]) -> int:
+    """How many trials the cluster runs at once (at least 1), capped by ``--max-concurrent``."""
+    slots = 0
+    for node in nodes:
+        fits = [node.get("CPU", 0.0) // settings.cpus_per_trial] if settings.cpus_per_trial else []
+        if settings.gpus_per_trial:
+            fits.append(node.get("GPU", 0.0) // settings.gpus_per_trial)
+        slots += int(min(fits)) if fits else 0
+    if settings.max_concurrent:
+        slots = min(slots, settings.max_concurrent)
+    return max(1, slots)
+
+
 @contextlib.contextmanager
-def _ray_tune_env() -> Iterator[None]:
-    values = {**{k: os.environ.get(k, v) for k, v in RAY_TUNE_ENV_DEFAULTS.items()}, **RAY_TUNE_ENV}
+def _ray_tune_env(settings: SearchSettings) -> Iterator[None]:
+    """Ray Tune's switches for this search, set only while it runs (Ray must be connected).
+
+    With a searcher, Ray Tune keeps ONE trial pending by default: a second trial's actor (a new
+    process importing torch + PyG, ~5 s) is still starting when the first trial ends, the first
+    actor is reused, and the search runs one trial at a time whatever the cluster offers. One
+    pending trial per slot starts every slot's actor at once.
+    """
+    pending = {"TUNE_MAX_PENDING_TRIALS_PG": str(trial_slots(settings, _node_resources()))}
+    values = {**{k: os.environ.get(k, v) for k, v in {**RAY_TUNE_ENV_DEFAULTS, **pending}.items()},
+              **RAY_TUNE_ENV}
     before = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -483,7 +505,7 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
     if echo is not None:
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
-    with _ray_tune_env():
+    with _ray_tune_env(settings):
         tuner = _tuner(settings, split, path, space, echo)
         grid = _fit(tuner, path, settings, echo)
     return summarize(path, grid, split.split_hash, time.monotonic() - started, settings.metric)
@@ -621,7 +643,7 @@ def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | 
             f"the data changed since this search started (split {split.split_hash} != "
             f"{record['split_hash']}): restore the original dataset files to resume."
         )
-    with _ray_for(settings), _ray_tune_env(), _quiet_ray_logs():
+    with _ray_for(settings), _ray_tune_env(settings), _quiet_ray_logs():
         try:
             tuner = tune.Tuner.restore(
                 str(folder),
@@ -640,7 +662,7 @@ def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | 
         rest = "the rest continue" if done < settings.num_samples else "nothing left to run"
         echo(f"Resuming {folder.name} (split {split.split_hash}): {done} of {settings.num_samples} "
              f"trials finished before; {rest}.")
-    with _ray_tune_env():
+    with _ray_tune_env(settings):
         grid = _fit(tuner, folder, settings, echo)
     return summarize(folder, grid, split.split_hash, time.monotonic() - started, settings.metric)
 
