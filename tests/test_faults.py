@@ -35,6 +35,8 @@ GRAPH = "synthetic:nodes=300"
 WAIT_S = 240.0  # upper bound for anything a test waits for; normally seconds
 DRIVER_TIMEOUT_S = 300
 
+# Trials here report every epoch to Ray Tune (report interval 0), so progress.csv shows exactly
+# which epochs ran twice after a retry; the default interval is covered in test_search.py.
 # Every trial runs the same number of epochs (so "finished" is visible in progress.csv); only
 # latent_channels and lr are sampled, lr from a continuous range so two trials never share one.
 SPACE = """\
@@ -171,7 +173,7 @@ def test_killed_trial_is_retried_from_its_checkpoint(ray_session: None, tmp_path
     settings = SearchSettings(
         space=str(write_space(tmp_path, epochs=epochs)), data=DataConfig(GRAPH), num_samples=1,
         max_epochs=epochs, grace_period=25, reduction_factor=3, checkpoint_every=every, max_failures=2,
-        results_dir=str(tmp_path), name="kill",
+        results_dir=str(tmp_path), name="kill", report_interval_s=0.0,
     )
     checkpoints = {*range(every, epochs + 1, every), 25, 75}
     search = tmp_path / "kill"
@@ -231,7 +233,7 @@ def test_diverging_trials_stop_themselves_and_the_search_goes_on(ray_session: No
     epochs, huge = 20, 1.0e30
     settings = SearchSettings(
         space=str(write_space(tmp_path, epochs=epochs, lr="{choice: [0.01, 1.0e30]}")), data=DataConfig(GRAPH),
-        num_samples=4, max_epochs=epochs, grace_period=epochs, scheduler="fifo", results_dir=str(tmp_path),
+        num_samples=4, max_epochs=epochs, grace_period=epochs, scheduler="fifo", results_dir=str(tmp_path), report_interval_s=0.0,
         name="nan", seed=0,
     )
     outcome = run_search(settings)
@@ -262,7 +264,7 @@ def test_a_search_out_of_time_budget_is_finished_not_interrupted(ray_session: No
     """Fewer trials than --num-samples is normal when the time budget ends the search."""
     settings = SearchSettings(
         space=str(write_space(tmp_path, epochs=50)), data=DataConfig(GRAPH), num_samples=100, max_epochs=50,
-        scheduler="fifo", results_dir=str(tmp_path), name="budget", time_budget_s=4.0,
+        scheduler="fifo", results_dir=str(tmp_path), report_interval_s=0.0, name="budget", time_budget_s=4.0,
     )
     outcome = run_search(settings)
     assert 0 < len(outcome.trials) < 100
@@ -291,7 +293,7 @@ def test_search_stopped_by_ctrl_c_then_by_kill_is_resumed_to_the_end(tmp_path: P
     with (tmp_path / "search.log").open("w") as log:
         driver = subprocess.Popen(
             cli("search", str(space), "--dataset", GRAPH, "--num-samples", str(samples), "--max-epochs",
-                str(epochs), "--scheduler", "fifo", "--checkpoint-every", "10", "--results-dir", str(tmp_path),
+                str(epochs), "--scheduler", "fifo", "--checkpoint-every", "10", "--report-interval", "0", "--results-dir", str(tmp_path),
                 "--name", "s", *flags),
             stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
         try:
@@ -378,7 +380,7 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_one(tmp_path: Path) -> No
                 cli("search", str(space), "--dataset", GRAPH, "--num-samples", str(samples), "--max-epochs",
                     # --max-concurrent 2 lets Tune place two trials at once (it otherwise keeps one
                     # pending, and short trials all run on the first node's reused actor).
-                    str(epochs), "--scheduler", "fifo", "--checkpoint-every", str(every), "--max-concurrent", "2",
+                    str(epochs), "--scheduler", "fifo", "--checkpoint-every", str(every), "--report-interval", "0", "--max-concurrent", "2",
                     "--address",
                     cluster.address, "--results-dir", str(tmp_path), "--name", "node", "--no-export", "--json"),
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

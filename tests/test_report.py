@@ -77,7 +77,7 @@ def test_learning_curves_and_trial_order(search_copy: Path) -> None:
     assert [c.trial for c in curves] == [r["trial"] for r in rows[:3]]
     for curve, row in zip(curves, rows):
         assert curve.epochs == list(range(1, row["epochs_run"] + 1))
-        assert max(curve.val_auc) == pytest.approx(row["best_val_auc"], abs=1e-12)
+        assert max(curve.val_auc) == pytest.approx(row["best_val_auc"], abs=1e-6)  # TensorBoard keeps float32
         assert curve.epochs[curve.val_auc.index(max(curve.val_auc))] == row["best_epoch"]
     ordered = trial_order(search_copy)
     assert sorted(r["trial"] for r in ordered) == sorted(r["trial"] for r in rows)

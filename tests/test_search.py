@@ -64,6 +64,21 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
         assert max(e.value for e in curve) == pytest.approx(float(row["best_val_auc"]), abs=1e-6)
         assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
 
+    # Ray Tune gets fewer reports than epochs (every 0.1 s by default) but one at every ASHA rung
+    # and at the last epoch, so ASHA stops trials exactly at rung epochs.
+    rungs = asha_rungs(5, 3, 20)
+    reported_total = 0
+    for row in rows:
+        with (path / row["trial"] / "progress.csv").open(newline="") as handle:
+            reported = [int(r["epoch"]) for r in csv.DictReader(handle)]
+        epochs_run = int(row["epochs_run"])
+        assert reported == sorted(set(reported)) and reported[-1] == epochs_run
+        assert {r for r in rungs if r <= epochs_run} <= set(reported)
+        if row["stopped_early"] == "True":  # the smoke space has no patience: ASHA stopped it
+            assert epochs_run in rungs
+        reported_total += len(reported)
+    assert reported_total < sum(int(r["epochs_run"]) for r in rows)
+
     # The best trial's checkpoint holds its best-validation weights.
     import torch
 

@@ -210,6 +210,10 @@ def _print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None
               help="Epochs between trial checkpoints (also at every ASHA rung and the end).")
 @click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a crashed trial, from its last checkpoint.")
+@click.option("--report-interval", "report_interval_s", type=click.FloatRange(min=0), default=0.1,
+              show_default=True,
+              help="Seconds between a trial's reports to Ray Tune besides those at ASHA rungs and "
+                   "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
 @click.option("--time-budget", "time_budget_s", type=click.FloatRange(min=1), default=None,
               help="Wall-clock budget in seconds: no trial runs past it (default: none).")
 @click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first.")
@@ -221,7 +225,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
            max_epochs: int, grace_period: int, reduction_factor: int, metric: str, scheduler: str,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
-           time_budget_s: float | None, overwrite: bool, export: bool, as_json: bool) -> None:
+           report_interval_s: float, time_budget_s: float | None, overwrite: bool, export: bool, as_json: bool) -> None:
     """Search GAE/VGAE hyperparameters over SPACE (a shipped name or a YAML file).
 
     Ray Tune runs the trials, Optuna samples SPACE, ASHA stops weak trials early.
@@ -236,7 +240,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
         address=address, name=name, results_dir=results_dir, seed=seed,
         checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
-        time_budget_s=time_budget_s,
+        time_budget_s=time_budget_s, report_interval_s=report_interval_s,
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)

@@ -1,7 +1,7 @@
 """Reading a finished search back: the trial table, learning curves, importances and plots.
 
-Everything here reads the search folder only (``search.json``, ``trials.csv`` and each trial's
-``progress.csv``/``result.json``); no Ray runtime is needed. Plots are drawn with matplotlib's
+Everything here reads the search folder only (``search.json``, ``trials.csv``, each trial's
+TensorBoard events and Ray's ``progress.csv``/``result.json``); no Ray runtime is needed. Plots are drawn with matplotlib's
 Agg canvas directly (no pyplot, so no global backend switch in the caller's process).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tune_gae.errors import TuneGAEError
-from tune_gae.search import TRIALS_FILE, load_search_record
+from tune_gae.search import TENSORBOARD_DIR, TRIALS_FILE, load_search_record
 
 if TYPE_CHECKING:
     import optuna
@@ -72,7 +72,7 @@ def read_trials(path: str | Path, metric: str | None = None) -> tuple[list[dict[
 
 @dataclass(frozen=True)
 class TrialCurve:
-    """One trial's per-epoch validation metrics, read from its Ray trial folder."""
+    """One trial's per-epoch validation metrics (TensorBoard events; Ray's reports as a fallback)."""
 
     trial: str
     epochs: list[int]
@@ -108,9 +108,27 @@ def _history_rows(trial_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _curve(trial: str, rows: list[dict[str, Any]]) -> TrialCurve:
+def _tensorboard_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """Every epoch's val_auc/val_ap from a trial's TensorBoard events (Ray only gets some)."""
+    if not run_dir.is_dir():
+        return []
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    if not {"val_auc", "val_ap"} <= set(events.Tags().get("scalars", [])):
+        return []
     by_epoch: dict[int, dict[str, Any]] = {}
-    for row in rows:
+    for key in ("val_auc", "val_ap"):
+        for event in events.Scalars(key):
+            by_epoch.setdefault(event.step, {"epoch": event.step})[key] = event.value
+    return [by_epoch[e] for e in sorted(by_epoch) if len(by_epoch[e]) == 3]
+
+
+def _curve(trial: str, rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]] | None = None) -> TrialCurve:
+    """``epoch_rows`` (TensorBoard's, every epoch) give the curve when present, else ``rows`` (Ray's)."""
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for row in epoch_rows or rows:
         if _finite(row.get("epoch")) and _finite(row.get("val_auc")) and not row.get("diverged"):
             by_epoch[int(row["epoch"])] = row  # a retried trial repeats epochs: keep the latest
     epochs = sorted(by_epoch)
@@ -135,7 +153,8 @@ def learning_curves(path: str | Path, metric: str | None = None, *, top: int = T
         if len(curves) == top:
             break
         trial_dir = _trial_dir(folder, row)
-        curve = _curve(str(row["trial"]), _history_rows(trial_dir) if trial_dir else [])
+        curve = _curve(str(row["trial"]), _history_rows(trial_dir) if trial_dir else [],
+                       _tensorboard_rows(folder / TENSORBOARD_DIR / str(row["trial"])))
         if curve.epochs:
             curves.append(curve)
     return curves

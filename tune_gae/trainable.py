@@ -1,8 +1,11 @@
 """The only Ray-aware training code: one Tune trial = one ``Trainer`` driven epoch by epoch.
 
-One ``tune.report`` per epoch (so ASHA's ``training_iteration`` is the epoch), a checkpoint at
-every ASHA rung, every ``checkpoint_every`` epochs and at the end, so a trial stopped by ASHA or
-retried after a crash keeps its best-validation weights and continues where it was.
+Every epoch goes to TensorBoard; to Ray Tune a trial reports at every checkpoint (every ASHA
+rung, every ``checkpoint_every`` epochs, the last epoch) and otherwise at most every
+``report_interval_s`` seconds (0: every epoch). Reports carry the epoch (ASHA's time unit) and
+the best validation metrics so far, so skipped epochs lose nothing that selection uses, and a
+trial stopped by ASHA or retried after a crash keeps its best-validation weights and continues
+where it was.
 
 A trial whose loss turns NaN/inf, or whose best weights embed nodes as inf/NaN, ends itself
 (``diverged=1``) instead of raising: Ray would retry it, and it would diverge again.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ class TrialSettings:
     cpus_per_trial: float
     gpus_per_trial: float
     checkpoint_every: int
+    report_interval_s: float = 0.0  # at most this long between reports; 0: every epoch
     checkpoint_epochs: tuple[int, ...] = ()  # ASHA rungs: a checkpoint lands where a trial may stop
 
 
@@ -68,6 +73,7 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
     )
     rungs = set(settings.checkpoint_epochs)
     node_id = ray.get_runtime_context().get_node_id()
+    last_report = -math.inf
     try:
         while not trainer.done:
             try:
@@ -81,11 +87,15 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
             logger.log_epoch(row)
             row["diverged"] = 0
             row["node_id"] = node_id  # where this epoch ran (trials move after node failures)
+            row["timestamp"] = time.time()  # Ray's own is whole seconds; reports come faster
             epoch = trainer.epoch
+            now = time.monotonic()
             if trainer.done or epoch in rungs or epoch % settings.checkpoint_every == 0:
                 _report_with_checkpoint(row, trainer)
-            else:
+                last_report = now
+            elif now - last_report >= settings.report_interval_s:
                 tune.report(row)
+                last_report = now
         logger.finish({"best_val_auc": trainer.best["val_auc"], "best_val_ap": trainer.best["val_ap"]})
     finally:
         logger.close()
