@@ -93,6 +93,14 @@ def table(search: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def saved_as_terminated(search: Path) -> bool:
+    """Whether Ray's saved experiment state (once written, and readable) has a TERMINATED trial."""
+    try:
+        return "TERMINATED" in saved_trial_statuses(search).values()
+    except Exception:  # not written yet, or read while being replaced
+        return False
+
+
 def saved_trial_states(search: Path) -> dict[str, dict[str, Any]]:
     """Ray's newest experiment snapshot: trial folder -> {"status", "num_failures"}."""
     from ray.tune import ExperimentAnalysis
@@ -278,7 +286,7 @@ def test_a_search_out_of_time_budget_is_finished_not_interrupted(ray_session: No
 def test_search_stopped_by_ctrl_c_then_by_kill_is_resumed_to_the_end(tmp_path: Path) -> None:
     """A real driver process: Ctrl-C (SIGINT to its process group, as a terminal sends it), resume,
     SIGKILL of the resumed driver alone (its local Ray is left behind), resume again."""
-    epochs, samples = 100, 4
+    epochs, samples = 600, 6  # trials of ~2 s: Ctrl-C and SIGKILL land while some still run
     space = write_space(tmp_path, epochs=epochs)
     search = tmp_path / "s"
     flags = ["--no-export", "--json"]
@@ -297,7 +305,10 @@ def test_search_stopped_by_ctrl_c_then_by_kill_is_resumed_to_the_end(tmp_path: P
                 "--name", "s", *flags),
             stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
         try:
-            wait_for(lambda: finished_trials(search, epochs), "a finished trial", alive=lambda: driver.poll() is None)
+            # Finished in progress.csv, then in Ray's saved state (a snapshot every 2 s): the last
+            # epoch's row is written a moment before the trial is marked TERMINATED.
+            wait_for(lambda: finished_trials(search, epochs) and saved_as_terminated(search), "a finished trial",
+                     alive=lambda: driver.poll() is None)
             ray_processes = descendants(driver.pid)
             os.killpg(driver.pid, signal.SIGINT)
             stdout, _ = driver.communicate(timeout=DRIVER_TIMEOUT_S)
