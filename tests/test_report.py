@@ -52,6 +52,16 @@ def test_report_plots_keep_the_table(search_copy: Path) -> None:
 
 
 @pytest.mark.slow
+def test_report_table_columns_line_up_under_their_headers(search_copy: Path) -> None:
+    result = CliRunner().invoke(main, ["report", str(search_copy)])
+    header, *lines = result.output.splitlines()
+    for name in ("latent_channels", "lr", "epochs"):
+        start = header.index(f"  {name}") + 2
+        for line in lines:
+            assert line[start - 2:start] == "  " and line[start] != " ", (name, line)
+
+
+@pytest.mark.slow
 def test_study_rebuilt_from_the_smoke_search(search_copy: Path) -> None:
     rows, _ = read_trials(search_copy)
     study = study_from_trials(search_copy)

@@ -174,15 +174,19 @@ def _print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None
         return
     keys = [k for k in ("model", "encoder", "hidden_channels", "latent_channels", "lr", "epochs")
             if k in rows[0]]
-    header = f"{'trial':<18} {'best ' + metric:>12} {'ran':>5}  " + "  ".join(keys)
-    click.echo(header)
-    for row in rows[:limit]:
+    shown_rows = rows[:limit]
+    texts = [{k: f"{row[k]:.3g}" if isinstance(row.get(k), float) else f"{row.get(k, '')}" for k in keys}
+             for row in shown_rows]
+    widths = {k: max([len(k)] + [len(t[k]) for t in texts]) for k in keys}
+    header = f"{'trial':<18} {'best ' + metric:>12} {'ran':>5}  " + "  ".join(f"{k:<{widths[k]}}" for k in keys)
+    click.echo(header.rstrip())
+    for row, text in zip(shown_rows, texts):
         value = row.get(f"best_{metric}")
         shown = f"{float(value):.4f}" if value not in (None, "") else "-"
-        cells = "  ".join(f"{row.get(k)}" if not isinstance(row.get(k), float) else f"{row[k]:.3g}" for k in keys)
+        cells = "  ".join(f"{text[k]:<{widths[k]}}" for k in keys)
         flags = " (stopped early)" if str(row.get("stopped_early")) == "True" else ""
         flags += " (diverged)" if str(row.get("diverged")) == "True" else ""
-        click.echo(f"{row['trial']:<18} {shown:>12} {row.get('epochs_run', ''):>5}  {cells}{flags}")
+        click.echo(f"{row['trial']:<18} {shown:>12} {row.get('epochs_run', ''):>5}  {cells}".rstrip() + flags)
 
 
 @main.command()
