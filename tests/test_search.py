@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tune_gae.cli import main
 from tune_gae.config import DataConfig
 from tune_gae.data import load_split
-from tune_gae.search import asha_rungs
+from tune_gae.search import SearchSettings, asha_rungs, trial_slots
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +23,18 @@ pytestmark = pytest.mark.slow
 def _rows(path: Path) -> list[dict[str, str]]:
     with (path / "trials.csv").open(newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def test_trial_slots_count_what_every_node_fits() -> None:
+    two_small_nodes = [{"CPU": 1.0}, {"CPU": 1.0}]
+    assert trial_slots(SearchSettings(cpus_per_trial=1), two_small_nodes) == 2
+    assert trial_slots(SearchSettings(cpus_per_trial=0.5), two_small_nodes) == 4
+    assert trial_slots(SearchSettings(cpus_per_trial=2), [{"CPU": 3.0}, {"CPU": 1.0}]) == 1
+    assert trial_slots(SearchSettings(cpus_per_trial=1, max_concurrent=1), two_small_nodes) == 1
+    gpu_node = [{"CPU": 16.0, "GPU": 1.0}, {"CPU": 4.0}]
+    assert trial_slots(SearchSettings(cpus_per_trial=1, gpus_per_trial=0.25), gpu_node) == 4
+    assert trial_slots(SearchSettings(cpus_per_trial=1), gpu_node) == 20
+    assert trial_slots(SearchSettings(cpus_per_trial=1, gpus_per_trial=1), [{"CPU": 8.0}]) == 1  # never 0
 
 
 def test_asha_rungs() -> None:

@@ -1,8 +1,9 @@
 """Reading a finished search back: the trial table, learning curves, importances and plots.
 
 Everything here reads the search folder only (``search.json``, ``trials.csv``, each trial's
-TensorBoard events and Ray's ``progress.csv``/``result.json``); no Ray runtime is needed. Plots are drawn with matplotlib's
-Agg canvas directly (no pyplot, so no global backend switch in the caller's process).
+TensorBoard events and Ray's ``progress.csv``/``result.json``); no Ray runtime is needed. Plots
+are drawn with matplotlib's Agg canvas directly (no pyplot, so no global backend switch in the
+caller's process).
 """
 from __future__ import annotations
 

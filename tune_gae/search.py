@@ -296,10 +296,10 @@ def trial_slots(settings: SearchSettings, nodes: list[dict[str, float]]) -> int:
     """How many trials the cluster runs at once (at least 1), capped by ``--max-concurrent``."""
     slots = 0
     for node in nodes:
-        fits = [node.get("CPU", 0.0) // settings.cpus_per_trial] if settings.cpus_per_trial else []
+        fits = node.get("CPU", 0.0) // settings.cpus_per_trial
         if settings.gpus_per_trial:
-            fits.append(node.get("GPU", 0.0) // settings.gpus_per_trial)
-        slots += int(min(fits)) if fits else 0
+            fits = min(fits, node.get("GPU", 0.0) // settings.gpus_per_trial)
+        slots += int(fits)
     if settings.max_concurrent:
         slots = min(slots, settings.max_concurrent)
     return max(1, slots)
