@@ -252,6 +252,31 @@ def test_trainer_on_a_large_graph_uses_sorted_pairs_with_the_same_history(monkey
     assert fast_rows[-1]["val_auc"] > 0.6
 
 
+def test_wide_embeddings_use_sorted_pairs_with_the_same_history(monkeypatch) -> None:
+    import tune_gae.training as training
+
+    split = load_split(DataConfig("synthetic:nodes=2000,degree=10,seed=3"))
+    model_config, train_config = run_config_from_dict(
+        {"epochs": 8, "latent_channels": 64, "neg_ratio": 2}, in_channels=split.num_features
+    )
+    pairs = split.train_pos.size(1)
+    assert pairs < training.SORTED_PAIRS_MIN  # only the width rule applies
+    assert pairs * 64 >= training.SORTED_PAIR_ENTRIES_MIN
+    fast = Trainer(split, model_config, train_config)
+    assert isinstance(fast._train_pairs, training.PairSet)
+    fast_rows = [fast.step() for _ in range(8)]
+    monkeypatch.setattr(training, "WIDE_EMBEDDING", 10**9)
+    plain = Trainer(split, model_config, train_config)
+    assert not isinstance(plain._train_pairs, training.PairSet)
+    plain_rows = [plain.step() for _ in range(8)]
+    for a, b in zip(fast_rows, plain_rows):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+        assert a["val_auc"] == pytest.approx(b["val_auc"], abs=1e-4)
+    narrow = Trainer(split, run_config_from_dict({"epochs": 1, "latent_channels": 16}, in_channels=split.num_features)[0],
+                     train_config)
+    assert not isinstance(narrow._train_pairs, training.PairSet)
+
+
 def test_best_embedding_equals_the_best_model_on_raw_inputs(synthetic) -> None:
     for config in ({"model": "gae"}, {"model": "vgae", "normalize_features": False}):
         model_config, train_config = run_config_from_dict({"epochs": 5, **config}, in_channels=synthetic.num_features)
