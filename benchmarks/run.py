@@ -536,21 +536,6 @@ parameters:
 """
 
 
-def bare_epoch_seconds(split: Any, hyper: dict[str, Any], *, epochs: int = 10, threads: int = 1) -> float:
-    """Per-epoch seconds of ``Trainer.step`` for one trial config, in a bare loop (min of 3)."""
-    import torch
-
-    from tune_gae.config import run_config_from_dict
-    from tune_gae.training import Trainer
-
-    torch.set_num_threads(threads)
-    model_config, train_config = run_config_from_dict({**hyper, "epochs": 10**9}, in_channels=split.num_features)
-    trainer = Trainer(split, model_config, train_config)
-    for _ in range(2):
-        trainer.step()
-    return min_of_means(trainer.step, repeats=3, epochs=epochs)[0]
-
-
 def bare_trial_seconds(split: Any, hyper: dict[str, Any], epochs: int, *, threads: int = 1) -> float:
     """Seconds to redo one trial's training work without any orchestration: a fresh ``Trainer``
     (as the trial built it) run for the epochs the trial ran, in this process, ``threads`` threads.
@@ -628,11 +613,6 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
     seed_wall = time.perf_counter() - seed_started
 
     split = load_split(DataConfig(dataset, root=root))
-    cache: dict[str, float] = {}
-    for hyper in configs:
-        key = json.dumps(hyper, sort_keys=True)
-        if key not in cache:
-            cache[key] = bare_epoch_seconds(split, hyper)
     compute = sum(bare_trial_seconds(split, {"seed": settings.seed, **hyper}, ran)
                   for hyper, ran in zip(configs, epochs_run))
     torch.set_num_threads(os.cpu_count() or 1)
@@ -645,7 +625,6 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
         "ratio": round(wall / seed_wall, 3),
         "parallel_slots": slots,
         "pure_compute_s": round(compute, 2),
-        "bare_epoch_ms": {k: ms(v) for k, v in cache.items()},
         "efficiency": round(compute / (wall * slots), 3),
         "efficiency_without_ray_start": round(compute / ((wall - ray_s) * slots), 3),
         **timeline,

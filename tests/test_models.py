@@ -233,48 +233,44 @@ def test_sorted_pair_set_equals_plain_scores_and_gradients() -> None:
     assert sorted(map(tuple, pair_set.pairs.t().tolist())) == sorted(map(tuple, pos.t().tolist()))
 
 
-def test_trainer_on_a_large_graph_uses_sorted_pairs_with_the_same_history(monkeypatch) -> None:
+def _sorted_then_plain_history(monkeypatch, split, hyper: dict, switch_off: str) -> list[dict]:
+    """8 epochs with sorted pairs, then 8 with ``training.<switch_off>`` raised so they are not
+    used: both histories must agree. Returns the sorted run's rows."""
     import tune_gae.training as training
 
-    split = load_split(DataConfig("synthetic:nodes=5000,degree=10,seed=3"))
-    assert split.train_pos.size(1) >= training.SORTED_PAIRS_MIN
-    model_config, train_config = run_config_from_dict({"epochs": 8}, in_channels=split.num_features)
+    model_config, train_config = run_config_from_dict({"epochs": 8, **hyper}, in_channels=split.num_features)
     fast = Trainer(split, model_config, train_config)
     assert isinstance(fast._train_pairs, training.PairSet)
     fast_rows = [fast.step() for _ in range(8)]
-    monkeypatch.setattr(training, "SORTED_PAIRS_MIN", 10**9)
+    monkeypatch.setattr(training, switch_off, 10**9)
     plain = Trainer(split, model_config, train_config)
     assert not isinstance(plain._train_pairs, training.PairSet)
     plain_rows = [plain.step() for _ in range(8)]
     for a, b in zip(fast_rows, plain_rows):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
         assert a["val_auc"] == pytest.approx(b["val_auc"], abs=1e-4)
-    assert fast_rows[-1]["val_auc"] > 0.6
+    return fast_rows
+
+
+def test_trainer_on_a_large_graph_uses_sorted_pairs_with_the_same_history(monkeypatch) -> None:
+    import tune_gae.training as training
+
+    split = load_split(DataConfig("synthetic:nodes=5000,degree=10,seed=3"))
+    assert split.train_pos.size(1) >= training.SORTED_PAIRS_MIN
+    rows = _sorted_then_plain_history(monkeypatch, split, {}, "SORTED_PAIRS_MIN")
+    assert rows[-1]["val_auc"] > 0.6
 
 
 def test_wide_embeddings_use_sorted_pairs_with_the_same_history(monkeypatch) -> None:
     import tune_gae.training as training
 
     split = load_split(DataConfig("synthetic:nodes=2000,degree=10,seed=3"))
-    model_config, train_config = run_config_from_dict(
-        {"epochs": 8, "latent_channels": 64, "neg_ratio": 2}, in_channels=split.num_features
-    )
     pairs = split.train_pos.size(1)
     assert pairs < training.SORTED_PAIRS_MIN  # only the width rule applies
     assert pairs * 64 >= training.SORTED_PAIR_ENTRIES_MIN
-    fast = Trainer(split, model_config, train_config)
-    assert isinstance(fast._train_pairs, training.PairSet)
-    fast_rows = [fast.step() for _ in range(8)]
-    monkeypatch.setattr(training, "WIDE_EMBEDDING", 10**9)
-    plain = Trainer(split, model_config, train_config)
-    assert not isinstance(plain._train_pairs, training.PairSet)
-    plain_rows = [plain.step() for _ in range(8)]
-    for a, b in zip(fast_rows, plain_rows):
-        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
-        assert a["val_auc"] == pytest.approx(b["val_auc"], abs=1e-4)
-    narrow = Trainer(split, run_config_from_dict({"epochs": 1, "latent_channels": 16}, in_channels=split.num_features)[0],
-                     train_config)
-    assert not isinstance(narrow._train_pairs, training.PairSet)
+    _sorted_then_plain_history(monkeypatch, split, {"latent_channels": 64, "neg_ratio": 2}, "WIDE_EMBEDDING")
+    model_config, train_config = run_config_from_dict({"epochs": 1, "latent_channels": 16}, in_channels=split.num_features)
+    assert not isinstance(Trainer(split, model_config, train_config)._train_pairs, training.PairSet)
 
 
 def test_best_embedding_equals_the_best_model_on_raw_inputs(synthetic) -> None:
