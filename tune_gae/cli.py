@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import click
 
+from tune_gae.allocator import keep_freed_memory
 from tune_gae.errors import TuneGAEError
 
 
@@ -93,6 +94,7 @@ features_option = click.option(
 @click.version_option(package_name="tune-gae")
 def main() -> None:
     """Hyperparameter search for graph auto-encoders (GAE/VGAE) on Ray Tune + Optuna."""
+    keep_freed_memory()  # train/evaluate/embed run epochs or big forward passes in this process
 
 
 @main.command()
