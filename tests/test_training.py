@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,27 @@ def test_nan_loss_raises_diverged(synthetic) -> None:
     with pytest.raises(DivergedError, match="loss became"):
         for _ in range(5):
             trainer.step()
+
+
+def test_best_is_finite_checks_the_best_weights_embedding(synthetic) -> None:
+    # Both validation paths: the forward pass kept for training (no dropout) and a separate one.
+    for config in ({"model": "gae"}, {"model": "vgae", "dropout": 0.3}):
+        model_config, train_config = run_config_from_dict({"epochs": 6, **config}, in_channels=synthetic.num_features)
+        trainer = Trainer(synthetic, model_config, train_config)
+        assert not trainer.best_is_finite()  # no best yet
+        while not trainer.done:
+            trainer.step()
+        # What it checks without a forward pass is the best weights' embedding.
+        expected = embed(trainer.best_model(), synthetic.x, synthetic.train_edge_index)
+        assert torch.allclose(trainer._best_z, expected, atol=1e-5)
+        assert trainer.best_is_finite()
+        # Restored from a checkpoint whose best weights embed nodes as inf: found by a forward pass.
+        state = trainer.state_dict()
+        state["best_state"] = {k: torch.full_like(v, math.inf) if k.endswith("weight") else v
+                               for k, v in state["best_state"].items()}
+        restored = Trainer(synthetic, model_config, train_config)
+        restored.load_state_dict(state)
+        assert not restored.best_is_finite()
 
 
 def test_cora_gae_paper_setting_reaches_published_auc(data_root: Path) -> None:

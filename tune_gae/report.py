@@ -134,8 +134,9 @@ def _curve(trial: str, rows: list[dict[str, Any]], epoch_rows: list[dict[str, An
             by_epoch[int(row["epoch"])] = row  # a retried trial repeats epochs: keep the latest
     epochs = sorted(by_epoch)
     started = math.inf
-    if rows and _finite(rows[0].get("timestamp")) and _finite(rows[0].get("time_total_s")):
-        started = float(rows[0]["timestamp"]) - float(rows[0]["time_total_s"])
+    sent = rows[0].get("wall_time", rows[0].get("timestamp")) if rows else None  # sub-second when present
+    if rows and _finite(sent) and _finite(rows[0].get("time_total_s")):
+        started = float(sent) - float(rows[0]["time_total_s"])
     return TrialCurve(
         trial=trial,
         epochs=epochs,

@@ -406,7 +406,7 @@ class ProgressView:
 def _trainable(split: LinkSplit, settings: SearchSettings, path: Path):  # noqa: ANN202
     from ray import tune
 
-    from tune_gae.trainable import TrialSettings, train_trial
+    from tune_gae.trainable import TrialSettings, train_trial, trial_copy
 
     trial_settings = TrialSettings(
         metric=settings.metric,
@@ -419,7 +419,7 @@ def _trainable(split: LinkSplit, settings: SearchSettings, path: Path):  # noqa:
         checkpoint_epochs=asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs)
         if settings.scheduler == "asha" else (),
     )
-    with_data = tune.with_parameters(train_trial, split=split.without_test(), settings=trial_settings)
+    with_data = tune.with_parameters(train_trial, split=trial_copy(split), settings=trial_settings)
     return tune.with_resources(with_data, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
 
 

@@ -239,6 +239,7 @@ class Trainer:
         # Views of the live weights (optimiser steps update them in place): cloned on improvement.
         self._state_views = list(self.model.state_dict().items())
         self.best_state: dict[str, Tensor] = self._weights()
+        self._best_z: Tensor | None = None
 
     @property
     def done(self) -> bool:
@@ -257,15 +258,14 @@ class Trainer:
         )
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
-        if self._reuse_forward:
-            metrics = self._evaluate_keeping_forward()
-        else:
-            metrics = evaluate(self.model, self.x, self.message_edges, self.val_pos, self.val_neg)
+        z = self._embed_keeping_forward() if self._reuse_forward else embed(self.model, self.x, self.message_edges)
+        metrics = auc_ap(score_pairs(z, self.val_pos), score_pairs(z, self.val_neg))
         self.epoch += 1
         result = {"epoch": self.epoch, "loss": loss, "val_auc": metrics["auc"], "val_ap": metrics["ap"]}
         if result[self.metric] > self.best[self.metric]:
             self.best = {"val_auc": result["val_auc"], "val_ap": result["val_ap"], "epoch": self.epoch}
             self.best_state = self._weights()
+            self._best_z = z  # the best weights' embedding: checked for inf/NaN only when asked
         result.update(
             best_val_auc=self.best["val_auc"],
             best_val_ap=self.best["val_ap"],
@@ -274,8 +274,9 @@ class Trainer:
         )
         return result
 
-    def _evaluate_keeping_forward(self) -> dict[str, float]:
-        """Validate, keeping the forward pass (with autograd) for the next epoch's training step.
+    def _embed_keeping_forward(self) -> Tensor:
+        """The validation embedding, keeping the forward pass (with autograd) for the next
+        epoch's training step.
 
         Without dropout the encoder is deterministic and train/eval modes agree, so the next
         epoch's forward pass would recompute exactly this; one pass serves both.
@@ -283,8 +284,7 @@ class Trainer:
         self.model.train()
         encoded = self.model.encoder(self.x, self.message_edges)
         self._forward = (encoded, [p._version for p in self._parameters])
-        z = (encoded[0] if isinstance(encoded, tuple) else encoded).detach()
-        return auc_ap(score_pairs(z, self.val_pos), score_pairs(z, self.val_neg))
+        return (encoded[0] if isinstance(encoded, tuple) else encoded).detach()
 
     def _take_forward(self) -> Tensor | tuple[Tensor, Tensor] | None:
         """The kept forward pass, if the weights have not changed since (else None)."""
@@ -292,6 +292,18 @@ class Trainer:
         if kept is None or kept[1] != [p._version for p in self._parameters]:
             return None
         return kept[0]
+
+    def best_is_finite(self) -> bool:
+        """Whether the best-validation weights exist and embed every node finitely.
+
+        Validation scores from inf/NaN embeddings still rank into an AUC (NaN sorts last), so
+        the epoch right before a NaN loss can look like the best: such a "best" must not count.
+        Checks the embedding validation already computed (after a restore: one forward pass).
+        """
+        if not self.best["epoch"]:
+            return False
+        z = self._best_z if self._best_z is not None else self.best_embedding()
+        return bool(torch.isfinite(z).all())
 
     def best_embedding(self) -> Tensor:
         """Node embeddings (mu for a VGAE) of the best-validation weights on the training graph.
@@ -330,6 +342,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.best = dict(state["best"])
         self.best_state = copy.copy(state["best_state"])
+        self._best_z = None
         torch.set_rng_state(state["rng"])
 
 
