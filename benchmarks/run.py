@@ -561,6 +561,75 @@ def bare_trial_seconds(split: Any, hyper: dict[str, Any], epochs: int, *, thread
     return time.perf_counter() - started
 
 
+def _with_side_by_side(outcome: Any, root: str, dataset: str, seed: int, compute: float, wall: float) -> dict[str, Any]:
+    """``side_by_side`` of a finished search, with the efficiency it allows (its ceiling) and the
+    share of the search's wall that bare processes would need for the same work."""
+    bare = side_by_side(outcome.path, outcome.trials, root, dataset, seed)
+    slots = int(os.cpu_count() or 1)
+    bare["side_by_side_efficiency"] = round(compute / (bare["side_by_side_wall_s"] * slots), 3)
+    bare["wall_vs_side_by_side"] = round(bare["side_by_side_wall_s"] / wall, 3)
+    log(f"side by side: the same trials in {bare['side_by_side_slots']} bare processes at once took "
+        f"{bare['side_by_side_wall_s']:.1f}s (compute alone {compute:.1f}s): efficiency ceiling "
+        f"{bare['side_by_side_efficiency']:.2f}; tune-gae's wall is {1 / bare['wall_vs_side_by_side']:.2f}x that")
+    return bare
+
+
+def _slot_plan(folder: Path, rows: list[dict[str, Any]]) -> list[list[tuple[dict[str, Any], int]]]:
+    """The search's trials grouped by the actor process that ran them, in the order they ran:
+    [(run keys, epochs run), ...] per slot (from each trial's result.json)."""
+    by_name = {row["trial"]: row for row in rows}
+    slots: dict[int, list[tuple[float, dict[str, Any], int]]] = {}
+    for result_file in folder.glob("trial_*/result.json"):
+        lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        row = by_name.get(result_file.parent.name)
+        if lines and row:
+            started = _report_time(lines[0]) - float(lines[0]["time_total_s"])
+            slots.setdefault(int(lines[0]["pid"]), []).append((started, _trial_hyper(row), int(row["epochs_run"])))
+    return [[(hyper, epochs) for _, hyper, epochs in sorted(trials, key=lambda t: t[0])] for trials in slots.values()]
+
+
+def bare_slot_worker(spec: dict[str, Any]) -> None:
+    """Runs in a subprocess: one slot's trials back to back, bare (no Ray), once told to start.
+
+    Prints "ready" after imports and data loading, waits for a line on stdin, then prints JSON
+    with the wall-clock end of its last trial."""
+    from tune_gae.config import DataConfig
+    from tune_gae.data import load_split
+
+    split = load_split(DataConfig(spec["dataset"], root=spec["root"]))
+    bare_trial_seconds(split, {"seed": spec["seed"], **spec["trials"][0][0]}, 2)  # first-call costs
+    print("ready", flush=True)
+    sys.stdin.readline()
+    compute = sum(bare_trial_seconds(split, {"seed": spec["seed"], **hyper}, epochs) for hyper, epochs in spec["trials"])
+    print(json.dumps({"end": time.time(), "compute_s": compute}), flush=True)
+
+
+def side_by_side(folder: Path, rows: list[dict[str, Any]], root: str, dataset: str, seed: int) -> dict[str, Any]:
+    """The same trials on the same slots in the same order, in one bare process per slot at once:
+    what this machine gives for the search's work with no orchestration at all (two processes on
+    2 cores share caches and memory bandwidth, so this is slower than one process's compute x 1/2)."""
+    plan = _slot_plan(folder, rows)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--bare-slot-worker",
+             json.dumps({"root": root, "dataset": dataset, "seed": seed, "trials": trials})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO),
+        )
+        for trials in plan if trials
+    ]
+    for worker in workers:
+        if worker.stdout.readline().strip() != "ready":
+            raise RuntimeError("a bare slot worker failed to start")
+    started = time.time()
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    ends = [json.loads(worker.communicate()[0].strip().splitlines()[-1]) for worker in workers]
+    wall = max(end["end"] for end in ends) - started
+    return {"side_by_side_wall_s": round(wall, 2), "side_by_side_slots": len(workers),
+            "side_by_side_compute_s": round(sum(end["compute_s"] for end in ends), 2)}
+
+
 def _trial_hyper(row: dict[str, Any]) -> dict[str, Any]:
     """The run keys of a trials.csv row (hidden widths are written "64-32" / "none")."""
     from tune_gae.config import RUN_KEYS
@@ -632,6 +701,7 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
     if timeline:
         phase = timeline["last_trial_end_s"] - timeline["first_trial_start_s"]
         result["efficiency_trial_phase"] = round(compute / (max(phase, 1.0) * slots), 3)
+    result.update(_with_side_by_side(outcome, root, dataset, settings.seed, compute, wall))
     log(f"search: seed recipe x{plan.search_configs} in {seed_wall:.1f}s -> ratio {result['ratio']:.3f}; "
         f"pure compute {compute:.1f}s, efficiency {result['efficiency']:.2f} "
         f"({result['efficiency_without_ray_start']:.2f} without Ray start); trials ran "
@@ -720,6 +790,7 @@ def part_target(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
     split = load_split(DataConfig(dataset, root=root))
     compute = sum(bare_trial_seconds(split, {"seed": settings.seed, **_trial_hyper(row)}, int(row["epochs_run"]))
                   for row in outcome.trials)
+    ceiling = _with_side_by_side(outcome, root, dataset, settings.seed, compute, wall)
     shutil.rmtree(outcome.path, ignore_errors=True)
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -762,6 +833,7 @@ def part_target(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
         "asha_efficiency": round(compute / (wall * slots), 3),
         "epochs_run_total": sum(int(r["epochs_run"]) for r in outcome.trials),
         **timeline,
+        **ceiling,
         "asha_efficiency_trial_phase": round(
             compute / (max(timeline.get("last_trial_end_s", wall) - timeline.get("first_trial_start_s", 0.0), 1.0)
                        * slots), 3),
@@ -786,8 +858,10 @@ def _targets(parts: dict[str, Any]) -> list[str]:
                      f"{ratio:.3f}", ratio <= 0.25))
     if "target" in parts:
         t = parts["target"]
+        ceiling = (f"; bare processes side by side, no orchestration: {t['side_by_side_efficiency']:.2f}"
+                   if "side_by_side_efficiency" in t else "")
         rows.append((f"orchestration efficiency, {t['trials']}-trial ASHA search", ">= 0.85",
-                     f"{t['asha_efficiency']:.2f} ({t['asha_efficiency_trial_phase']:.2f} while trials ran)",
+                     f"{t['asha_efficiency']:.2f} ({t['asha_efficiency_trial_phase']:.2f} while trials ran{ceiling})",
                      t["asha_efficiency"] >= 0.85))
         ahead = [v for v in t["target_val_aucs"]
                  if t["tune_gae_time_to_target_s"][str(v)] is not None
@@ -801,6 +875,19 @@ def _targets(parts: dict[str, Any]) -> list[str]:
     lines = ["## Targets", "", "| what | target | this run | met |", "|---|---|---|---|"]
     lines += [f"| {what} | {goal} | {got} | {'yes' if met else '**no**'} |" for what, goal, got, met in rows]
     return lines + [""]
+
+
+def _side_by_side_text(part: dict[str, Any]) -> list[str]:
+    if "side_by_side_wall_s" not in part:
+        return []
+    return [
+        f"Without any orchestration: the same trials on the same slots in the same order, in "
+        f"{part['side_by_side_slots']} bare processes at once (no Ray), took {part['side_by_side_wall_s']:.1f}s. "
+        f"That is the most this machine gives: efficiency **{part['side_by_side_efficiency']:.2f}** at best "
+        f"(two processes on its 2 cores share caches and memory bandwidth: each trains slower than one alone). "
+        f"tune-gae's wall is {1 / part['wall_vs_side_by_side']:.2f}x that.",
+        "",
+    ]
 
 
 def write_markdown(path: Path, results: dict[str, Any]) -> None:
@@ -890,6 +977,7 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
             f"trial's end, {s.get('first_trial_start_s')}-{s.get('last_trial_end_s')} s). Trials running "
             f"at once, on average: {s.get('mean_trials_running')} of {s['parallel_slots']}.",
             "",
+            *_side_by_side_text(s),
         ]
     if "target" in parts:
         t = parts["target"]
@@ -922,6 +1010,7 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
             f"({t.get('first_trial_start_s')}-{t.get('last_trial_end_s')} s). Trials running at once, on "
             f"average: {t.get('mean_trials_running')} of {t['parallel_slots']}; {t['epochs_run_total']} epochs in all.",
             "",
+            *_side_by_side_text(t),
         ]
     if "scaling" in parts:
         sc = parts["scaling"]
@@ -977,6 +1066,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling-threads", type=int, default=1)
     parser.add_argument("--out", default=str(HERE), help="folder for results.json and RESULTS.md")
     parser.add_argument("--scaling-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-slot-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     # Every process of the run, the seed recipe's included, trains with the malloc settings that
     # tune-gae's trials and CLI use: the comparisons are at equal settings.
@@ -984,6 +1074,9 @@ def main(argv: list[str] | None = None) -> int:
 
     allocator = keep_freed_memory()
 
+    if args.bare_slot_worker:
+        bare_slot_worker(json.loads(args.bare_slot_worker))
+        return 0
     if args.scaling_worker:
         print(json.dumps(scaling_worker(json.loads(args.scaling_worker))))
         return 0
