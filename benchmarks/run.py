@@ -561,17 +561,46 @@ def bare_trial_seconds(split: Any, hyper: dict[str, Any], epochs: int, *, thread
     return time.perf_counter() - started
 
 
-def _with_side_by_side(outcome: Any, root: str, dataset: str, seed: int, compute: float, wall: float) -> dict[str, Any]:
-    """``side_by_side`` of a finished search, with the efficiency it allows (its ceiling) and the
-    share of the search's wall that bare processes would need for the same work."""
-    bare = side_by_side(outcome.path, outcome.trials, root, dataset, seed)
+def replays(outcome: Any, root: str, dataset: str, seed: int) -> dict[str, Any]:
+    """A finished search's trials trained again without Ray, in fresh processes (Ray stopped):
+
+    - ``pure_compute_s``: all of them one after another in ONE process: the pure training
+      compute of orchestration efficiency;
+    - ``side_by_side_wall_s``: the same trials on the same slots in the same order, one process
+      per slot, all at once: what this machine gives for the work with no orchestration at all
+      (two processes on its 2 cores share caches and memory bandwidth).
+    """
+    stop_ray()  # its idle processes would take CPU from the replays
+    plan = _slot_plan(outcome.path, outcome.trials)
+    compute = _replay([[trial for slot in plan for trial in slot]], root, dataset, seed)
+    side = _replay(plan, root, dataset, seed)
     slots = int(os.cpu_count() or 1)
-    bare["side_by_side_efficiency"] = round(compute / (bare["side_by_side_wall_s"] * slots), 3)
-    bare["wall_vs_side_by_side"] = round(bare["side_by_side_wall_s"] / wall, 3)
-    log(f"side by side: the same trials in {bare['side_by_side_slots']} bare processes at once took "
-        f"{bare['side_by_side_wall_s']:.1f}s (compute alone {compute:.1f}s): efficiency ceiling "
-        f"{bare['side_by_side_efficiency']:.2f}; tune-gae's wall is {1 / bare['wall_vs_side_by_side']:.2f}x that")
-    return bare
+    result = {"pure_compute_s": round(compute, 2), "side_by_side_wall_s": round(side, 2),
+              "side_by_side_slots": len(plan), "side_by_side_efficiency": round(compute / (side * slots), 3)}
+    log(f"replays: the trials' epochs alone in one bare process {compute:.1f}s; on their {len(plan)} slots side "
+        f"by side {side:.1f}s (efficiency ceiling {result['side_by_side_efficiency']:.2f})")
+    return result
+
+
+def _replay(plan: list[list[tuple[dict[str, Any], int]]], root: str, dataset: str, seed: int) -> float:
+    """Wall seconds for one bare process per list of trials, all started at once."""
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--bare-slot-worker",
+             json.dumps({"root": root, "dataset": dataset, "seed": seed, "trials": trials})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO),
+        )
+        for trials in plan if trials
+    ]
+    for worker in workers:
+        if worker.stdout.readline().strip() != "ready":
+            raise RuntimeError("a bare slot worker failed to start")
+    started = time.time()
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    ends = [json.loads(worker.communicate()[0].strip().splitlines()[-1])["end"] for worker in workers]
+    return max(ends) - started
 
 
 def _slot_plan(folder: Path, rows: list[dict[str, Any]]) -> list[list[tuple[dict[str, Any], int]]]:
@@ -589,7 +618,7 @@ def _slot_plan(folder: Path, rows: list[dict[str, Any]]) -> list[list[tuple[dict
 
 
 def bare_slot_worker(spec: dict[str, Any]) -> None:
-    """Runs in a subprocess: one slot's trials back to back, bare (no Ray), once told to start.
+    """Runs in a subprocess: a list of trials back to back, bare (no Ray), once told to start.
 
     Prints "ready" after imports and data loading, waits for a line on stdin, then prints JSON
     with the wall-clock end of its last trial."""
@@ -602,32 +631,6 @@ def bare_slot_worker(spec: dict[str, Any]) -> None:
     sys.stdin.readline()
     compute = sum(bare_trial_seconds(split, {"seed": spec["seed"], **hyper}, epochs) for hyper, epochs in spec["trials"])
     print(json.dumps({"end": time.time(), "compute_s": compute}), flush=True)
-
-
-def side_by_side(folder: Path, rows: list[dict[str, Any]], root: str, dataset: str, seed: int) -> dict[str, Any]:
-    """The same trials on the same slots in the same order, in one bare process per slot at once:
-    what this machine gives for the search's work with no orchestration at all (two processes on
-    2 cores share caches and memory bandwidth, so this is slower than one process's compute x 1/2)."""
-    plan = _slot_plan(folder, rows)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--bare-slot-worker",
-             json.dumps({"root": root, "dataset": dataset, "seed": seed, "trials": trials})],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO),
-        )
-        for trials in plan if trials
-    ]
-    for worker in workers:
-        if worker.stdout.readline().strip() != "ready":
-            raise RuntimeError("a bare slot worker failed to start")
-    started = time.time()
-    for worker in workers:
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
-    ends = [json.loads(worker.communicate()[0].strip().splitlines()[-1]) for worker in workers]
-    wall = max(end["end"] for end in ends) - started
-    return {"side_by_side_wall_s": round(wall, 2), "side_by_side_slots": len(workers),
-            "side_by_side_compute_s": round(sum(end["compute_s"] for end in ends), 2)}
 
 
 def _trial_hyper(row: dict[str, Any]) -> dict[str, Any]:
@@ -647,7 +650,6 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
 
     import seed_recipe
     from tune_gae.config import DataConfig
-    from tune_gae.data import load_split
     from tune_gae.search import SearchSettings, run_search
 
     space = workdir / "bench-8-configs.yaml"
@@ -670,6 +672,8 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
 
     configs = [_trial_hyper(row) for row in outcome.trials]
     epochs_run = [int(row["epochs_run"]) for row in outcome.trials]
+    bare = replays(outcome, root, dataset, settings.seed)  # stops Ray: the seed recipe runs without it too
+    compute = bare["pure_compute_s"]
     torch.set_num_threads(os.cpu_count() or 1)
     seed_started = time.perf_counter()
     seed_results = []
@@ -681,10 +685,6 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
         log(f"search: seed recipe h{hidden}/l{hyper['latent_channels']}: {result['seconds']:.1f}s")
     seed_wall = time.perf_counter() - seed_started
 
-    split = load_split(DataConfig(dataset, root=root))
-    compute = sum(bare_trial_seconds(split, {"seed": settings.seed, **hyper}, ran)
-                  for hyper, ran in zip(configs, epochs_run))
-    torch.set_num_threads(os.cpu_count() or 1)
     result = {
         "dataset": dataset, "configs": plan.search_configs, "epochs": plan.search_epochs,
         "trial_configs": [{**c, "epochs_run": e} for c, e in zip(configs, epochs_run)],
@@ -693,7 +693,8 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
         "seed_wall_s": round(seed_wall, 2),
         "ratio": round(wall / seed_wall, 3),
         "parallel_slots": slots,
-        "pure_compute_s": round(compute, 2),
+        **bare,
+        "wall_vs_side_by_side": round(bare["side_by_side_wall_s"] / wall, 3),
         "efficiency": round(compute / (wall * slots), 3),
         "efficiency_without_ray_start": round(compute / ((wall - ray_s) * slots), 3),
         **timeline,
@@ -701,7 +702,6 @@ def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
     if timeline:
         phase = timeline["last_trial_end_s"] - timeline["first_trial_start_s"]
         result["efficiency_trial_phase"] = round(compute / (max(phase, 1.0) * slots), 3)
-    result.update(_with_side_by_side(outcome, root, dataset, settings.seed, compute, wall))
     log(f"search: seed recipe x{plan.search_configs} in {seed_wall:.1f}s -> ratio {result['ratio']:.3f}; "
         f"pure compute {compute:.1f}s, efficiency {result['efficiency']:.2f} "
         f"({result['efficiency_without_ray_start']:.2f} without Ray start); trials ran "
@@ -787,11 +787,10 @@ def part_target(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
         f"{timeline.get('first_trial_start_s')}-{timeline.get('last_trial_end_s')}s, "
         f"{timeline.get('mean_trials_running')} at once on average")
 
-    split = load_split(DataConfig(dataset, root=root))
-    compute = sum(bare_trial_seconds(split, {"seed": settings.seed, **_trial_hyper(row)}, int(row["epochs_run"]))
-                  for row in outcome.trials)
-    ceiling = _with_side_by_side(outcome, root, dataset, settings.seed, compute, wall)
+    bare = replays(outcome, root, dataset, settings.seed)  # stops Ray: plain Optuna runs without it
+    compute = bare["pure_compute_s"]
     shutil.rmtree(outcome.path, ignore_errors=True)
+    split = load_split(DataConfig(dataset, root=root))
 
     torch.set_num_threads(os.cpu_count() or 1)
     define = load_space(resolve_space_path("default")).define_by_run(max_epochs=max_epochs)
@@ -833,7 +832,8 @@ def part_target(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
         "asha_efficiency": round(compute / (wall * slots), 3),
         "epochs_run_total": sum(int(r["epochs_run"]) for r in outcome.trials),
         **timeline,
-        **ceiling,
+        **bare,
+        "wall_vs_side_by_side": round(bare["side_by_side_wall_s"] / wall, 3),
         "asha_efficiency_trial_phase": round(
             compute / (max(timeline.get("last_trial_end_s", wall) - timeline.get("first_trial_start_s", 0.0), 1.0)
                        * slots), 3),
@@ -970,8 +970,8 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
             f"| seed recipe, {s['configs']} runs one after another | {s['seed_wall_s']:.1f} |",
             f"| **ratio** (target <= 0.25) | **{s['ratio']:.3f}** |",
             "",
-            f"Orchestration efficiency = pure training compute ({s['pure_compute_s']:.1f}s: every trial's epochs re-run in a bare loop, "
-            f"fresh Trainer per trial, 1 thread) / (wall x {s['parallel_slots']} slots) = "
+            f"Orchestration efficiency = pure training compute ({s['pure_compute_s']:.1f}s: every trial's epochs trained again "
+            f"in one fresh process without Ray, a fresh Trainer per trial, 1 thread) / (wall x {s['parallel_slots']} slots) = "
             f"**{s['efficiency']:.2f}** ({s['efficiency_without_ray_start']:.2f} without Ray's start; "
             f"{s.get('efficiency_trial_phase', float('nan')):.2f} from the first trial's start to the last "
             f"trial's end, {s.get('first_trial_start_s')}-{s.get('last_trial_end_s')} s). Trials running "
@@ -1004,7 +1004,7 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
             f"tune-gae's times come from its trials' report timestamps (a trial reports every 0.1 s and at every rung); Ray was already "
             f"running (its start took {t['ray_start_s']:.1f}s). Orchestration efficiency of this "
             f"{t['trials']}-trial ASHA search: {t['asha_pure_compute_s']:.1f}s pure compute (every trial's "
-            f"epochs re-run in a bare loop, 1 thread) / "
+            f"epochs trained again in one fresh process without Ray, 1 thread) / "
             f"({t['tune_gae_wall_s']:.1f}s x {t['parallel_slots']}) = **{t['asha_efficiency']:.2f}** (target >= 0.85); "
             f"{t['asha_efficiency_trial_phase']:.2f} counting only the time trials ran "
             f"({t.get('first_trial_start_s')}-{t.get('last_trial_end_s')} s). Trials running at once, on "
