@@ -51,7 +51,9 @@ class ModelConfig:
     normalize_features: bool = True  # row-normalise inputs (PyG's NormalizeFeatures) in the encoder
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_channels", tuple(int(w) for w in self.hidden_channels))
+        # A linear encoder has no hidden layer: its config says so (bundles, TensorBoard HParams).
+        hidden = () if self.encoder == "linear" else self.hidden_channels
+        object.__setattr__(self, "hidden_channels", tuple(int(w) for w in hidden))
         if self.model not in MODEL_KINDS:
             raise TuneGAEError(f"model must be one of {', '.join(MODEL_KINDS)} but got {self.model!r}.")
         if self.encoder not in ENCODER_KINDS:
