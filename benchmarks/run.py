@@ -16,9 +16,13 @@ Parts (``--parts``, comma-separated; default: all):
                32 trials) vs plain Optuna (TPE + MedianPruner, one process, same space, seed and
                budget); orchestration efficiency of the 32-trial ASHA search.
 
+Both searches' trials are then trained again without Ray, in fresh processes: all in one
+process (the pure compute of the efficiency), and one process per slot side by side (what the
+machine gives with no orchestration at all).
+
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/run.py                    # everything: 11 minutes on 2 busy cores
+    .venv/bin/python benchmarks/run.py                    # everything: about 7 minutes on 2 cores
     .venv/bin/python benchmarks/run.py --quick            # smoke check, 2-3 minutes
     .venv/bin/python benchmarks/run.py --parts epoch,scaling --data-root /tmp/tgdata
 

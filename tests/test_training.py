@@ -6,7 +6,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch_geometric.nn import GAE, VGAE
 
-from tune_gae.config import DataConfig, ModelConfig, TrainConfig, run_config_from_dict
+from tune_gae.config import DataConfig, ModelConfig, run_config_from_dict
 from tune_gae.data import load_split
 from tune_gae.errors import TuneGAEError
 from tune_gae.models import build_model, embed
