@@ -46,7 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -426,22 +426,6 @@ def stop_ray() -> None:
         ray.shutdown()
 
 
-@contextlib.contextmanager
-def tune_env() -> Iterator[None]:
-    """The driver settings ``run_search`` uses (no automatic TBX/JSON loggers, old output off)."""
-    values = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 # --------------------------------------------------------------------------- part 5: report cost
 
 
@@ -451,20 +435,17 @@ def _trivial_trainable(config: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    n, every, report_every = int(config["n"]), int(config["checkpoint_every"]), int(config["report_every"])
-    writer = None
-    if config["tensorboard"]:
-        from torch.utils.tensorboard import SummaryWriter
+    from tune_gae.tensorboard import RunLogger
 
-        writer = SummaryWriter(tempfile.mkdtemp(prefix="bench-tb-"))
+    n, every, report_every = int(config["n"]), int(config["checkpoint_every"]), int(config["report_every"])
+    logger = RunLogger(tempfile.mkdtemp(prefix="bench-tb-"), {"lr": 0.01}) if config["tensorboard"] else None
     state = {"w": torch.randn(32, 1433), "b": torch.randn(32), "w2": torch.randn(16, 32)}
     started = time.perf_counter()
     for i in range(1, n + 1):
         row = {"epoch": i, "loss": 0.5, "val_auc": 0.9, "val_ap": 0.9, "best_val_auc": 0.9,
                "best_val_ap": 0.9, "best_epoch": i, "epoch_seconds": 0.001, "diverged": 0}
-        if writer is not None:
-            for key in ("loss", "val_auc", "val_ap"):
-                writer.add_scalar(key, row[key], i)
+        if logger is not None:
+            logger.log_epoch(row)
         checkpoint = every and (i % every == 0 or i == n)
         if not (checkpoint or i % report_every == 0 or i == n):
             continue
@@ -476,8 +457,8 @@ def _trivial_trainable(config: dict[str, Any]) -> None:
                 tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
             tune.report(row)
-    if writer is not None:
-        writer.close()
+    if logger is not None:
+        logger.close()
 
 
 def part_report(plan: Plan, workdir: Path) -> dict[str, Any]:
@@ -489,14 +470,16 @@ def part_report(plan: Plan, workdir: Path) -> dict[str, Any]:
     variants = [
         ("tune.report every epoch (+ JSON/CSV logger callbacks, as run_search)", base, 1),
         ("+ checkpoint every 50 epochs", {**base, "checkpoint_every": 50}, 1),
-        ("+ 3 TensorBoard scalars every epoch (= train_trial with --report-interval 0)",
+        ("+ TensorBoard scalars every epoch (RunLogger: = train_trial with --report-interval 0)",
          {**base, "checkpoint_every": 50, "tensorboard": True}, 1),
         ("same, 2 trials at once (a search on 2 CPUs)", {**base, "checkpoint_every": 50, "tensorboard": True}, 2),
         ("tune.report every 10th epoch, rest as train_trial (--report-interval 0.1 at 10 ms epochs)",
          {**base, "checkpoint_every": 50, "tensorboard": True, "report_every": 10}, 2),
     ]
+    from tune_gae.search import RAY_TUNE_ENV, environment
+
     rows = []
-    with tune_env():
+    with environment(RAY_TUNE_ENV):  # the driver switches run_search sets
         for i, (label, options, trials) in enumerate(variants):
             trainable = tune.with_resources(_trivial_trainable, {"cpu": 1})
             tuner = tune.Tuner(

@@ -317,6 +317,13 @@ def _ray_tune_env(settings: SearchSettings) -> Iterator[None]:
     pending = {"TUNE_MAX_PENDING_TRIALS_PG": str(trial_slots(settings, _node_resources()))}
     values = {**{k: os.environ.get(k, v) for k, v in {**RAY_TUNE_ENV_DEFAULTS, **pending}.items()},
               **RAY_TUNE_ENV}
+    with environment(values):
+        yield
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set these environment variables inside the block; restore (or remove) them after."""
     before = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:

@@ -95,7 +95,11 @@ def train_epoch(
 @torch.no_grad()
 def evaluate(model: GAE, x: Tensor, message_edges: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
     """AUC and AP of inner-product scores for the given positive and negative pairs."""
-    z = embed(model, x, message_edges)
+    return link_metrics(embed(model, x, message_edges), pos, neg)
+
+
+def link_metrics(z: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
+    """AUC and AP of the embeddings' inner products for positive and negative pairs."""
     return auc_ap(score_pairs(z, pos), score_pairs(z, neg))
 
 
@@ -259,7 +263,7 @@ class Trainer:
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
         z = self._embed_keeping_forward() if self._reuse_forward else embed(self.model, self.x, self.message_edges)
-        metrics = auc_ap(score_pairs(z, self.val_pos), score_pairs(z, self.val_neg))
+        metrics = link_metrics(z, self.val_pos, self.val_neg)
         self.epoch += 1
         result = {"epoch": self.epoch, "loss": loss, "val_auc": metrics["auc"], "val_ap": metrics["ap"]}
         if result[self.metric] > self.best[self.metric]:
