@@ -44,9 +44,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -186,12 +187,12 @@ def machine_info() -> dict[str, Any]:
 
 
 def part_epoch(plan: Plan, root: str) -> dict[str, Any]:
+    import seed_recipe
     import torch
 
-    import seed_recipe
     from tune_gae.config import DataConfig, ModelConfig, TrainConfig
-    from tune_gae.data import load_split
-    from tune_gae.training import Trainer, evaluate, train_epoch
+    from tune_gae.data.split import load_split
+    from tune_gae.train.trainer import Trainer, evaluate, train_epoch
 
     rows = []
     for dataset in plan.datasets:
@@ -244,10 +245,11 @@ def part_epoch(plan: Plan, root: str) -> dict[str, Any]:
 def metric_equality(plan: Plan, root: str) -> list[dict[str, Any]]:
     """Final-epoch test AUC/AP of both at equal settings (hidden 32, latent 16, lr 0.01)."""
     import seed_recipe
+
     from tune_gae.config import DataConfig, ModelConfig, TrainConfig
-    from tune_gae.data import load_split
-    from tune_gae.models import build_model
-    from tune_gae.training import Trainer, test_metrics
+    from tune_gae.data.split import load_split
+    from tune_gae.nn.encoders import build_model
+    from tune_gae.train.trainer import Trainer, score_test_edges
 
     rows = []
     for dataset in plan.datasets:
@@ -266,9 +268,9 @@ def metric_equality(plan: Plan, root: str) -> list[dict[str, Any]]:
                     trainer.step()
                 final = build_model(model_config)
                 final.load_state_dict(trainer.model.state_dict())
-                got = test_metrics(final.eval(), split)
+                got = score_test_edges(final.eval(), split)
                 ours_final.append((got["test_auc"], got["test_ap"]))
-                chosen = test_metrics(trainer.best_model(), split)
+                chosen = score_test_edges(trainer.best_model(), split)
                 ours_selected.append((chosen["test_auc"], chosen["test_ap"]))
                 ours_s += time.perf_counter() - started
             row = {"dataset": dataset, "model": model, "epochs": plan.metric_epochs, "seeds": plan.metric_seeds,
@@ -311,13 +313,14 @@ def scaling_worker(spec: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(int(spec["threads"]))
     rss_start = peak_rss_mib()
     from tune_gae.config import DataConfig, ModelConfig, TrainConfig
-    from tune_gae.data import load_graph, load_split
+    from tune_gae.data.sources import load_graph
+    from tune_gae.data.split import load_split
 
     nodes, degree, epochs = int(spec["nodes"]), int(spec["degree"]), int(spec["epochs"])
     source = f"synthetic:nodes={nodes},degree={degree}"
     rss_imports = peak_rss_mib()
     if spec["impl"] == "tune_gae":
-        from tune_gae.training import Trainer
+        from tune_gae.train.trainer import Trainer
 
         split = load_split(DataConfig(source))
         edges = split.train_pos.size(1) + split.val_pos.size(1) + split.test_pos.size(1)
@@ -435,7 +438,7 @@ def _trivial_trainable(config: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    from tune_gae.tensorboard import RunLogger
+    from tune_gae.train.logger import RunLogger
 
     n, every, report_every = int(config["n"]), int(config["checkpoint_every"]), int(config["report_every"])
     logger = RunLogger(tempfile.mkdtemp(prefix="bench-tb-"), {"lr": 0.01}) if config["tensorboard"] else None
@@ -476,7 +479,7 @@ def part_report(plan: Plan, workdir: Path) -> dict[str, Any]:
         ("tune.report every 10th epoch, rest as train_trial (--report-interval 0.1 at 10 ms epochs)",
          {**base, "checkpoint_every": 50, "tensorboard": True, "report_every": 10}, 2),
     ]
-    from tune_gae.search import RAY_TUNE_ENV, environment
+    from tune_gae.search.runner import RAY_TUNE_ENV, environment
 
     rows = []
     with environment(RAY_TUNE_ENV):  # the driver switches run_search sets
@@ -534,7 +537,7 @@ def bare_trial_seconds(split: Any, hyper: dict[str, Any], epochs: int, *, thread
     import torch
 
     from tune_gae.config import run_config_from_dict
-    from tune_gae.training import DivergedError, Trainer
+    from tune_gae.train.trainer import DivergedError, Trainer
 
     torch.set_num_threads(threads)
     model_config, train_config = run_config_from_dict({**hyper, "epochs": 10**9}, in_channels=split.num_features)
@@ -610,7 +613,7 @@ def bare_slot_worker(spec: dict[str, Any]) -> None:
     Prints "ready" after imports and data loading, waits for a line on stdin, then prints JSON
     with the wall-clock end of its last trial."""
     from tune_gae.config import DataConfig
-    from tune_gae.data import load_split
+    from tune_gae.data.split import load_split
 
     split = load_split(DataConfig(spec["dataset"], root=spec["root"]))
     bare_trial_seconds(split, {"seed": spec["seed"], **spec["trials"][0][0]}, 2)  # first-call costs
@@ -633,11 +636,12 @@ def _trial_hyper(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def part_search(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str, Any]:
+    import seed_recipe
     import torch
 
-    import seed_recipe
     from tune_gae.config import DataConfig
-    from tune_gae.search import SearchSettings, run_search
+    from tune_gae.search.runner import run_search
+    from tune_gae.search.settings import SearchSettings
 
     space = workdir / "bench-8-configs.yaml"
     space.write_text(SEARCH_SPACE % plan.search_epochs)
@@ -741,7 +745,7 @@ def _first_reached(folder: Path, target: float, since: float) -> float | None:
 
 
 def _reached_text(first: dict[float, float | None]) -> str:
-    return ", ".join(f"{t} after {'%.0fs' % v if v is not None else 'never'}" for t, v in first.items())
+    return ", ".join(f"{t} after {f'{v:.0f}s' if v is not None else 'never'}" for t, v in first.items())
 
 
 def part_target(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str, Any]:
@@ -749,10 +753,13 @@ def part_target(plan: Plan, root: str, workdir: Path, dataset: str) -> dict[str,
     import torch
 
     from tune_gae.config import DataConfig, run_config_from_dict
-    from tune_gae.data import load_split
-    from tune_gae.search import SearchSettings, run_search
-    from tune_gae.spaces import load_space, resolve_space_path, resolve_trial_config
-    from tune_gae.training import DivergedError, Trainer
+    from tune_gae.data.split import load_split
+    from tune_gae.search.catalog import resolve_space_path
+    from tune_gae.search.runner import run_search
+    from tune_gae.search.settings import SearchSettings
+    from tune_gae.search.space import resolve_trial_config
+    from tune_gae.search.space_parser import load_space
+    from tune_gae.train.trainer import DivergedError, Trainer
 
     targets, trials, max_epochs = plan.target_aucs, plan.target_trials, plan.target_epochs
     ray_s = start_ray()
@@ -1065,7 +1072,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Every process of the run, the seed recipe's included, trains with the malloc settings that
     # tune-gae's trials and CLI use: the comparisons are at equal settings.
-    from tune_gae.allocator import keep_freed_memory
+    from tune_gae.train.allocator import keep_freed_memory
 
     allocator = keep_freed_memory()
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from ray_cluster import LocalRayCluster
 
 REPO = Path(__file__).resolve().parent.parent

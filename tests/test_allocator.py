@@ -10,7 +10,7 @@ import pytest
 PROBE = """
 import resource, sys
 import torch
-from tune_gae.allocator import keep_freed_memory
+from tune_gae.train.allocator import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else False
 for _ in range(15):  # the heap settles (it grows a few times first)
     torch.empty(10 << 20).fill_(1.0)  # 40 MiB: above glibc's largest automatic mmap threshold (32 MiB)

@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import tune_gae.search as search_module
+import tune_gae.search.cluster as cluster_module
+import tune_gae.search.runner as runner_module
 from tune_gae.cli import main
-from tune_gae.search import GPU_DEVICE_GLOBS, SEARCH_FILE, SearchSettings, connect_ray
+from tune_gae.search.cluster import GPU_DEVICE_GLOBS, connect_ray
+from tune_gae.search.results import SEARCH_FILE
+from tune_gae.search.settings import SearchSettings
 
 SMALL = ["--dataset", "synthetic:nodes=300", "--num-samples", "2", "--max-epochs", "5"]
 FAST_FAIL_S = 5.0
@@ -34,7 +37,7 @@ def no_ray(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
         calls.append(address)
         raise AssertionError("Ray was started for an input that should have been refused")
 
-    monkeypatch.setattr(search_module, "connect_ray", refuse)
+    monkeypatch.setattr(runner_module, "connect_ray", refuse)
     return calls
 
 
@@ -176,13 +179,13 @@ def test_more_cpus_than_the_machine_has_are_refused(tmp_path: Path, no_ray: list
 
 def test_cluster_resource_check_names_the_cluster() -> None:
     nodes = [{"CPU": 1.0, "GPU": 0.0}, {"CPU": 4.0, "GPU": 0.5}]
-    with pytest.raises(search_module.TuneGAEError, match=r"^--gpus-per-trial 1 cannot be met: the Ray cluster "
+    with pytest.raises(cluster_module.TuneGAEError, match=r"^--gpus-per-trial 1 cannot be met: the Ray cluster "
                                                          r"has at most 0.5 GPU per node\. "):
-        search_module.check_resources(SearchSettings(gpus_per_trial=1), nodes)
-    with pytest.raises(search_module.TuneGAEError, match=r"^--cpus-per-trial 8 cannot be met: the largest Ray node "
+        cluster_module.check_resources(SearchSettings(gpus_per_trial=1), nodes)
+    with pytest.raises(cluster_module.TuneGAEError, match=r"^--cpus-per-trial 8 cannot be met: the largest Ray node "
                                                          r"has 4 CPUs\. "):
-        search_module.check_resources(SearchSettings(cpus_per_trial=8), nodes)
-    search_module.check_resources(SearchSettings(cpus_per_trial=2, gpus_per_trial=0.5), nodes)
+        cluster_module.check_resources(SearchSettings(cpus_per_trial=8), nodes)
+    cluster_module.check_resources(SearchSettings(cpus_per_trial=2, gpus_per_trial=0.5), nodes)
 
 
 # --------------------------------------------------------------------------- results folder

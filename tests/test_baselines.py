@@ -17,8 +17,9 @@ from tune_gae.baselines import (
     heuristic_scores,
     training_adjacency,
 )
-from tune_gae.data import split_edges, synthetic_graph
-from tune_gae.metrics import auc_ap
+from tune_gae.data.sources import synthetic_graph
+from tune_gae.data.split import split_edges
+from tune_gae.train.metrics import auc_ap
 
 
 def _karate_split() -> tuple[nx.Graph, torch.Tensor, torch.Tensor]:

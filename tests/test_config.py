@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tune_gae.config import ModelConfig, run_config_from_dict
-from tune_gae.models import build_model
+from tune_gae.nn.encoders import build_model
 
 
 def test_a_linear_encoder_has_no_hidden_widths() -> None:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tune_gae.config import DataConfig
-from tune_gae.data import load_graph, load_split, split_edges
+from tune_gae.data.sources import load_graph
+from tune_gae.data.split import load_split, split_edges
 from tune_gae.errors import TuneGAEError
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tune_gae.bundle.evaluate import published_results
+from tune_gae.bundle.reader import read_bundle_config
 from tune_gae.cli import main
-from tune_gae.evaluate import published_results
-from tune_gae.export import read_bundle_config
 
 pytestmark = pytest.mark.slow
 

@@ -16,19 +16,19 @@ from click.testing import CliRunner
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from tune_gae import load_model
-from tune_gae.cli import main
-from tune_gae.config import DataConfig
-from tune_gae.data import LinkSplit, load_split
-from tune_gae.errors import TuneGAEError
-from tune_gae.export import (
-    BUNDLE_FILES,
-    PortableEncoder,
+from tune_gae.bundle.files import BUNDLE_FILES
+from tune_gae.bundle.reader import (
     bundle_model_config,
     load_bundle_split,
     load_embeddings,
     read_bundle_config,
 )
-from tune_gae.models import embed
+from tune_gae.cli import main
+from tune_gae.config import DataConfig
+from tune_gae.data.split import LinkSplit, load_split
+from tune_gae.errors import TuneGAEError
+from tune_gae.nn.encoders import embed
+from tune_gae.nn.portable import PortableEncoder
 
 pytestmark = pytest.mark.slow
 
@@ -122,15 +122,15 @@ def test_fresh_process_loads_the_bundle_and_reproduces_it(smoke_bundle: Path, tm
 import json, sys
 import torch
 from tune_gae import load_model
-from tune_gae.export import load_embeddings, rebuild_split
-from tune_gae.models import embed
-from tune_gae.training import test_metrics
+from tune_gae.bundle.reader import load_embeddings, rebuild_split
+from tune_gae.nn.encoders import embed
+from tune_gae.train.trainer import score_test_edges
 
 bundle = sys.argv[1]
 model = load_model(bundle)
 split = rebuild_split(bundle)
 z = embed(model, split.x, split.train_edge_index)
-tested = test_metrics(model, split)
+tested = score_test_edges(model, split)
 print(json.dumps({
     "max_diff": (z - load_embeddings(bundle)).abs().max().item(),
     "training": model.training, "kind": type(model).__name__, **tested,
@@ -343,8 +343,9 @@ def _shipped_parameters(trainable: Any) -> dict[str, Any]:
 
 
 def test_search_trials_never_receive_test_edges(smoke_search: Path, split: LinkSplit, tmp_path: Path) -> None:
-    from tune_gae.search import SearchSettings, _trainable
-    from tune_gae.trainable import TrialSettings, train_trial
+    from tune_gae.search.runner import _trainable
+    from tune_gae.search.settings import SearchSettings
+    from tune_gae.search.trainable import TrialSettings, train_trial
 
     # 1. The trainable refuses a split that carries test edges, before doing anything else.
     settings = TrialSettings(metric="val_auc", tensorboard_dir=str(tmp_path), seed=0, cpus_per_trial=1,

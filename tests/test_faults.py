@@ -23,11 +23,12 @@ from typing import Any
 
 import psutil
 import pytest
-
 from ray_cluster import LocalRayCluster
-from tune_gae.cli import INTERRUPTED_EXIT_CODE
+
+from tune_gae.cli.options import INTERRUPTED_EXIT_CODE
 from tune_gae.config import DataConfig
-from tune_gae.search import SearchSettings, run_search, saved_trial_statuses
+from tune_gae.search.runner import run_search, saved_trial_statuses
+from tune_gae.search.settings import SearchSettings
 
 pytestmark = pytest.mark.slow
 
@@ -427,7 +428,7 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_one(tmp_path: Path) -> No
 
 def test_resume_deletes_only_trial_folders_the_saved_state_does_not_know(tmp_path: Path) -> None:
     """A driver killed between snapshots leaves folders of trials the state never recorded."""
-    from tune_gae.search import _remove_unrecorded_trials
+    from tune_gae.search.results import _remove_unrecorded_trials
 
     for parent in (tmp_path, tmp_path / "tensorboard"):
         for name in ("trial_known", "trial_orphan"):

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from tune_gae.metrics import auc_ap
+from tune_gae.train.metrics import auc_ap
 
 
 @pytest.mark.parametrize("seed", range(20))

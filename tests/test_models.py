@@ -6,16 +6,17 @@ import torch
 from torch_geometric.nn import GAE, GCNConv
 
 from tune_gae.config import DataConfig, ModelConfig, TrainConfig, run_config_from_dict
-from tune_gae.data import load_split
-from tune_gae.models import (
-    GCNGraph,
+from tune_gae.data.split import load_split
+from tune_gae.nn.encoders import (
     build_model,
     embed,
     encode_from,
     normalize_features,
     prepare_features,
 )
-from tune_gae.training import Trainer, recon_loss, score_pairs
+from tune_gae.nn.pairs import recon_loss, score_pairs
+from tune_gae.nn.sparse import GCNGraph
+from tune_gae.train.trainer import Trainer
 
 CONFIGS = [
     {},
@@ -216,7 +217,7 @@ def test_float64_model_runs() -> None:
 
 
 def test_sorted_pair_set_equals_plain_scores_and_gradients() -> None:
-    from tune_gae.training import PairSet
+    from tune_gae.nn.pairs import PairSet
 
     gen = torch.Generator().manual_seed(4)
     z = torch.randn(500, 8, generator=gen, requires_grad=True)
@@ -236,7 +237,7 @@ def test_sorted_pair_set_equals_plain_scores_and_gradients() -> None:
 def _sorted_then_plain_history(monkeypatch, split, hyper: dict, switch_off: str) -> list[dict]:
     """8 epochs with sorted pairs, then 8 with ``training.<switch_off>`` raised so they are not
     used: both histories must agree. Returns the sorted run's rows."""
-    import tune_gae.training as training
+    import tune_gae.nn.pairs as training
 
     model_config, train_config = run_config_from_dict({"epochs": 8, **hyper}, in_channels=split.num_features)
     fast = Trainer(split, model_config, train_config)
@@ -253,7 +254,7 @@ def _sorted_then_plain_history(monkeypatch, split, hyper: dict, switch_off: str)
 
 
 def test_trainer_on_a_large_graph_uses_sorted_pairs_with_the_same_history(monkeypatch) -> None:
-    import tune_gae.training as training
+    import tune_gae.nn.pairs as training
 
     split = load_split(DataConfig("synthetic:nodes=5000,degree=10,seed=3"))
     assert split.train_pos.size(1) >= training.SORTED_PAIRS_MIN
@@ -262,7 +263,7 @@ def test_trainer_on_a_large_graph_uses_sorted_pairs_with_the_same_history(monkey
 
 
 def test_wide_embeddings_use_sorted_pairs_with_the_same_history(monkeypatch) -> None:
-    import tune_gae.training as training
+    import tune_gae.nn.pairs as training
 
     split = load_split(DataConfig("synthetic:nodes=2000,degree=10,seed=3"))
     pairs = split.train_pos.size(1)

@@ -11,9 +11,13 @@ import torch
 from click.testing import CliRunner
 
 from tune_gae import load_model
+from tune_gae.bundle.reader import (
+    load_bundle_split,
+    load_embeddings,
+    read_bundle_config,
+)
 from tune_gae.cli import main
-from tune_gae.export import load_bundle_split, load_embeddings, read_bundle_config
-from tune_gae.models import embed
+from tune_gae.nn.encoders import embed
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +39,7 @@ def test_embed_own_graph_reproduces_the_bundle(smoke_bundle: Path, tmp_path: Pat
 
 def test_embed_a_new_graph_with_the_same_feature_size(smoke_bundle: Path, tmp_path: Path, data_root: Path) -> None:
     from tune_gae.config import DataConfig
-    from tune_gae.data import load_split
+    from tune_gae.data.split import load_split
 
     split = load_split(DataConfig("Cora", root=str(data_root)))
     keep = 1000

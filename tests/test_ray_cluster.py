@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from ray_cluster import LocalRayCluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from tune_gae.cli import main
 from tune_gae.config import DataConfig
-from tune_gae.report import learning_curves, param_importances, read_trials, study_from_trials, trial_order, write_plots
-from tune_gae.search import SearchSettings
+from tune_gae.report.importance import param_importances, study_from_trials
+from tune_gae.report.plots import write_plots
+from tune_gae.report.tables import learning_curves, read_trials, trial_order
+from tune_gae.search.settings import SearchSettings
 
 PLOTS = ["importance.png", "learning_curves.png", "trials.png"]
 

@@ -14,8 +14,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tune_gae.cli import main
 from tune_gae.config import DataConfig
-from tune_gae.data import load_split
-from tune_gae.search import SearchSettings, asha_rungs, trial_slots
+from tune_gae.data.split import load_split
+from tune_gae.search.cluster import trial_slots
+from tune_gae.search.settings import SearchSettings, asha_rungs
 
 pytestmark = pytest.mark.slow
 

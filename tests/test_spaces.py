@@ -13,14 +13,9 @@ from click.testing import CliRunner
 from tune_gae.cli import main
 from tune_gae.config import RUN_KEYS, run_config_from_dict
 from tune_gae.errors import TuneGAEError
-from tune_gae.spaces import (
-    HIDDEN_LAYERS_KEY,
-    SearchSpace,
-    load_space,
-    resolve_space_path,
-    resolve_trial_config,
-    shipped_spaces,
-)
+from tune_gae.search.catalog import resolve_space_path, shipped_spaces
+from tune_gae.search.space import HIDDEN_LAYERS_KEY, SearchSpace, resolve_trial_config
+from tune_gae.search.space_parser import load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -146,7 +141,7 @@ def test_cli_check_unknown_name_lists_shipped() -> None:
 def test_shipped_spaces_load() -> None:
     shipped = shipped_spaces()
     assert {"default", "paper", "smoke"} <= set(shipped)
-    for name, path in shipped.items():
+    for path in shipped.values():
         space = load_space(path)
         assert space.path == str(path.resolve())
         assert space.summary

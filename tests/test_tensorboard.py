@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tune_gae.tensorboard import RunLogger, hparam_value
+from tune_gae.train.logger import RunLogger, hparam_value
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from tune_gae.config import DataConfig, run_config_from_dict
-from tune_gae.data import load_split
-from tune_gae.trainable import trial_copy
-from tune_gae.training import Trainer
+from tune_gae.data.split import load_split
+from tune_gae.search.trainable import trial_copy
+from tune_gae.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

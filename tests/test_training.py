@@ -7,10 +7,11 @@ from sklearn.metrics import roc_auc_score
 from torch_geometric.nn import GAE, VGAE
 
 from tune_gae.config import DataConfig, ModelConfig, run_config_from_dict
-from tune_gae.data import load_split
+from tune_gae.data.split import load_split
 from tune_gae.errors import TuneGAEError
-from tune_gae.models import build_model, embed
-from tune_gae.training import DivergedError, Trainer, score_pairs, train
+from tune_gae.nn.encoders import build_model, embed
+from tune_gae.nn.pairs import score_pairs
+from tune_gae.train.trainer import DivergedError, Trainer, train
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_feature_normalisation_matches_pyg(synthetic) -> None:
     from torch_geometric.data import Data
     from torch_geometric.transforms import NormalizeFeatures
 
-    from tune_gae.models import normalize_features
+    from tune_gae.nn.encoders import normalize_features
 
     expected = NormalizeFeatures()(Data(x=synthetic.x.clone())).x
     assert torch.allclose(normalize_features(synthetic.x), expected)

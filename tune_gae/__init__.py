@@ -7,9 +7,11 @@ from tune_gae.config import DataConfig, ModelConfig, RunResult, TrainConfig
 from tune_gae.errors import TuneGAEError
 
 if TYPE_CHECKING:
-    from tune_gae.evaluate import evaluate_bundle
-    from tune_gae.export import export_best, load_embeddings, load_model
-    from tune_gae.search import SearchSettings, run_search
+    from tune_gae.bundle.evaluate import evaluate_bundle
+    from tune_gae.bundle.reader import load_embeddings, load_model
+    from tune_gae.bundle.writer import export_best
+    from tune_gae.search.runner import resume_search, run_search
+    from tune_gae.search.settings import SearchSettings
 
 __all__ = [
     "DataConfig",
@@ -22,19 +24,21 @@ __all__ = [
     "export_best",
     "load_embeddings",
     "load_model",
+    "resume_search",
     "run_search",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place the version is written (pyproject reads it)
 
 # Imported on first use: `import tune_gae` stays light (no torch), and loading a bundle never
 # imports Ray or Optuna.
 _LAZY = {
-    "SearchSettings": "tune_gae.search",
-    "run_search": "tune_gae.search",
-    "export_best": "tune_gae.export",
-    "load_model": "tune_gae.export",
-    "load_embeddings": "tune_gae.export",
-    "evaluate_bundle": "tune_gae.evaluate",
+    "SearchSettings": "tune_gae.search.settings",
+    "run_search": "tune_gae.search.runner",
+    "resume_search": "tune_gae.search.runner",
+    "export_best": "tune_gae.bundle.writer",
+    "load_model": "tune_gae.bundle.reader",
+    "load_embeddings": "tune_gae.bundle.reader",
+    "evaluate_bundle": "tune_gae.bundle.evaluate",
 }
 
 

@@ -1,40 +1,10 @@
-"""glibc malloc settings for processes that train: freed tensor memory is kept for reuse.
-
-By default glibc serves large allocations with fresh ``mmap``'d pages (above a threshold it
-adapts up to 32 MiB) and hands freed memory at the top of its heap back to the OS. A training
-epoch allocates and frees dozens of multi-MiB temporaries (Cora with 256-wide embeddings:
-2708 x 256 floats each), and every one is paid again in page faults: measured on this project's
-2-core machine, 20 -> 12 ms per epoch for a linear GAE with latent 256 and dropout, 19 -> 14 ms
-for a 256-wide GCN. With these settings the process keeps its peak heap instead.
-"""
+"""Deprecated import path: use ``tune_gae.train.allocator`` (kept so code written for tune-gae 0.1 runs)."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import platform
+import warnings
 
-M_TRIM_THRESHOLD = -1  # mallopt parameters (malloc.h)
-M_MMAP_THRESHOLD = -3
-KEEP_BYTES = 1 << 30  # allocations up to 1 GiB come from the heap; up to 1 GiB free heap is kept
+from tune_gae.train.allocator import keep_freed_memory  # noqa: F401
 
-_applied = False
-
-
-def keep_freed_memory() -> bool:
-    """Serve allocations up to 1 GiB from the heap and stop trimming it (this process).
-
-    Idempotent; True when in effect. A no-op (False) where the C library is not glibc. The
-    process's resident memory then stays at its peak: right for trial workers and training
-    commands, which reach their peak every epoch anyway.
-    """
-    global _applied
-    if _applied:
-        return True
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _applied = bool(libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
-    except (OSError, AttributeError):
-        return False
-    return _applied
+warnings.warn(
+    "tune_gae.allocator is deprecated: import from tune_gae.train.allocator instead.", DeprecationWarning, stacklevel=2
+)

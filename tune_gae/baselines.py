@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tune_gae.metrics import auc_ap
+from tune_gae.train.metrics import auc_ap
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -129,7 +129,8 @@ def features_only_metrics(
     settings: FeaturesOnlySettings = FeaturesOnlySettings(),
 ) -> dict[str, float]:
     """The features-only MLP baseline: selected on validation, scored once on ``pos``/``neg``."""
-    from tune_gae.training import sample_negatives, score_pairs
+    from tune_gae.nn.pairs import score_pairs
+    from tune_gae.train.trainer import sample_negatives
 
     generator_state = torch.get_rng_state()
     torch.manual_seed(settings.seed)

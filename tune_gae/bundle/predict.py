@@ -11,10 +11,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from tune_gae.bundle.reader import (
+    bundle_model_config,
+    load_bundle_split,
+    load_embeddings,
+    load_model,
+    read_bundle_config,
+    rebuild_split,
+)
 from tune_gae.errors import TuneGAEError
-from tune_gae.export import bundle_model_config, load_bundle_split, load_embeddings, load_model, read_bundle_config, rebuild_split
-
-__all__ = ["embed_graph", "read_pairs", "save_embeddings", "score_pairs", "top_k_links"]
 
 EMBEDDING_SUFFIXES = (".pt", ".npy")
 
@@ -33,7 +38,7 @@ def embed_graph(
     hash must match). With ``graph`` (an edge-list file) and ``features`` (one row per node, as
     many columns as the model's input): a new graph, all its edges used for message passing.
     """
-    from tune_gae.models import embed
+    from tune_gae.nn.encoders import embed
 
     config = read_bundle_config(bundle)
     in_channels = bundle_model_config(config).in_channels
@@ -43,7 +48,7 @@ def embed_graph(
         split = rebuild_split(bundle, data_root=data_root)
         x, edge_index = split.x, split.train_edge_index
     else:
-        from tune_gae.data import load_edge_list
+        from tune_gae.data.sources import load_edge_list
 
         data = load_edge_list(Path(graph), features=Path(features) if features is not None else None)
         x, edge_index = data.x, data.edge_index

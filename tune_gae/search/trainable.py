@@ -24,15 +24,14 @@ import ray
 import torch
 from ray import tune
 
-from tune_gae.allocator import keep_freed_memory
 from tune_gae.config import run_config_from_dict
-from tune_gae.data import LinkSplit
-from tune_gae.models import prepare_features
-from tune_gae.spaces import resolve_trial_config
-from tune_gae.tensorboard import RunLogger
-from tune_gae.training import DivergedError, Trainer
-
-CHECKPOINT_FILE = "trainer.pt"
+from tune_gae.data.split import LinkSplit
+from tune_gae.nn.encoders import prepare_features
+from tune_gae.search.results import CHECKPOINT_FILE
+from tune_gae.search.space import resolve_trial_config
+from tune_gae.train.allocator import keep_freed_memory
+from tune_gae.train.logger import RunLogger
+from tune_gae.train.trainer import DivergedError, Trainer
 
 
 @dataclass(frozen=True)

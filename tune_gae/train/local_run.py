@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
 from tune_gae.config import DataConfig, run_config_from_dict
-from tune_gae.data import load_split, safe_name
+from tune_gae.data.sources import safe_name
+from tune_gae.data.split import load_split
 from tune_gae.errors import TuneGAEError
-from tune_gae.tensorboard import RunLogger
-from tune_gae.training import pick_device, train
+from tune_gae.train.logger import RunLogger
+from tune_gae.train.trainer import pick_device, train
 
 
 def train_run(

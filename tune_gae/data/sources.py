@@ -1,19 +1,13 @@
-"""Graphs in, one seeded link split out.
-
-Sources: a Planetoid name (``Cora``, ``CiteSeer``, ``PubMed``), a user's edge-list file (with
-optional node features), or ``synthetic:nodes=2000,communities=5`` (a seeded stochastic block
-model with class-correlated features). The split is computed ONCE per search, in the driver,
-and identified by a content hash.
+"""Where graphs come from: Planetoid names, a user's edge-list file (with optional node features),
+or ``synthetic:nodes=2000,communities=5`` (a seeded stochastic block model).
 """
 from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import os
 import re
 import sys
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -21,12 +15,21 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from tune_gae.config import DataConfig
+from tune_gae.data.features import structural_features
 from tune_gae.errors import TuneGAEError
 
 PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
+
+
 PLANETOID_RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
 DATA_ROOT_ENV = "TUNE_GAE_DATA"
+
+
 SYNTHETIC_PREFIX = "synthetic"
+
+
 SYNTHETIC_DEFAULTS = {
     "nodes": 2000,
     "communities": 5,
@@ -35,11 +38,15 @@ SYNTHETIC_DEFAULTS = {
     "features": 64,
     "seed": 0,
 }
+
+
 SYNTHETIC_TOPIC_SHARE = 0.2  # share of words that are a community's topic words
+
+
 SYNTHETIC_TOPIC_PROB = 0.3  # chance a node uses one of its community's topic words
+
+
 SYNTHETIC_BACKGROUND_PROB = 0.03  # chance it uses any other word
-IDENTITY_FEATURES_MAX_NODES = 4096
-DEGREE_BUCKETS = 32
 
 
 # --------------------------------------------------------------------------- loading
@@ -193,16 +200,6 @@ def load_features(path: Path) -> Tensor:
     return x.float()
 
 
-def structural_features(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, str]:
-    """Features for a graph that has none: identity for small graphs, else log-degree buckets."""
-    if num_nodes <= IDENTITY_FEATURES_MAX_NODES:
-        return torch.eye(num_nodes), f"no node features given: using an identity encoding ({num_nodes} dims)."
-    degree = torch.bincount(edge_index.flatten(), minlength=num_nodes).float()
-    bucket = torch.log2(degree + 1).floor().clamp(max=DEGREE_BUCKETS - 1).long()
-    x = torch.nn.functional.one_hot(bucket, DEGREE_BUCKETS).float()
-    return x, f"no node features given: using a one-hot log-degree encoding ({DEGREE_BUCKETS} dims)."
-
-
 def parse_synthetic(spec: str) -> dict[str, float]:
     """``synthetic:nodes=2000,communities=5`` -> settings (unknown keys are errors)."""
     _, _, body = spec.partition(":")
@@ -253,134 +250,8 @@ def synthetic_graph(spec: str) -> Data:
 
 def _undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
     """Both directions of every edge, no self loops, no duplicates, sorted."""
-    pairs = _unique_pairs(edge_index, num_nodes)
+    pairs = unique_pairs(edge_index, num_nodes)
     return torch.cat([pairs, pairs.flip(0)], dim=1)
-
-
-def _unique_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Each undirected edge once, as (low, high), sorted, self loops dropped."""
-    low = torch.minimum(edge_index[0], edge_index[1])
-    high = torch.maximum(edge_index[0], edge_index[1])
-    keep = low != high
-    keys = torch.unique(low[keep] * num_nodes + high[keep])
-    return torch.stack([keys // num_nodes, keys % num_nodes])
-
-
-# --------------------------------------------------------------------------- splitting
-
-
-@dataclass(frozen=True)
-class LinkSplit:
-    """One seeded link split of an undirected graph.
-
-    Positive pair tensors hold each edge once (``[2, E]``, low id first). ``train_edge_index``
-    (both directions) is the only graph models pass messages over; it holds no validation or
-    test positive. ``test_pos``/``test_neg`` are ``None`` in the copy that trials receive.
-    """
-
-    x: Tensor
-    train_pos: Tensor
-    val_pos: Tensor
-    val_neg: Tensor
-    test_pos: Tensor | None
-    test_neg: Tensor | None
-    name: str
-    split_hash: str
-
-    @property
-    def num_nodes(self) -> int:
-        return self.x.size(0)
-
-    @property
-    def num_features(self) -> int:
-        return self.x.size(1)
-
-    @property
-    def train_edge_index(self) -> Tensor:
-        return torch.cat([self.train_pos, self.train_pos.flip(0)], dim=1)
-
-    def without_test(self) -> "LinkSplit":
-        """The copy a search's trials get: no test edge at all."""
-        return replace(self, test_pos=None, test_neg=None)
-
-    def edge_tensors(self) -> dict[str, Tensor]:
-        """The split as named ``[2, E]`` tensors (what the export bundle's ``split.pt`` holds)."""
-        tensors = {
-            "train_edge_index": self.train_edge_index,
-            "val_pos": self.val_pos,
-            "val_neg": self.val_neg,
-        }
-        if self.test_pos is not None and self.test_neg is not None:
-            tensors.update(test_pos=self.test_pos, test_neg=self.test_neg)
-        return tensors
-
-
-def split_edges(data: Data, *, val_ratio: float, test_ratio: float, seed: int) -> LinkSplit:
-    """Split edges into train/val/test positives plus equal numbers of fixed negatives.
-
-    Everything is drawn from one ``torch.Generator`` seeded with ``seed``: same graph and seed,
-    same split, same hash. Negatives are non-edges of the FULL graph, distinct, and the
-    validation and test negatives do not overlap.
-    """
-    num_nodes = int(data.num_nodes)
-    pairs = _unique_pairs(data.edge_index, num_nodes)
-    num_edges = pairs.size(1)
-    num_val = int(val_ratio * num_edges)
-    num_test = int(test_ratio * num_edges)
-    if num_edges < 3 or num_val == 0 or num_test == 0 or num_edges - num_val - num_test <= 0:
-        raise TuneGAEError(
-            f"graph {getattr(data, 'name', '')!r} has {num_edges} edges, too few for a "
-            f"{val_ratio:.0%}/{test_ratio:.0%} validation/test split: use a larger graph or larger ratios."
-        )
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(num_edges, generator=gen)
-    val_pos = pairs[:, perm[:num_val]]
-    test_pos = pairs[:, perm[num_val : num_val + num_test]]
-    train_pos = pairs[:, perm[num_val + num_test :]]
-    negatives = _sample_non_edges(pairs, num_nodes, num_val + num_test, gen)
-    val_neg, test_neg = negatives[:, :num_val], negatives[:, num_val:]
-    name = str(getattr(data, "name", "graph"))
-    split_hash = _hash_split(data.x, train_pos, val_pos, val_neg, test_pos, test_neg)
-    return LinkSplit(data.x, train_pos, val_pos, val_neg, test_pos, test_neg, name, split_hash)
-
-
-def _sample_non_edges(pairs: Tensor, num_nodes: int, count: int, gen: torch.Generator) -> Tensor:
-    """``count`` distinct (low, high) node pairs that are not edges, in random order."""
-    max_pairs = num_nodes * (num_nodes - 1) // 2
-    if count > max_pairs - pairs.size(1):
-        raise TuneGAEError("graph is too dense to sample enough non-edges for validation/test.")
-    edge_keys = pairs[0] * num_nodes + pairs[1]
-    chosen = torch.empty(0, dtype=torch.long)
-    while chosen.numel() < count:
-        want = 2 * (count - chosen.numel()) + 16
-        u = torch.randint(0, num_nodes, (want,), generator=gen)
-        v = torch.randint(0, num_nodes, (want,), generator=gen)
-        low, high = torch.minimum(u, v), torch.maximum(u, v)
-        keys = (low * num_nodes + high)[low != high]
-        keys = keys[~torch.isin(keys, edge_keys) & ~torch.isin(keys, chosen)]
-        # Keep first occurrences only, in sampling order (so the result is seed-determined).
-        uniq, inverse = torch.unique(keys, return_inverse=True)
-        first = torch.full((uniq.numel(),), keys.numel(), dtype=torch.long)
-        first.scatter_reduce_(0, inverse, torch.arange(keys.numel()), reduce="amin")
-        chosen = torch.cat([chosen, keys[first.sort().values]])
-    chosen = chosen[:count]
-    return torch.stack([chosen // num_nodes, chosen % num_nodes])
-
-
-def _hash_split(x: Tensor, *tensors: Tensor) -> str:
-    digest = hashlib.sha256()
-    digest.update(str(tuple(x.shape)).encode())
-    for tensor in tensors:
-        digest.update(tensor.contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def load_split(config: DataConfig) -> LinkSplit:
-    """Load the graph and split it: the one call a search's driver makes."""
-    data = load_graph(config)
-    return split_edges(
-        data, val_ratio=config.val_ratio, test_ratio=config.test_ratio, seed=config.split_seed
-    )
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -389,3 +260,11 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 def safe_name(text: str) -> str:
     """A file-system-safe version of a dataset name (for default run names)."""
     return _SAFE_NAME.sub("-", text).strip("-") or "graph"
+
+def unique_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Each undirected edge once, as (low, high), sorted, self loops dropped."""
+    low = torch.minimum(edge_index[0], edge_index[1])
+    high = torch.maximum(edge_index[0], edge_index[1])
+    keep = low != high
+    keys = torch.unique(low[keep] * num_nodes + high[keep])
+    return torch.stack([keys // num_nodes, keys % num_nodes])

@@ -6,15 +6,15 @@ with its curves and its row in the HParams tab.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 SCALARS = ("loss", "val_auc", "val_ap")
-HPARAM_METRICS = ("hparams/best_val_auc", "hparams/best_val_ap")
 
 
 def hparam_value(value: Any) -> bool | int | float | str:

@@ -8,29 +8,33 @@ gives the mean and spread a reader can compare with published numbers.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from tune_gae.errors import TuneGAEError
-from tune_gae.export import (
-    METRICS_FILE,
+from tune_gae.bundle.files import METRICS_FILE
+from tune_gae.bundle.reader import (
     bundle_data_config,
     bundle_model_config,
     bundle_train_config,
     read_bundle_config,
 )
-
-__all__ = ["PUBLISHED", "evaluate_bundle", "published_results"]
+from tune_gae.errors import TuneGAEError
 
 # Test AUC / AP in percent, 85/5/10 edge split (see REFERENCE.md).
 KIPF_WELLING = "Kipf & Welling 2016"
+
+
 PAN_ARGA = "Pan et al. 2018"
+
+
 PUBLISHED: dict[str, list[tuple[str, str, float, float]]] = {
     "Cora": [("GAE", KIPF_WELLING, 91.0, 92.0), ("VGAE", KIPF_WELLING, 91.4, 92.6), ("ARGA", PAN_ARGA, 92.4, 93.2)],
     "CiteSeer": [("GAE", KIPF_WELLING, 89.5, 89.9), ("VGAE", KIPF_WELLING, 90.8, 92.0), ("ARGA", PAN_ARGA, 91.9, 93.0)],
     "PubMed": [("GAE", KIPF_WELLING, 96.4, 96.5), ("VGAE", KIPF_WELLING, 94.4, 94.7), ("ARGA", PAN_ARGA, 96.8, 97.1)],
 }
+
 
 Echo = Callable[[str], None]
 
@@ -71,8 +75,9 @@ def evaluate_bundle(
     """
     import json
 
-    from tune_gae.data import load_graph, split_edges
-    from tune_gae.training import pick_device, train
+    from tune_gae.data.sources import load_graph
+    from tune_gae.data.split import split_edges
+    from tune_gae.train.trainer import pick_device, train
 
     if seeds < 1:
         raise TuneGAEError(f"--seeds must be at least 1 but got {seeds}.")

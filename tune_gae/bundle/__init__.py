@@ -1,0 +1,1 @@
+"""The exported model bundle: write, read, model card, evaluate, predict."""

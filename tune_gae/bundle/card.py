@@ -1,0 +1,112 @@
+"""The bundle's MODEL_CARD.md: what was searched, how the model was chosen, metrics, how to load it."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.errors import TuneGAEError
+
+if TYPE_CHECKING:
+
+    pass
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]], encoder_note: str) -> str:
+    search, trial, model, training = config["search"], config["trial"], config["model"], config["training"]
+    states: dict[str, int] = {}
+    for row in rows:
+        states[str(row.get("state"))] = states.get(str(row.get("state")), 0) + 1
+    stopped = sum(str(row.get("stopped_early")) == "True" for row in rows)
+    space_lines = _space_lines(search["space"], search["max_epochs"])
+    scheduler = (
+        f"ASHA (grace period {search['grace_period']} epochs, reduction factor {search['reduction_factor']}, "
+        f"max {search['max_epochs']} epochs)" if search["scheduler"] == "asha" else "FIFO (no early stopping)"
+    )
+    ignored = ("in_channels", "hidden_channels") if model["encoder"] == "linear" else ("in_channels",)
+    hyper = {**{k: v for k, v in model.items() if k not in ignored},
+             **{k: v for k, v in training.items() if k != "seed"}}
+    split = config["split"]
+    sizes = split["sizes"]
+    return "\n".join([
+        f"# {model['model'].upper()} link predictor for {config['dataset']}",
+        "",
+        f"Exported by tune-gae {config['versions'].get('tune_gae')} on {config['created']} from trial "
+        f"`{trial['id']}` of the search `{search['name']}` ({search['path']}).",
+        "",
+        "## What was searched",
+        "",
+        f"- Dataset: {config['dataset']} ({config['num_nodes']} nodes, {config['in_channels']} input features; "
+        f"source `{config['data']['dataset']}`).",
+        f"- Split: seed {split['seed']}, hash `{split['hash']}`: {sizes['train_edge_index'] // 2} training edges, "
+        f"{sizes['val_pos']} validation and {sizes.get('test_pos', 0)} test edges, each with as many sampled non-edges.",
+        f"- Space: `{search['space']}`" + (":" if space_lines else "."),
+        *space_lines,
+        f"- {search['num_trials']} trials (" + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        + f"; {stopped} stopped early), Optuna TPE (seed {search['seed']}) through Ray Tune, scheduler {scheduler}.",
+        "",
+        "## How this model was selected",
+        "",
+        f"- The trial with the highest validation {metrics['selected_by'].replace('val_', '').upper()} "
+        f"(`{metrics['selected_by']}`), and within it the weights of its best validation epoch "
+        f"({trial['best_epoch']} of {trial['epochs_run']} run).",
+        "- Trials never received the test edges. The test metrics below were computed once, at export.",
+        "- Chosen hyperparameters: " + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ".",
+        "- The best of many trials overfits the validation edges a little: run "
+        "`tune-gae evaluate <bundle> --seeds 5` for an estimate from fresh re-training.",
+        "",
+        "## Metrics",
+        "",
+        "| | AUC | AP |",
+        "|---|---|---|",
+        f"| validation (search) | {metrics['val_auc']:.4f} | {metrics['val_ap']:.4f} |",
+        f"| test (once, at export) | {metrics['test_auc']:.4f} | {metrics['test_ap']:.4f} |",
+        "",
+        "## How to load",
+        "",
+        "```python",
+        "import torch",
+        "from tune_gae import load_model",
+        "from tune_gae.export import load_bundle_split, load_embeddings",
+        "",
+        'model = load_model("path/to/bundle")          # GAE/VGAE in eval mode, weights_only loading',
+        'z = load_embeddings("path/to/bundle")         # [num_nodes, latent], on the training graph',
+        'edges = load_bundle_split("path/to/bundle")   # train_edge_index, val/test pos/neg',
+        "score = torch.sigmoid((z[u] * z[v]).sum())     # probability of a link u-v",
+        "```",
+        "",
+        "Without tune-gae (torch only):",
+        "",
+        "```python",
+        "import torch",
+        'encoder = torch.jit.load("path/to/bundle/encoder.pt")',
+        "z = encoder(x, edge_index)   # raw features [N, "
+        f"{config['in_channels']}], edge_index [2, E] (both directions) -> [N, {model['latent_channels']}]",
+        "```",
+        "",
+        f"`encoder.pt`: {encoder_note}. Command line: `tune-gae embed`, `tune-gae predict`, `tune-gae evaluate`.",
+        "",
+        "## Files",
+        "",
+        "`model.pt` (state_dict), `config.json`, `metrics.json`, `embeddings.pt`, `split.pt`, `encoder.pt`, "
+        "this card. Versions: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()) + ".",
+        "",
+    ])
+
+
+def _space_lines(space_path: str, max_epochs: int) -> list[str]:
+    from tune_gae.search.space_parser import load_space
+
+    try:
+        space = load_space(space_path)
+    except TuneGAEError:
+        return []
+    lines = []
+    for parameter in space.parameters:
+        when = f" (when {parameter.condition()})" if parameter.requires else ""
+        text = parameter.describe()
+        if parameter.name == "epochs":
+            text += f" (capped at {max_epochs})"
+        lines.append(f"  - `{parameter.name}`: {parameter.kind} {text}{when}")
+    return lines

@@ -1,0 +1,342 @@
+"""The best trial of a search as a self-contained bundle, and loading a bundle back safely.
+
+A bundle (``<search>/best/`` by default) is a folder of plain files, nanoGPT-style: weights as a
+state_dict plus the JSON config that rebuilds the model (``build_model(ModelConfig(**model))``):
+
+- ``model.pt``       the best-validation-epoch ``state_dict`` (tensors only: ``weights_only=True``)
+- ``config.json``    model + training config, data source, split seed and hash, trial, versions
+- ``metrics.json``   validation metrics from the search; test metrics, computed once, here
+- ``embeddings.pt``  ``[num_nodes, latent]`` node embeddings (mu for a VGAE) on the training graph
+- ``split.pt``       the link split as ``[2, E]`` long tensors (train graph, val/test pos/neg)
+- ``encoder.pt``     TorchScript: ``(raw x, edge_index) -> embeddings``, needs only torch to load
+- ``MODEL_CARD.md``  what was searched, how the model was selected, metrics, how to load it
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+import uuid
+import warnings
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from tune_gae.bundle.card import _model_card
+from tune_gae.bundle.files import (
+    BEST_DIR,
+    BUNDLE_FORMAT,
+    CARD_FILE,
+    CONFIG_FILE,
+    EMBEDDINGS_FILE,
+    ENCODER_FILE,
+    FORMAT_VERSION,
+    METRICS_FILE,
+    MODEL_FILE,
+    SPLIT_FILE,
+)
+from tune_gae.bundle.reader import _first_line, load_model
+from tune_gae.config import (
+    RUN_KEYS,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    run_config_from_dict,
+)
+from tune_gae.errors import TuneGAEError
+from tune_gae.nn.portable import PORTABLE_ATOL, PortableEncoder
+from tune_gae.search.results import CHECKPOINT_FILE
+from tune_gae.search.settings import METRICS
+
+if TYPE_CHECKING:
+
+    from tune_gae.data.split import LinkSplit
+
+
+# Distribution names of the packages whose versions a bundle records.
+PACKAGES = {"torch": "torch", "torch_geometric": "torch-geometric", "ray": "ray", "optuna": "optuna",
+            "tune_gae": "tune-gae"}
+
+
+# --------------------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class _Selected:
+    """The trial a bundle is exported from, with its checkpoint read back."""
+
+    row: dict[str, Any]
+    checkpoint: Path
+    state: dict[str, Any]
+    value: float
+
+
+def export_best(
+    path: str | Path, *, metric: str | None = None, out: str | Path | None = None, data_root: str | None = None
+) -> Path:
+    """Export the best finished trial of the search in ``path`` to ``out`` (default ``<path>/best``).
+
+    The trial is the one whose checkpointed best-validation weights score highest on ``metric``
+    (default: the search's metric). Test edges are used here, once, for the exported weights.
+    ``data_root`` overrides where the search's dataset is looked for. Returns the bundle folder.
+    """
+    from tune_gae.data.split import load_split
+    from tune_gae.report.tables import read_trials
+    from tune_gae.search.settings import SearchSettings
+
+    folder = Path(path).expanduser().resolve()
+    rows, metric = read_trials(folder, metric)  # one-line errors: not a search / not finished
+    if metric not in METRICS:
+        raise TuneGAEError(f"metric must be one of {', '.join(METRICS)} but got {metric!r}.")
+    record = json.loads((folder / "search.json").read_text())
+    settings = SearchSettings.from_json(record["settings"])
+    selected = _select_trial(folder, rows, metric)
+    target = Path(out).expanduser().resolve() if out is not None else folder / BEST_DIR
+    _check_target(target)
+
+    data_config = DataConfig(**{**asdict(settings.data), **({"root": data_root} if data_root else {})})
+    split = load_split(data_config)
+    if split.split_hash != record["split_hash"]:
+        raise TuneGAEError(
+            f"the data changed since the search ran (split {split.split_hash} != {record['split_hash']}): "
+            f"restore the original dataset files (or pass --data-root to where they are) to export."
+        )
+    model_config = ModelConfig(**selected.state["model_config"])
+    if model_config.in_channels != split.num_features:
+        raise TuneGAEError(
+            f"{selected.checkpoint} was trained on {model_config.in_channels} input features but the "
+            f"dataset has {split.num_features}: export from the data the search used."
+        )
+    train_config = _train_config(selected, model_config, settings.seed)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}-{uuid.uuid4().hex[:12]}")
+    staging.mkdir()  # (mkdtemp would make it private: 0700)
+    try:
+        _write_bundle(staging, folder, record, settings, rows, selected, metric, split, model_config, train_config)
+        _replace_dir(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> _Selected:
+    """The finished trial whose checkpointed best weights score highest on ``metric``.
+
+    ``rows`` come best first by the value each trial last reported; a checkpoint can only hold
+    that value or an earlier (lower) best, so reading checkpoints stops once no later row can win.
+    """
+    key = f"best_{metric}"
+    candidates = [
+        (row, checkpoint) for row in rows
+        if row.get("state") == "TERMINATED" and _finite(row.get(key))
+        and (checkpoint := _checkpoint_file(folder, row)) is not None
+    ]
+    if not candidates:
+        states: dict[str, int] = {}
+        for row in rows:
+            states[str(row.get("state") or "?")] = states.get(str(row.get("state") or "?"), 0) + 1
+        seen = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no trial at all"
+        raise TuneGAEError(
+            f"no finished trial with a checkpoint in {folder} ({seen}): resume it with "
+            f"`tune-gae resume {folder}` or run a new search."
+        )
+    best: _Selected | None = None
+    for row, checkpoint in candidates:
+        if best is not None and float(row[key]) <= best.value:
+            break
+        state = _read_checkpoint(checkpoint)
+        value = float(state["best"][metric])
+        if best is None or value > best.value:
+            best = _Selected(row, checkpoint, state, value)
+    assert best is not None
+    return best
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _checkpoint_file(folder: Path, row: dict[str, Any]) -> Path | None:
+    """The trial's ``trainer.pt``; found inside ``folder`` too when the search folder was moved."""
+    recorded = str(row.get("checkpoint") or "")
+    if not recorded:
+        return None
+    recorded_path = Path(recorded)
+    for candidate in (recorded_path, folder / recorded_path.parent.name / recorded_path.name):
+        if (candidate / CHECKPOINT_FILE).is_file():
+            return candidate / CHECKPOINT_FILE
+    return None
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
+        raise TuneGAEError(
+            f"cannot read checkpoint {path} ({type(exc).__name__}: {_first_line(exc)}): "
+            f"the search folder is damaged; resume it or run a new search."
+        ) from None
+    missing = [k for k in ("best", "best_state", "model_config") if k not in state]
+    if missing:
+        raise TuneGAEError(f"checkpoint {path} lacks {', '.join(missing)}: it was not written by tune-gae.")
+    return state
+
+
+def _train_config(selected: _Selected, model_config: ModelConfig, seed: int) -> TrainConfig:
+    """The trial's training settings, from Ray's ``params.json`` (typed) or else its trials.csv row."""
+    from tune_gae.search.space import resolve_trial_config
+
+    params_file = selected.checkpoint.parent.parent / "params.json"
+    if params_file.is_file():
+        config = json.loads(params_file.read_text())
+    else:
+        config = {k: _csv_value(v) for k, v in selected.row.items() if k in RUN_KEYS and v != ""}
+    hyper = {"seed": seed, **resolve_trial_config(config)}
+    _, train_config = run_config_from_dict(hyper, in_channels=model_config.in_channels)
+    return train_config
+
+
+def _csv_value(value: Any) -> Any:
+    return {"True": True, "False": False}.get(value, value) if isinstance(value, str) else value
+
+
+def _check_target(target: Path) -> None:
+    """Refuse to replace a folder that is not an earlier bundle."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise TuneGAEError(f"{target} is a file: pass a folder path to --out.")
+    if any(target.iterdir()) and not (target / CONFIG_FILE).is_file():
+        raise TuneGAEError(f"{target} exists and is not a tune-gae bundle: pick another --out or empty it.")
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Move the finished bundle into place, so a reader never sees a half-written one."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}-old-{time.time_ns()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name, dist in PACKAGES.items():
+        try:
+            versions[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _write_bundle(
+    out: Path,
+    folder: Path,
+    record: dict[str, Any],
+    settings: Any,
+    rows: list[dict[str, Any]],
+    selected: _Selected,
+    metric: str,
+    split: LinkSplit,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+) -> None:
+    from tune_gae.nn.encoders import embed
+    from tune_gae.train.trainer import score_test_edges
+
+    row, state = selected.row, selected.state
+    best = state["best"]
+    weights = {k: v.detach().cpu().contiguous().clone() for k, v in state["best_state"].items()}
+    torch.save(weights, out / MODEL_FILE)
+    edges = {k: v.contiguous().clone() for k, v in split.edge_tensors().items()}
+    config = {
+        "format": BUNDLE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "model": model_config.to_dict(),
+        "training": asdict(train_config),
+        "in_channels": model_config.in_channels,
+        "num_nodes": split.num_nodes,
+        "dataset": split.name,
+        "data": asdict(DataConfig(**record["settings"]["data"])),
+        "split": {
+            "seed": settings.data.split_seed,
+            "hash": split.split_hash,
+            "val_ratio": settings.data.val_ratio,
+            "test_ratio": settings.data.test_ratio,
+            "sizes": {k: int(v.size(1)) for k, v in edges.items()},
+        },
+        "trial": {
+            "id": row["trial"],
+            "best_epoch": int(best["epoch"]),
+            "epochs_run": int(state.get("epoch", row.get("epochs_run") or 0)),
+            "selected_by": metric,
+            "checkpoint": str(selected.checkpoint.parent),
+        },
+        "search": {
+            "path": str(folder),
+            "name": folder.name,
+            "space": record["settings"]["space"],
+            "metric": settings.metric,
+            "scheduler": settings.scheduler,
+            "num_samples": settings.num_samples,
+            "max_epochs": settings.max_epochs,
+            "grace_period": settings.grace_period,
+            "reduction_factor": settings.reduction_factor,
+            "seed": settings.seed,
+            "num_trials": len(rows),
+        },
+        "versions": _versions(),
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+
+    # Everything below goes through the bundle just written, as a user would load it.
+    model = load_model(out)
+    tested = score_test_edges(model, split)  # the one and only use of the test edges
+    embeddings = embed(model, split.x, split.train_edge_index).contiguous()
+    torch.save(embeddings, out / EMBEDDINGS_FILE)
+    torch.save(edges, out / SPLIT_FILE)
+    encoder_note = _write_portable_encoder(out / ENCODER_FILE, model_config, weights, split, embeddings)
+    metrics = {
+        "trial": row["trial"],
+        "epoch": int(best["epoch"]),
+        "selected_by": metric,
+        "val_auc": float(best["val_auc"]),
+        "val_ap": float(best["val_ap"]),
+        "test_auc": tested["test_auc"],
+        "test_ap": tested["test_ap"],
+        "split_hash": split.split_hash,
+        "num_val_edges": int(split.val_pos.size(1)),
+        "num_test_edges": int(split.test_pos.size(1)) if split.test_pos is not None else 0,
+    }
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / CARD_FILE).write_text(_model_card(config, metrics, rows, encoder_note))
+
+
+def _write_portable_encoder(
+    path: Path, config: ModelConfig, weights: dict[str, Tensor], split: LinkSplit, embeddings: Tensor
+) -> str:
+    """Script the portable encoder, check it against ``embeddings``, save it; returns a note."""
+    encoder = PortableEncoder.from_state_dict(config, weights).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in torch 2.9+
+        scripted = torch.jit.script(encoder)
+        with torch.no_grad():
+            got = scripted(split.x, split.train_edge_index)
+        if got.shape != embeddings.shape or not torch.allclose(got, embeddings, atol=PORTABLE_ATOL, rtol=1e-4):
+            worst = (got - embeddings).abs().max().item() if got.shape == embeddings.shape else math.inf
+            raise TuneGAEError(
+                f"the TorchScript encoder does not reproduce the model's embeddings (max difference "
+                f"{worst:.3g}): the encoder changed its maths; update tune_gae.export.PortableEncoder."
+            )
+        scripted.save(str(path))
+    worst = (got - embeddings).abs().max().item()
+    return f"TorchScript (torch.jit.script); reproduces embeddings.pt to {worst:.1e}"

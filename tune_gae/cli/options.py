@@ -1,0 +1,111 @@
+"""What several commands share: error -> exit-code mapping (once) and shared options."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from tune_gae.errors import TuneGAEError
+
+
+class UserError(click.ClickException):
+    """A one-line ``Error: ...`` with exit code 2 (no usage banner: the flags were fine)."""
+
+    exit_code = 2
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a TuneGAEError raised below a command into click's one-line error, exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TuneGAEError as exc:
+            raise UserError(str(exc)) from None
+
+    return wrapper
+
+
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A search stopped by Ctrl-C says how to resume it (stderr) and exits with code 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tune_gae.search.settings import SearchInterrupted
+
+        try:
+            return func(*args, **kwargs)
+        except SearchInterrupted as exc:
+            click.echo(f"Interrupted: {exc}", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT_CODE) from None
+
+    return wrapper
+
+
+def parse_widths(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[int, ...]:
+    """``--hidden 32 --hidden 16`` or ``--hidden 32,16`` -> (32, 16); ``--hidden ''`` -> ()."""
+    widths: list[int] = []
+    for item in value:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            try:
+                width = int(part)
+            except ValueError:
+                raise click.BadParameter(f"widths must be integers but got {part!r}.") from None
+            if width <= 0:
+                raise click.BadParameter(f"widths must be positive but got {width}.")
+            widths.append(width)
+    return tuple(widths)
+
+
+data_root_option = click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder laid out as <root>/Planetoid/<Name>/raw (default: $TUNE_GAE_DATA, else ~/.cache/tune-gae).",
+)
+
+
+dataset_option = click.option(
+    "--dataset",
+    default="Cora",
+    show_default=True,
+    help="Cora, CiteSeer, PubMed, synthetic:nodes=N,communities=K, or an edge-list file.",
+)
+
+
+features_option = click.option(
+    "--features",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Node features (.npy, .pt or CSV) for an edge-list dataset.",
+)
+
+
+def print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None:
+    """The top trials as a compact table."""
+    if not rows:
+        click.echo("No trial finished.")
+        return
+    keys = [k for k in ("model", "encoder", "hidden_channels", "latent_channels", "lr", "epochs")
+            if k in rows[0]]
+    shown_rows = rows[:limit]
+    texts = [{k: f"{row[k]:.3g}" if isinstance(row.get(k), float) else f"{row.get(k, '')}" for k in keys}
+             for row in shown_rows]
+    widths = {k: max([len(k)] + [len(t[k]) for t in texts]) for k in keys}
+    header = f"{'trial':<18} {'best ' + metric:>12} {'ran':>5}  " + "  ".join(f"{k:<{widths[k]}}" for k in keys)
+    click.echo(header.rstrip())
+    for row, text in zip(shown_rows, texts):
+        value = row.get(f"best_{metric}")
+        shown = f"{float(value):.4f}" if value not in (None, "") else "-"
+        cells = "  ".join(f"{text[k]:<{widths[k]}}" for k in keys)
+        flags = " (stopped early)" if str(row.get("stopped_early")) == "True" else ""
+        flags += " (diverged)" if str(row.get("diverged")) == "True" else ""
+        click.echo(f"{row['trial']:<18} {shown:>12} {row.get('epochs_run', ''):>5}  {cells}".rstrip() + flags)

@@ -1,0 +1,36 @@
+"""``tune-gae report``: the trial table of a search (and its plots)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from tune_gae.cli.main import main
+from tune_gae.cli.options import print_top, user_errors
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default=None,
+              help="Sort by this metric (default: the search's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--plots", is_flag=True,
+              help="Also write PNGs to PATH/plots: metric per trial, top learning curves, importance.")
+@user_errors
+def report(path: str, metric: str | None, as_json: bool, plots: bool) -> None:
+    """Print the trials of the search in PATH, best first."""
+    from tune_gae.report.tables import read_trials
+
+    rows, metric = read_trials(path, metric)
+    if as_json:
+        click.echo(json.dumps(rows, default=str))
+    else:
+        print_top(rows, metric, limit=len(rows))
+    if plots:
+        from tune_gae.report.plots import write_plots
+
+        written = write_plots(path, metric)
+        # With --json, stdout stays one JSON document: the plot paths go to stderr.
+        click.echo(("\n" if not as_json else "") + "Plots:\n" + "\n".join(f"  {p}" for p in written), err=as_json)
+
+

@@ -1,0 +1,122 @@
+"""``tune-gae search`` and ``resume``: run a search, print its best trials, export the winner."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from tune_gae.cli.main import main
+from tune_gae.cli.options import (
+    data_root_option,
+    dataset_option,
+    features_option,
+    interruptible,
+    print_top,
+    user_errors,
+)
+
+
+@main.command()
+@click.argument("space", default="default")
+@dataset_option
+@features_option
+@data_root_option
+@click.option("--num-samples", type=click.IntRange(min=1), default=24, show_default=True, help="Trials to run.")
+@click.option("--max-epochs", type=click.IntRange(min=1), default=400, show_default=True,
+              help="ASHA's max_t and the cap on sampled epochs.")
+@click.option("--grace-period", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Epochs every trial runs before ASHA may stop it.")
+@click.option("--reduction-factor", type=click.IntRange(min=2), default=3, show_default=True)
+@click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default="val_auc", show_default=True)
+@click.option("--scheduler", type=click.Choice(["asha", "fifo"]), default="asha", show_default=True)
+@click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Fractions share a GPU (0.25 = four trials per GPU).")
+@click.option("--max-concurrent", type=click.IntRange(min=1), default=None, help="Cap on trials running at once.")
+@click.option("--address", default=None, help="Ray cluster to join (e.g. auto, 10.0.0.1:6379). Default: start Ray locally.")
+@click.option("--name", default=None, help="Search folder under --results-dir (default: <dataset>-<space>-<time>).")
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, the sampler and the models.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Epochs between trial checkpoints (also at every ASHA rung and the end).")
+@click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Retries of a crashed trial, from its last checkpoint.")
+@click.option("--report-interval", "report_interval_s", type=click.FloatRange(min=0), default=0.1,
+              show_default=True,
+              help="Seconds between a trial's reports to Ray Tune besides those at ASHA rungs and "
+                   "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
+@click.option("--time-budget", "time_budget_s", type=click.FloatRange(min=1), default=None,
+              help="Wall-clock budget in seconds: no trial runs past it (default: none).")
+@click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first.")
+@click.option("--export/--no-export", default=True, show_default=True, help="Export the best model to <search>/best.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of a table.")
+@interruptible
+@user_errors
+def search(space: str, dataset: str, features: str | None, data_root: str | None, num_samples: int,
+           max_epochs: int, grace_period: int, reduction_factor: int, metric: str, scheduler: str,
+           cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
+           name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
+           report_interval_s: float, time_budget_s: float | None, overwrite: bool, export: bool, as_json: bool) -> None:
+    """Search GAE/VGAE hyperparameters over SPACE (a shipped name or a YAML file).
+
+    Ray Tune runs the trials, Optuna samples SPACE, ASHA stops weak trials early.
+    """
+    from tune_gae.config import DataConfig
+    from tune_gae.search.runner import run_search
+    from tune_gae.search.settings import SearchSettings
+
+    settings = SearchSettings(
+        space=space, data=DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed),
+        num_samples=num_samples, max_epochs=max_epochs, grace_period=min(grace_period, max_epochs),
+        reduction_factor=reduction_factor, metric=metric, scheduler=scheduler,
+        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
+        address=address, name=name, results_dir=results_dir, seed=seed,
+        checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
+        time_budget_s=time_budget_s, report_interval_s=report_interval_s,
+    )
+    outcome = run_search(settings, echo=None if as_json else click.echo)
+    _finish_search(outcome, metric, export, as_json)
+
+
+def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> None:
+    bundle = None
+    if export and outcome.best_trial:
+        from tune_gae.bundle.writer import export_best
+
+        bundle = export_best(outcome.path, metric=metric)
+    if as_json:
+        click.echo(json.dumps({
+            "path": str(outcome.path), "best_trial": outcome.best_trial, "best": outcome.best,
+            "num_trials": len(outcome.trials), "split_hash": outcome.split_hash,
+            "seconds": round(outcome.seconds, 1), "bundle": str(bundle) if bundle else None,
+        }, default=str))
+        return
+    click.echo("")
+    print_top(outcome.trials, metric)
+    click.echo(f"\n{len(outcome.trials)} trials in {outcome.seconds:.0f} s. Results: {outcome.path}")
+    if bundle:
+        click.echo(f"Best model: {bundle}")
+    click.echo(f"TensorBoard: tune-gae tensorboard {outcome.path}")
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--address", default=None, help="Ray cluster to join (default: the search's own setting).")
+@click.option("--export/--no-export", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@interruptible
+@user_errors
+def resume(path: str, address: str | None, export: bool, as_json: bool) -> None:
+    """Continue an interrupted search in PATH: finished trials are kept, the rest continue.
+
+    PATH must be a search folder you trust: Ray's experiment state in it is unpickled.
+    """
+    from tune_gae.search.results import load_search_record
+    from tune_gae.search.runner import resume_search
+
+    metric = load_search_record(path)["settings"]["metric"]
+    outcome = resume_search(path, echo=None if as_json else click.echo, address=address)
+    _finish_search(outcome, metric, export, as_json)
+
+

@@ -1,0 +1,89 @@
+"""``tune-gae train``: one run, printed as a summary or JSON."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from tune_gae.cli.main import main
+from tune_gae.cli.options import (
+    data_root_option,
+    dataset_option,
+    features_option,
+    parse_widths,
+    user_errors,
+)
+
+
+@main.command()
+@dataset_option
+@features_option
+@data_root_option
+@click.option("--model", type=click.Choice(["gae", "vgae"]), default="gae", show_default=True)
+@click.option("--encoder", type=click.Choice(["gcn", "linear"]), default="gcn", show_default=True)
+@click.option("--hidden", multiple=True, default=("32",), callback=parse_widths,
+              help="Hidden widths: repeat or comma list (--hidden 64,32).  [default: 32]")
+@click.option("--latent", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--kl-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="VGAE only: weight of KL/N in the loss.")
+@click.option("--patience", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Stop after this many epochs without a validation improvement (0: never).")
+@click.option("--normalize-features/--raw-features", default=True, show_default=True,
+              help="Row-normalise node features (the paper's setting) or feed them raw.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--name", default=None, help="Run folder under --results-dir (default: <dataset>-<model>-<time>).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@user_errors
+def train(
+    dataset: str,
+    features: str | None,
+    data_root: str | None,
+    model: str,
+    encoder: str,
+    hidden: tuple[int, ...],
+    latent: int,
+    lr: float,
+    epochs: int,
+    dropout: float,
+    weight_decay: float,
+    kl_weight: float,
+    patience: int,
+    normalize_features: bool,
+    seed: int,
+    device: str,
+    results_dir: str,
+    name: str | None,
+    as_json: bool,
+) -> None:
+    """Train one GAE/VGAE, select the best validation epoch, test it once.
+
+    Writes TensorBoard events (loss, val_auc, val_ap, HParams) under RESULTS_DIR/NAME.
+    """
+    from tune_gae.config import DataConfig
+    from tune_gae.train.local_run import train_run
+
+    data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed)
+    hyper = dict(
+        model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent, lr=lr,
+        epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
+        normalize_features=normalize_features, patience=patience, seed=seed,
+    )
+    summary = train_run(data_config, hyper, results_dir=results_dir, name=name, device=device,
+                        echo=None if as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(
+            f"{summary['dataset']} {model.upper()}: best epoch {summary['best_epoch']}/{summary['epochs']}  "
+            f"val AUC {summary['val_auc']:.4f} AP {summary['val_ap']:.4f}  "
+            f"test AUC {summary['test_auc']:.4f} AP {summary['test_ap']:.4f}  "
+            f"({summary['seconds']:.1f} s)\nTensorBoard: tensorboard --logdir {summary['log_dir']}"
+        )
+
+

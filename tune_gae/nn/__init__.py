@@ -1,0 +1,1 @@
+"""Neural-network parts: sparse kernels, pair scoring, encoders, the portable encoder."""

@@ -1,0 +1,1 @@
+"""Reading a search back: tables, importances, plots."""

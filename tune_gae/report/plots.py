@@ -1,0 +1,179 @@
+"""PNG plots of a search: metric per trial, the top learning curves, importances (matplotlib Agg)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.errors import TuneGAEError
+from tune_gae.report.importance import (
+    _space_parameters,
+    _target_quantile,
+    param_importances,
+    study_from_trials,
+)
+from tune_gae.report.tables import (
+    METRIC_LABELS,
+    TOP_CURVES,
+    TrialCurve,
+    _finite,
+    _trial_dir,
+    learning_curves,
+    read_trials,
+    trial_order,
+)
+from tune_gae.search.results import load_search_record
+
+if TYPE_CHECKING:
+    pass
+
+
+PLOTS_DIR = "plots"
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _figure(width: float = 8.0, height: float = 4.5) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _plot_trials(ordered: list[dict[str, Any]], metric: str, name: str, out: Path, *, started_known: bool) -> Path:
+    key = f"best_{metric}"
+    figure = _figure()
+    ax = figure.add_subplot()
+    xs = list(range(1, len(ordered) + 1))
+    values = [float(r[key]) if _finite(r.get(key)) else math.nan for r in ordered]
+    groups = {
+        "finished": lambda r: r.get("state") == "TERMINATED" and str(r.get("stopped_early")) != "True"
+        and str(r.get("diverged")) != "True",
+        "stopped early (ASHA)": lambda r: r.get("state") == "TERMINATED" and str(r.get("stopped_early")) == "True",
+        "diverged / error": lambda r: r.get("state") != "TERMINATED" or str(r.get("diverged")) == "True",
+    }
+    styles = {
+        "finished": dict(marker="o", color="tab:blue", s=36),
+        "stopped early (ASHA)": dict(marker="o", facecolors="none", edgecolors="tab:blue", s=36),
+        "diverged / error": dict(marker="x", color="tab:red", s=40),
+    }
+    for label, member in groups.items():
+        points = [(x, v) for x, v, r in zip(xs, values, ordered) if member(r) and not math.isnan(v)]
+        if points:
+            ax.scatter(*zip(*points), label=label, zorder=3, **styles[label])
+    best_so_far, running = [], -math.inf
+    for v in values:
+        running = max(running, v) if not math.isnan(v) else running
+        best_so_far.append(running if running > -math.inf else math.nan)
+    ax.step(xs, best_so_far, where="post", color="tab:orange", linewidth=2, label="best so far", zorder=2)
+    finite = [(v, x, r) for x, v, r in zip(xs, values, ordered) if not math.isnan(v)]
+    if finite:
+        best_value, best_x, best_row = max(finite, key=lambda t: (t[0], -t[1]))
+        left = best_x > len(xs) / 2  # the label goes where the best-so-far line is not
+        ax.annotate(f"best: {best_row['trial']} ({best_value:.4f})", (best_x, best_value),
+                    textcoords="offset points", xytext=(-8 if left else 8, 8), ha="right" if left else "left",
+                    va="bottom", fontsize=8, color="tab:orange")
+    ax.margins(y=0.12)
+    ax.set_xlabel("trial, in the order trials started" if started_known
+                  else "trial, in trials.csv order (start times unavailable)")
+    ax.set_ylabel(f"best {METRIC_LABELS[metric]} of the trial")
+    ax.set_title(f"{name}: {len(ordered)} trials")
+    ax.set_xticks(xs if len(xs) <= 30 else ax.get_xticks())
+    ax.set_xlim(0.5, len(xs) + 0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    path = out / "trials.png"
+    figure.savefig(path)
+    return path
+
+
+def _plot_curves(curves: list[TrialCurve], metric: str, name: str, rungs: tuple[int, ...], out: Path) -> Path:
+    figure = _figure()
+    ax = figure.add_subplot()
+    for rung in rungs:
+        ax.axvline(rung, color="0.6", linestyle=":", linewidth=1)
+    for curve in curves:
+        values = curve.values(metric)
+        best = max(range(len(values)), key=lambda i: values[i])
+        line, = ax.plot(curve.epochs, values, linewidth=1.5,
+                        label=f"{curve.trial}: {values[best]:.4f} at epoch {curve.epochs[best]}")
+        ax.scatter([curve.epochs[best]], [values[best]], marker="*", s=90, color=line.get_color(), zorder=3)
+    if rungs:
+        ax.plot([], [], color="0.6", linestyle=":", label="ASHA rungs")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(METRIC_LABELS[metric])
+    ax.set_title(f"{name}: learning curves of the top {len(curves)} trials (star: best epoch)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    path = out / "learning_curves.png"
+    figure.savefig(path)
+    return path
+
+
+def _plot_importances(importances: dict[str, float], labels: dict[str, str], metric: str, name: str,
+                      num_trials: int, out: Path) -> Path:
+    items = sorted(importances.items(), key=lambda kv: kv[1])
+    figure = _figure(8.0, max(2.5, 0.45 * len(items) + 1.3))
+    ax = figure.add_subplot()
+    bars = ax.barh([labels.get(k, k) for k, _ in items], [v for _, v in items], color="tab:blue")
+    for bar, (_, value) in zip(bars, items):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {value:.2f}", va="center", fontsize=8)
+    top_share = _target_quantile(num_trials)
+    ax.set_xlabel(f"importance for the best {METRIC_LABELS[metric]} (sums to 1)")
+    ax.set_xlim(0, max([v for _, v in items] + [0.01]) * 1.15)
+    ax.set_title(f"{name}: hyperparameter importance\n(Optuna PED-ANOVA, top {top_share:.0%} of {num_trials} trials)",
+                 fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    path = out / "importance.png"
+    figure.savefig(path)
+    return path
+
+
+def _condition_labels(record: dict[str, Any]) -> dict[str, str]:
+    """``kl_weight`` -> ``kl_weight (when model = vgae)`` for the space's conditional parameters."""
+    from tune_gae.search.space import HIDDEN_LAYERS_KEY, HIDDEN_WIDTH_PREFIX
+
+    labels: dict[str, str] = {}
+    for parameter in _space_parameters(record) or ():
+        for key in parameter.config_keys:
+            condition = parameter.condition()
+            if key.startswith(HIDDEN_WIDTH_PREFIX) and key != f"{HIDDEN_WIDTH_PREFIX}1":
+                depth = int(key[len(HIDDEN_WIDTH_PREFIX):])
+                condition = " and ".join(filter(None, [condition, f"{HIDDEN_LAYERS_KEY} >= {depth}"]))
+            if condition:
+                labels[key] = f"{key}\n(when {condition})"
+    return labels
+
+
+def write_plots(path: str | Path, metric: str | None = None, *, top: int = TOP_CURVES) -> list[Path]:
+    """PNG plots in ``<search>/plots/``: per-trial metric with best-so-far, top learning curves,
+    hyperparameter importance. A plot without enough data (no curves, < 2 trials) is skipped."""
+    from tune_gae.search.settings import SearchSettings, asha_rungs
+
+    folder = Path(path).expanduser().resolve()
+    record = load_search_record(folder)
+    rows, metric = read_trials(folder, metric)
+    settings = SearchSettings.from_json(record["settings"])
+    out = folder / PLOTS_DIR
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise TuneGAEError(f"cannot write plots to {out} ({exc.strerror}): make {folder} writable.") from None
+    name = folder.name
+    ordered = trial_order(folder, metric)
+    started_known = all(_trial_dir(folder, row) is not None for row in ordered)
+    written = [_plot_trials(ordered, metric, name, out, started_known=started_known)]
+    curves = learning_curves(folder, metric, top=top)
+    if curves:
+        rungs = (asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs)
+                 if settings.scheduler == "asha" else ())
+        longest = max(curve.epochs[-1] for curve in curves)
+        written.append(_plot_curves(curves, metric, name, tuple(r for r in rungs if r <= longest), out))
+    study = study_from_trials(folder, metric)
+    importances = param_importances(study)
+    if importances:
+        written.append(_plot_importances(importances, _condition_labels(record), metric, name, len(study.trials), out))
+    return written

@@ -1,0 +1,161 @@
+"""Reading a search back: the trial table, best first, and each trial's learning curve.
+
+Everything here reads the search folder only (``search.json``, ``trials.csv``, each trial's
+TensorBoard events and Ray's ``progress.csv``/``result.json``); no Ray runtime is needed. Plots
+are drawn with matplotlib's Agg canvas directly (no pyplot, so no global backend switch in the
+caller's process).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.errors import TuneGAEError
+from tune_gae.search.results import TENSORBOARD_DIR, TRIALS_FILE, load_search_record
+
+if TYPE_CHECKING:
+    pass
+
+
+TOP_CURVES = 5
+
+
+METRIC_LABELS = {"val_auc": "validation AUC", "val_ap": "validation AP"}
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_trials(path: str | Path, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Rows of ``trials.csv`` sorted best first by ``metric`` (default: the search's metric)."""
+    folder = Path(path).expanduser().resolve()
+    record = load_search_record(folder)
+    metric = metric or record["settings"]["metric"]
+    table = folder / TRIALS_FILE
+    if not table.is_file():
+        raise TuneGAEError(f"{folder} has no {TRIALS_FILE} yet (the search has not finished): run `tune-gae resume {folder}`.")
+    with table.open(newline="") as handle:
+        rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    key = f"best_{metric}"
+    rows.sort(key=lambda r: -(r[key] if isinstance(r[key], (int, float)) else -1.0))
+    return rows, metric
+
+
+# --------------------------------------------------------------------------- per-epoch history
+
+
+@dataclass(frozen=True)
+class TrialCurve:
+    """One trial's per-epoch validation metrics (TensorBoard events; Ray's reports as a fallback)."""
+
+    trial: str
+    epochs: list[int]
+    val_auc: list[float]
+    val_ap: list[float]
+    started: float  # Unix time the trial started (inf when unknown)
+
+    def values(self, metric: str) -> list[float]:
+        return self.val_auc if metric == "val_auc" else self.val_ap
+
+
+def _trial_dir(folder: Path, row: dict[str, Any]) -> Path | None:
+    candidates = [folder / str(row["trial"])]
+    if row.get("checkpoint"):
+        candidates.append(Path(str(row["checkpoint"])).parent)
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _history_rows(trial_dir: Path) -> list[dict[str, Any]]:
+    """Ray's per-report rows: ``progress.csv``, else ``result.json`` (one JSON object per line)."""
+    progress = trial_dir / "progress.csv"
+    if progress.is_file() and progress.stat().st_size:
+        with progress.open(newline="") as handle:
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    result = trial_dir / "result.json"
+    rows = []
+    if result.is_file():
+        for line in result.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+    return rows
+
+
+def _tensorboard_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """Every epoch's val_auc/val_ap from a trial's TensorBoard events (Ray only gets some)."""
+    if not run_dir.is_dir():
+        return []
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    if not {"val_auc", "val_ap"} <= set(events.Tags().get("scalars", [])):
+        return []
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for key in ("val_auc", "val_ap"):
+        for event in events.Scalars(key):
+            by_epoch.setdefault(event.step, {"epoch": event.step})[key] = event.value
+    return [by_epoch[e] for e in sorted(by_epoch) if len(by_epoch[e]) == 3]
+
+
+def _curve(trial: str, rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]] | None = None) -> TrialCurve:
+    """``epoch_rows`` (TensorBoard's, every epoch) give the curve when present, else ``rows`` (Ray's)."""
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for row in epoch_rows or rows:
+        if _finite(row.get("epoch")) and _finite(row.get("val_auc")) and not row.get("diverged"):
+            by_epoch[int(row["epoch"])] = row  # a retried trial repeats epochs: keep the latest
+    epochs = sorted(by_epoch)
+    started = math.inf
+    sent = rows[0].get("wall_time", rows[0].get("timestamp")) if rows else None  # sub-second when present
+    if rows and _finite(sent) and _finite(rows[0].get("time_total_s")):
+        started = float(sent) - float(rows[0]["time_total_s"])
+    return TrialCurve(
+        trial=trial,
+        epochs=epochs,
+        val_auc=[float(by_epoch[e]["val_auc"]) for e in epochs],
+        val_ap=[float(by_epoch[e]["val_ap"]) for e in epochs],
+        started=started,
+    )
+
+
+def learning_curves(path: str | Path, metric: str | None = None, *, top: int = TOP_CURVES) -> list[TrialCurve]:
+    """Per-epoch validation curves of the ``top`` best trials (by ``metric``), best first."""
+    folder = Path(path).expanduser().resolve()
+    rows, metric = read_trials(folder, metric)
+    curves = []
+    for row in rows:
+        if len(curves) == top:
+            break
+        trial_dir = _trial_dir(folder, row)
+        curve = _curve(str(row["trial"]), _history_rows(trial_dir) if trial_dir else [],
+                       _tensorboard_rows(folder / TENSORBOARD_DIR / str(row["trial"])))
+        if curve.epochs:
+            curves.append(curve)
+    return curves
+
+
+def trial_order(path: str | Path, metric: str | None = None) -> list[dict[str, Any]]:
+    """``trials.csv`` rows in the order the trials started (from their first reported result)."""
+    folder = Path(path).expanduser().resolve()
+    rows, _ = read_trials(folder, metric)
+    started = {}
+    for index, row in enumerate(rows):
+        trial_dir = _trial_dir(folder, row)
+        history = _history_rows(trial_dir) if trial_dir else []
+        started[row["trial"]] = (_curve(str(row["trial"]), history[:1]).started, index)
+    return sorted(rows, key=lambda r: started[r["trial"]])

@@ -1,0 +1,1 @@
+"""A search: the space, the cluster, the Ray trainable, run/resume, and the results folder."""

@@ -1,0 +1,100 @@
+"""Joining or starting Ray, and checking that the cluster can host one trial before any starts."""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from tune_gae.errors import TuneGAEError
+from tune_gae.search.settings import SearchSettings
+
+if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
+    pass
+
+
+# Device files whose absence means a local Ray would offer no GPU (NVIDIA, AMD ROCm).
+GPU_DEVICE_GLOBS = ("/dev/nvidia[0-9]*", "/dev/kfd")
+
+
+def _node_resources() -> list[dict[str, float]]:
+    import ray
+
+    return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+
+
+def check_resources(
+    settings: SearchSettings, nodes: list[dict[str, float | None]], *, where: str = "the Ray cluster"
+) -> None:
+    """Fail now, not after trials sit PENDING forever, when no node can host one trial.
+
+    A resource given as ``None`` is unknown and not checked (``local_resources`` on a machine
+    with GPU device files leaves the count to Ray).
+    """
+    cpus, gpus = settings.cpus_per_trial, settings.gpus_per_trial
+
+    def has(node: dict[str, float | None], key: str, amount: float) -> bool:
+        value = node.get(key, 0.0)
+        return value is None or value >= amount
+
+    if any(has(n, "CPU", cpus) and has(n, "GPU", gpus) for n in nodes):
+        return
+    best_cpu = max((n.get("CPU") or 0.0 for n in nodes), default=0.0)
+    best_gpu = max((n.get("GPU") or 0.0 for n in nodes), default=0.0)
+    if gpus > 0 and not any(has(n, "GPU", gpus) for n in nodes):
+        have = "no GPU" if best_gpu == 0 else f"at most {best_gpu:g} GPU per node"
+        raise TuneGAEError(
+            f"--gpus-per-trial {gpus:g} cannot be met: {where} has {have}. "
+            f"Use --gpus-per-trial 0 (CPU) or --address a cluster with GPU nodes."
+        )
+    node = "this machine" if where == "this machine" else "the largest Ray node"
+    raise TuneGAEError(
+        f"--cpus-per-trial {cpus:g} cannot be met: {node} has {best_cpu:g} CPUs. "
+        f"Lower --cpus-per-trial or --address a larger cluster."
+    )
+
+
+def local_resources() -> dict[str, float | None]:
+    """What a local Ray started here would offer, known without importing torch or Ray.
+
+    GPUs: 0 when the machine has no GPU device file (Ray would find none either), else unknown
+    (Ray counts them once it starts, and the search checks again then).
+    """
+    has_gpu_devices = any(glob.glob(pattern) for pattern in GPU_DEVICE_GLOBS)
+    return {"CPU": float(os.cpu_count() or 1), "GPU": None if has_gpu_devices else 0.0}
+
+
+def connect_ray(address: str | None) -> bool:
+    """Start a local Ray (dashboard off) or join ``address``; True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            configure_logging=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a local Ray runtime"
+        raise TuneGAEError(
+            f"could not connect to {where} ({str(exc).splitlines()[0][:160]}): check --address "
+            f"(e.g. 127.0.0.1:6379 or 'auto' on a cluster node) and that the cluster is up."
+        ) from None
+    return True
+
+
+def trial_slots(settings: SearchSettings, nodes: list[dict[str, float]]) -> int:
+    """How many trials the cluster runs at once (at least 1), capped by ``--max-concurrent``."""
+    slots = 0
+    for node in nodes:
+        fits = node.get("CPU", 0.0) // settings.cpus_per_trial
+        if settings.gpus_per_trial:
+            fits = min(fits, node.get("GPU", 0.0) // settings.gpus_per_trial)
+        slots += int(fits)
+    if settings.max_concurrent:
+        slots = min(slots, settings.max_concurrent)
+    return max(1, slots)

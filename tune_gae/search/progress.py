@@ -1,0 +1,82 @@
+"""The live view of a search on the terminal: one line per finished trial, a heartbeat between."""
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.search.settings import Echo
+
+if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
+    pass
+
+
+def trial_name(trial: Any) -> str:
+    """Short trial names: ``trial_<id>`` (Ray's default embeds the whole config)."""
+    return f"trial_{trial.trial_id}"
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class ProgressView:
+    """A compact live view: one line when a trial ends, a heartbeat while they run."""
+
+    def __init__(self, echo: Echo, metric: str, num_samples: int, every_s: float = 10.0) -> None:
+        from ray.tune import Callback
+
+        view = self
+
+        class _Callback(Callback):
+            # Pickled into tuner.pkl with the run config, so a resumed search restores it too.
+            def setup(self, **info):  # noqa: ANN001, ANN003
+                view.restart()
+
+            def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
+                view.on_result(trial, result, trials)
+
+            def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
+                view.on_end(trial, trials, "done")
+
+            def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+                view.on_end(trial, trials, "error")
+
+        self.callback = _Callback()
+        self.echo = echo
+        self.metric = f"best_{metric}"
+        self.label = metric
+        self.num_samples = num_samples
+        self.every_s = every_s
+        self.started = time.monotonic()
+        self.last_print = self.started
+        self.best: tuple[float, str] = (-math.inf, "")
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def restart(self) -> None:
+        """Time from now (a resumed search's view was pickled when the search began)."""
+        self.started = self.last_print = time.monotonic()
+
+    def on_result(self, trial: Any, result: dict[str, Any], trials: list[Any]) -> None:
+        self.last[trial.trial_id] = result
+        value = result.get(self.metric)
+        if value is not None and value > self.best[0]:
+            self.best = (float(value), trial_name(trial))
+        now = time.monotonic()
+        if now - self.last_print >= self.every_s:
+            self.last_print = now
+            self.echo(self._status(trials))
+
+    def on_end(self, trial: Any, trials: list[Any], how: str) -> None:
+        # A trial resumed from its final checkpoint reports nothing new: show what it had.
+        result = self.last.get(trial.trial_id) or getattr(trial, "last_result", None) or {}
+        epoch = result.get("epoch", 0)
+        value = result.get(self.metric)
+        shown = f"{value:.4f}" if isinstance(value, float) else "-"
+        self.echo(f"  {trial_name(trial)} {how} after {epoch} epochs, {self.label} {shown}. {self._status(trials)}")
+
+    def _status(self, trials: list[Any]) -> str:
+        done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        running = sum(t.status == "RUNNING" for t in trials)
+        best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best[1] else "-"
+        elapsed = time.monotonic() - self.started
+        return f"[{elapsed:5.0f}s] {done}/{self.num_samples} done, {running} running, best {self.label} {best}"

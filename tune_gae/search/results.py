@@ -1,0 +1,172 @@
+"""The search folder and the one object that owns it: file names, ``search.json``, the trial table
+(``trials.csv`` for people, ``trials.json`` typed), the split-hash check.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.errors import TuneGAEError
+from tune_gae.search.settings import Echo, SearchSettings
+
+if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
+    from tune_gae.data.split import LinkSplit
+
+
+SEARCH_FILE = "search.json"
+CHECKPOINT_FILE = "trainer.pt"  # what each trial writes into its checkpoint folders
+
+
+TRIALS_FILE = "trials.csv"
+
+
+TENSORBOARD_DIR = "tensorboard"
+
+
+TRIAL_PREFIX = "trial_"
+
+
+def experiment_path(settings: SearchSettings, split: LinkSplit, space_path: Path) -> Path:
+    from tune_gae.data.sources import safe_name
+
+    name = settings.name or f"{safe_name(split.name)}-{space_path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path(settings.results_dir).expanduser().resolve() / name
+
+
+def is_search_dir(path: Path) -> bool:
+    return (path / SEARCH_FILE).is_file()
+
+
+def _not_writable(path: Path, reason: str) -> TuneGAEError:
+    return TuneGAEError(f"results folder {path} is not writable ({reason}): pass a writable --results-dir.")
+
+
+def check_results_dir(path: Path, *, overwrite: bool) -> None:
+    """Refuse to clobber an earlier search unless asked, and a folder that cannot be written.
+
+    Changes nothing (a probe folder is created and removed): the earlier search stays
+    byte-identical when refused, and ``--overwrite`` deletes only once everything else passed,
+    and only a folder that holds a search.
+    """
+    if path.is_file():
+        raise _not_writable(path, "it is a file")
+    if path.is_dir() and any(path.iterdir()):
+        if is_search_dir(path) and not overwrite:
+            raise TuneGAEError(
+                f"{path} already holds a search: use `tune-gae resume {path}`, pick another --name, "
+                f"or pass --overwrite to delete it."
+            )
+        if not is_search_dir(path):
+            raise TuneGAEError(
+                f"{path} exists, is not empty and holds no search: pick another --name or --results-dir "
+                f"(--overwrite only replaces an earlier search)."
+            )
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _not_writable(path, f"{existing} is a file")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tune-gae-probe-", dir=existing))
+    except OSError as exc:
+        raise _not_writable(path, exc.strerror or type(exc).__name__) from None
+
+
+def prepare_results_dir(path: Path, *, overwrite: bool) -> None:
+    """Create the search folder (after ``check_results_dir``), deleting an earlier one if asked."""
+    check_results_dir(path, overwrite=overwrite)
+    if path.is_dir() and any(path.iterdir()):
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _not_writable(path, exc.strerror or type(exc).__name__) from None
+
+
+def _record(path: Path, **values: Any) -> None:
+    record = json.loads((path / SEARCH_FILE).read_text())
+    record.update(values)
+    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2, default=str))
+
+
+def _remove_unrecorded_trials(path: Path, known: set[str], echo: Echo | None) -> None:
+    """Delete trial folders the experiment state does not know.
+
+    A driver killed between two snapshots of the experiment state leaves the folders of trials
+    it started after the last one; the resumed search samples their replacements, so these
+    partial runs would otherwise show up twice in TensorBoard and the folder.
+    """
+    for parent in (path, path / TENSORBOARD_DIR):
+        for folder in sorted(parent.glob(f"{TRIAL_PREFIX}*")):
+            if folder.is_dir() and folder.name not in known and known:
+                shutil.rmtree(folder)
+                if echo is not None and parent == path:
+                    echo(f"  removed {folder.name}: started after the last saved state, replaced by a new trial.")
+
+
+def load_search_record(path: str | Path) -> dict[str, Any]:
+    """``search.json`` of a search folder, or a one-line error when it is not one."""
+    folder = Path(path).expanduser().resolve()
+    if not is_search_dir(folder):
+        raise TuneGAEError(
+            f"{folder} is not a tune-gae search (no {SEARCH_FILE}): pass a folder made by `tune-gae search`."
+        )
+    try:
+        return json.loads((folder / SEARCH_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise TuneGAEError(
+            f"{folder / SEARCH_FILE} cannot be read ({type(exc).__name__}): restore it from a copy, "
+            f"or start the search again with --overwrite."
+        ) from None
+
+
+# --------------------------------------------------------------------------- results
+
+
+def trial_rows(grid: Any, metric: str) -> list[dict[str, Any]]:
+    """One row per trial: config, best validation metrics, epochs run, early stop, state."""
+    from tune_gae.search.space import resolve_trial_config
+    from tune_gae.train.logger import hparam_value
+
+    rows = []
+    for result in grid:
+        metrics = result.metrics or {}
+        config = resolve_trial_config(result.config or {})
+        epochs_run = int(metrics.get("epoch", 0))
+        planned = int(config.get("epochs", 0))
+        diverged = bool(metrics.get("diverged", 0))
+        row = {
+            "trial": f"trial_{metrics.get('trial_id', '')}" if metrics.get("trial_id") else Path(result.path).name,
+            "state": "ERROR" if result.error else "TERMINATED",
+            "best_val_auc": metrics.get("best_val_auc"),
+            "best_val_ap": metrics.get("best_val_ap"),
+            "best_epoch": metrics.get("best_epoch"),
+            "epochs_run": epochs_run,
+            "stopped_early": bool(not diverged and not result.error and planned and epochs_run < planned),
+            "diverged": diverged,
+            # A diverged trial without a usable best (its weights blew up) has no model to export.
+            "checkpoint": result.checkpoint.path if result.checkpoint and not (diverged and not metrics.get("best_epoch"))
+            else "",
+        }
+        row.update({k: hparam_value(v) for k, v in sorted(config.items())})
+        rows.append(row)
+    key = f"best_{metric}"
+    rows.sort(key=lambda r: -(r[key] if isinstance(r[key], (int, float)) and math.isfinite(r[key]) else -1.0))
+    return rows
+
+
+def write_trials_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    with (path / TRIALS_FILE).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)

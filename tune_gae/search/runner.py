@@ -1,0 +1,389 @@
+"""``run_search(settings)``: Ray Tune + OptunaSearch + ASHA over one seeded split.
+
+The driver loads and splits the data ONCE, ships the split (without its test edges) to every
+trial through Ray's object store, checks the cluster can run one trial before anything starts,
+and leaves behind ``<results>/<name>/``: Ray's restorable experiment, ``tensorboard/``,
+``trials.csv`` and ``search.json``.
+
+Every check that can fail on the user's input (space, resources, data, results folder) runs
+before Ray starts or anything is deleted. A search stopped by Ctrl-C raises ``SearchInterrupted``
+once Ray Tune has saved its state; ``resume_search`` continues it (or one whose driver died).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.errors import TuneGAEError
+from tune_gae.search.cluster import (
+    _node_resources,
+    check_resources,
+    connect_ray,
+    local_resources,
+    trial_slots,
+)
+from tune_gae.search.progress import ProgressView, trial_name
+from tune_gae.search.results import (
+    SEARCH_FILE,
+    TENSORBOARD_DIR,
+    _record,
+    _remove_unrecorded_trials,
+    check_results_dir,
+    experiment_path,
+    load_search_record,
+    prepare_results_dir,
+    trial_rows,
+    write_trials_csv,
+)
+from tune_gae.search.settings import (
+    Echo,
+    SearchInterrupted,
+    SearchOutcome,
+    SearchSettings,
+    asha_rungs,
+)
+
+if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
+    from tune_gae.data.split import LinkSplit
+
+
+# Driver-side Ray Tune switches, set only while a search runs:
+RAY_TUNE_ENV = {
+    # Trials write their own TensorBoard events; keep Ray's TBX copy out of the folder.
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # Our ProgressView replaces Ray's experiment banner and status tables.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # Snapshots forced by checkpoint pruning are expected with per-rung checkpoints.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
+
+
+# Defaults the user may override: how often (s) the driver snapshots the experiment state that
+# `resume` restores after a killed driver. Ray's "auto" waits at least 10 s, so a killed driver
+# loses up to 10 s of trial bookkeeping (trials re-run from older checkpoints); a snapshot of a
+# search this size takes milliseconds.
+RAY_TUNE_ENV_DEFAULTS = {"TUNE_GLOBAL_CHECKPOINT_S": "2"}
+
+
+@contextlib.contextmanager
+def _ray_tune_env(settings: SearchSettings) -> Iterator[None]:
+    """Ray Tune's switches for this search, set only while it runs (Ray must be connected).
+
+    With a searcher, Ray Tune keeps ONE trial pending by default: a second trial's actor (a new
+    process importing torch + PyG, ~5 s) is still starting when the first trial ends, the first
+    actor is reused, and the search runs one trial at a time whatever the cluster offers. One
+    pending trial per slot starts every slot's actor at once.
+    """
+    pending = {"TUNE_MAX_PENDING_TRIALS_PG": str(trial_slots(settings, _node_resources()))}
+    values = {**{k: os.environ.get(k, v) for k, v in {**RAY_TUNE_ENV_DEFAULTS, **pending}.items()},
+              **RAY_TUNE_ENV}
+    with environment(values):
+        yield
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set these environment variables inside the block; restore (or remove) them after."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def _trainable(split: LinkSplit, settings: SearchSettings, path: Path):  # noqa: ANN202
+    from ray import tune
+
+    from tune_gae.search.trainable import TrialSettings, train_trial, trial_copy
+
+    trial_settings = TrialSettings(
+        metric=settings.metric,
+        tensorboard_dir=str(path / TENSORBOARD_DIR),
+        seed=settings.seed,
+        cpus_per_trial=settings.cpus_per_trial,
+        gpus_per_trial=settings.gpus_per_trial,
+        checkpoint_every=settings.checkpoint_every,
+        report_interval_s=settings.report_interval_s,
+        checkpoint_epochs=asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs)
+        if settings.scheduler == "asha" else (),
+    )
+    with_data = tune.with_parameters(train_trial, split=trial_copy(split), settings=trial_settings)
+    return tune.with_resources(with_data, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+
+
+def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noqa: ANN202
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    if echo is not None:
+        callbacks.append(ProgressView(echo, settings.metric, settings.num_samples).callback)
+    return tune.RunConfig(
+        name=path.name,
+        storage_path=str(path.parent),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
+def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, echo: Echo | None):  # noqa: ANN202
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    # A define-by-run space makes OptunaSearch ignore TuneConfig's metric/mode: pass them here too.
+    search_alg = OptunaSearch(
+        space=space.define_by_run(max_epochs=settings.max_epochs),
+        metric=f"best_{settings.metric}",
+        mode="max",
+        sampler=optuna.samplers.TPESampler(seed=settings.seed),
+    )
+    if settings.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            # Epochs, not reports: a trial reports at every rung (with a checkpoint), so ASHA
+            # decides at exactly the epochs it would if every epoch were reported.
+            time_attr="epoch",
+            max_t=settings.max_epochs,
+            grace_period=settings.grace_period,
+            reduction_factor=settings.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        _trainable(split, settings, path),
+        tune_config=tune.TuneConfig(
+            metric=f"best_{settings.metric}",
+            mode="max",
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=settings.num_samples,
+            max_concurrent_trials=settings.max_concurrent,
+            time_budget_s=settings.time_budget_s,
+            reuse_actors=True,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=_run_config(settings, path, echo),
+    )
+
+
+def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchOutcome:
+    """Validate everything, load + split once, run the search, write the trial table.
+
+    Bad input raises ``TuneGAEError`` before Ray starts and before anything is written or
+    deleted; Ctrl-C raises ``SearchInterrupted`` once Ray Tune has saved the search's state.
+    """
+    from tune_gae.search.catalog import resolve_space_path
+    from tune_gae.search.space_parser import load_space
+
+    started = time.monotonic()
+    space_path = resolve_space_path(settings.space)
+    space = load_space(space_path)
+    if settings.address is None:
+        check_resources(settings, [local_resources()], where="this machine")
+    from tune_gae.data.split import load_split
+
+    split = load_split(settings.data)
+    path = experiment_path(settings, split, space_path)
+    check_results_dir(path, overwrite=settings.overwrite)
+    with _ray_for(settings):
+        prepare_results_dir(path, overwrite=settings.overwrite)
+    record = {
+        "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
+                     "results_dir": str(path.parent)},
+        "split_hash": split.split_hash,
+        "dataset": split.name,
+        "num_nodes": split.num_nodes,
+        "num_features": split.num_features,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2))
+    if echo is not None:
+        echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
+             f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
+    with _ray_tune_env(settings):
+        tuner = _tuner(settings, split, path, space, echo)
+        grid = _fit(tuner, path, settings, echo)
+    return summarize(path, grid, split.split_hash, time.monotonic() - started, settings.metric)
+
+
+@contextlib.contextmanager
+def _ray_for(settings: SearchSettings) -> Iterator[None]:
+    """Join or start Ray and check it can host one trial; shut down a Ray started here on failure."""
+    import ray
+
+    started_here = connect_ray(settings.address)
+    try:
+        check_resources(settings, _node_resources())
+        yield
+    except BaseException:
+        if started_here:
+            ray.shutdown()
+        raise
+
+
+def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None) -> Any:
+    """``tuner.fit()``; SearchInterrupted when it returned (Ctrl-C) before every trial ended.
+
+    Ray Tune's first SIGINT makes ``fit`` save the experiment state and return normally, after
+    marking the trials it stopped TERMINATED in memory: the saved state is the one to trust.
+    A search that ran out of ``time_budget_s`` ends with fewer trials and is complete.
+    """
+    total, began = settings.num_samples, time.monotonic()
+    try:
+        with _keep_signal_handlers(), _quiet_ray_logs(), warnings.catch_warnings():
+            # A trial retried from its checkpoint reports its later epochs again; Optuna keeps the first.
+            warnings.filterwarnings("ignore", message="The reported value is ignored because this `step")
+            grid = tuner.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: Ray Tune's handler is gone, its last snapshot stands
+        _record(path, interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
+        raise SearchInterrupted(path, None, total) from None
+    statuses = saved_trial_statuses(path)
+    _remove_unrecorded_trials(path, set(statuses), echo)
+    finished = sum(status in ("TERMINATED", "ERROR") for status in statuses.values())
+    out_of_time = settings.time_budget_s is not None and time.monotonic() - began >= settings.time_budget_s
+    if finished < total and not out_of_time:
+        _record(path, interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
+        raise SearchInterrupted(path, finished, total)
+    return grid
+
+
+def saved_trial_statuses(path: Path) -> dict[str, str]:
+    """Trial folder name -> status, from the newest experiment state Ray saved in ``path``."""
+    from ray.tune import ExperimentAnalysis
+
+    with _quiet_ray_logs():
+        analysis = ExperimentAnalysis(str(path))
+    return {Path(trial.path).name: trial.status for trial in analysis.trials}
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers() -> Iterator[None]:
+    """Ray Tune leaves its SIGINT/SIGUSR1 handlers installed after ``fit``: put ours back."""
+    names = ("SIGINT", "SIGUSR1")
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = {name: signal.getsignal(getattr(signal, name)) for name in names if hasattr(signal, name)}
+    try:
+        yield
+    finally:
+        if main_thread:
+            for name, handler in before.items():
+                if handler is not None:
+                    signal.signal(getattr(signal, name), handler)
+
+
+def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | None = None) -> SearchOutcome:
+    """Continue a search stopped by Ctrl-C or a dead driver: same split, Optuna's state restored.
+
+    Finished trials are kept, unfinished ones continue from their last checkpoint, errored ones
+    are retried, and new ones are sampled until the search holds ``num_samples`` trials. Ray's
+    experiment state in ``path`` is unpickled: resume only folders you trust.
+    """
+    from ray import tune
+
+    from tune_gae.data.split import load_split
+
+    started = time.monotonic()
+    folder = Path(path).expanduser().resolve()
+    record = load_search_record(folder)
+    settings = SearchSettings.from_json(record["settings"])
+    if address is not None:
+        settings = replace(settings, address=address)
+    if not tune.Tuner.can_restore(str(folder)):
+        raise TuneGAEError(
+            f"{folder} holds no Ray experiment state to resume (it stopped before its first trial): "
+            f"start it again with `tune-gae search ... --overwrite`."
+        )
+    if settings.address is None:
+        check_resources(settings, [local_resources()], where="this machine")
+    split = load_split(settings.data)
+    if split.split_hash != record["split_hash"]:
+        raise TuneGAEError(
+            f"the data changed since this search started (split {split.split_hash} != "
+            f"{record['split_hash']}): restore the original dataset files to resume."
+        )
+    with _ray_for(settings), _ray_tune_env(settings), _quiet_ray_logs():
+        try:
+            tuner = tune.Tuner.restore(
+                str(folder),
+                trainable=_trainable(split, settings, folder),
+                resume_unfinished=True,
+                resume_errored=True,
+            )
+        except Exception as exc:  # a damaged tuner.pkl / experiment state
+            raise TuneGAEError(
+                f"cannot restore the search in {folder} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:160] if str(exc) else ''}): its Ray state is damaged; "
+                f"start it again with `tune-gae search ... --overwrite`."
+            ) from None
+    if echo is not None:
+        done = _finished_before(tuner)
+        rest = "the rest continue" if done < settings.num_samples else "nothing left to run"
+        echo(f"Resuming {folder.name} (split {split.split_hash}): {done} of {settings.num_samples} "
+             f"trials finished before; {rest}.")
+    with _ray_tune_env(settings):
+        grid = _fit(tuner, folder, settings, echo)
+    return summarize(folder, grid, split.split_hash, time.monotonic() - started, settings.metric)
+
+
+class _DropRayRestoreHint(logging.Filter):
+    """Ray's "Resume experiment with: Tuner.restore(...)": `tune-gae resume` is the way here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_ray_logs() -> Iterator[None]:
+    """Mute Ray's expected warnings about a stopped search: trials that had not reported yet
+    ("Failed to fetch metrics") and its own restore hint (SearchInterrupted gives ours)."""
+    analysis_logger = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    tune_logger = logging.getLogger("ray.tune.tune")
+    level, hint = analysis_logger.level, _DropRayRestoreHint()
+    analysis_logger.setLevel(logging.ERROR)
+    tune_logger.addFilter(hint)
+    try:
+        yield
+    finally:
+        analysis_logger.setLevel(level)
+        tune_logger.removeFilter(hint)
+
+
+def _finished_before(tuner: Any) -> int:
+    try:
+        return int(tuner.get_results().num_terminated)
+    except RuntimeError:  # Ray could not read the results back; the count is only informative
+        return 0
+
+
+def summarize(path: Path, grid: Any, split_hash: str, seconds: float, metric: str) -> SearchOutcome:
+    rows = trial_rows(grid, metric)
+    write_trials_csv(path, rows)
+    finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]
+    best = finished[0] if finished else {}
+    record = json.loads((path / SEARCH_FILE).read_text())
+    record.update(finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=round(seconds, 1),
+                  best_trial=best.get("trial"), best=best)
+    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2, default=str))
+    return SearchOutcome(path, best.get("trial"), best, rows, split_hash, seconds)

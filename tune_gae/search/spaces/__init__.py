@@ -1,0 +1,1 @@
+"""Shipped search spaces (YAML package data), listed by ``tune_gae.search.catalog``."""

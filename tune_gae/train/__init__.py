@@ -1,0 +1,1 @@
+"""Training one model: the Trainer (plain torch), a local run, the TensorBoard logger, metrics."""
