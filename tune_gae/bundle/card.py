@@ -18,7 +18,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
     states: dict[str, int] = {}
     for row in rows:
         states[str(row.get("state"))] = states.get(str(row.get("state")), 0) + 1
-    stopped = sum(str(row.get("stopped_early")) == "True" for row in rows)
+    stopped = sum(row.get("stopped_early") is True for row in rows)
     space_lines = _space_lines(search["space"], search["max_epochs"])
     scheduler = (
         f"ASHA (grace period {search['grace_period']} epochs, reduction factor {search['reduction_factor']}, "

@@ -21,6 +21,7 @@ from tune_gae.bundle.reader import (
     read_bundle_config,
 )
 from tune_gae.errors import TuneGAEError
+from tune_gae.search.results import require_same_split
 
 # Test AUC / AP in percent, 85/5/10 edge split (see REFERENCE.md).
 KIPF_WELLING = "Kipf & Welling 2016"
@@ -96,11 +97,8 @@ def evaluate_bundle(
         return split_edges(graph, val_ratio=data_config.val_ratio, test_ratio=data_config.test_ratio, seed=seed)
 
     own = split_for(data_config.split_seed)
-    if own.split_hash != config["split"]["hash"]:
-        raise TuneGAEError(
-            f"the data changed since export (split {own.split_hash} != {config['split']['hash']}): point "
-            f"--data-root at the dataset the bundle was trained on."
-        )
+    require_same_split(own.split_hash, config["split"]["hash"], since="export",
+                       fix="point --data-root at the dataset the bundle was trained on.")
 
     def run_all(label: str, split_seeds: list[int]) -> dict[str, Any]:
         runs = []

@@ -27,6 +27,7 @@ from tune_gae.config import (
     TrainConfig,
 )
 from tune_gae.errors import TuneGAEError
+from tune_gae.search.results import is_search_dir, require_same_split
 
 if TYPE_CHECKING:
     from torch_geometric.nn import GAE
@@ -45,7 +46,7 @@ def _bundle_dir(bundle: str | Path) -> Path:
         )
     if not folder.is_dir():
         raise TuneGAEError(f"{folder} is a file, not a bundle folder: pass the folder that holds {CONFIG_FILE}.")
-    if not (folder / CONFIG_FILE).exists() and (folder / "search.json").is_file():
+    if not (folder / CONFIG_FILE).exists() and is_search_dir(folder):
         raise TuneGAEError(
             f"{folder} is a search folder, not a bundle: use {folder / BEST_DIR} (run `tune-gae export {folder}` first)."
         )
@@ -231,10 +232,6 @@ def rebuild_split(bundle: str | Path, *, data_root: str | None = None) -> LinkSp
 
     config = read_bundle_config(bundle)
     split = load_split(bundle_data_config(config, data_root=data_root))
-    expected = config["split"].get("hash")
-    if split.split_hash != expected:
-        raise TuneGAEError(
-            f"the data changed since export (split {split.split_hash} != {expected}): point --data-root "
-            f"at the dataset the bundle was trained on."
-        )
+    require_same_split(split.split_hash, config["split"].get("hash"), since="export",
+                       fix="point --data-root at the dataset the bundle was trained on.")
     return split

@@ -50,7 +50,7 @@ from tune_gae.config import (
 )
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.portable import PORTABLE_ATOL, PortableEncoder
-from tune_gae.search.results import CHECKPOINT_FILE
+from tune_gae.search.results import CHECKPOINT_FILE, SearchFolder
 from tune_gae.search.settings import METRICS
 
 if TYPE_CHECKING:
@@ -87,25 +87,21 @@ def export_best(
     """
     from tune_gae.data.split import load_split
     from tune_gae.report.tables import read_trials
-    from tune_gae.search.settings import SearchSettings
 
-    folder = Path(path).expanduser().resolve()
-    rows, metric = read_trials(folder, metric)  # one-line errors: not a search / not finished
+    search = SearchFolder.open(path)
+    folder = search.path
+    rows, metric = read_trials(search, metric)  # one-line errors: not a search / not finished
     if metric not in METRICS:
         raise TuneGAEError(f"metric must be one of {', '.join(METRICS)} but got {metric!r}.")
-    record = json.loads((folder / "search.json").read_text())
-    settings = SearchSettings.from_json(record["settings"])
+    record = search.record()
+    settings = search.settings()
     selected = _select_trial(folder, rows, metric)
     target = Path(out).expanduser().resolve() if out is not None else folder / BEST_DIR
     _check_target(target)
 
     data_config = DataConfig(**{**asdict(settings.data), **({"root": data_root} if data_root else {})})
     split = load_split(data_config)
-    if split.split_hash != record["split_hash"]:
-        raise TuneGAEError(
-            f"the data changed since the search ran (split {split.split_hash} != {record['split_hash']}): "
-            f"restore the original dataset files (or pass --data-root to where they are) to export."
-        )
+    search.check_split(split.split_hash, fix="restore the original dataset files (or pass --data-root to where they are) to export.")
     model_config = ModelConfig(**selected.state["model_config"])
     if model_config.in_channels != split.num_features:
         raise TuneGAEError(
@@ -196,14 +192,10 @@ def _train_config(selected: _Selected, model_config: ModelConfig, seed: int) -> 
     if params_file.is_file():
         config = json.loads(params_file.read_text())
     else:
-        config = {k: _csv_value(v) for k, v in selected.row.items() if k in RUN_KEYS and v != ""}
+        config = {k: v for k, v in selected.row.items() if k in RUN_KEYS and v != ""}
     hyper = {"seed": seed, **resolve_trial_config(config)}
     _, train_config = run_config_from_dict(hyper, in_channels=model_config.in_channels)
     return train_config
-
-
-def _csv_value(value: Any) -> Any:
-    return {"True": True, "False": False}.get(value, value) if isinstance(value, str) else value
 
 
 def _check_target(target: Path) -> None:

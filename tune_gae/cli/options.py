@@ -106,6 +106,6 @@ def print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None:
         value = row.get(f"best_{metric}")
         shown = f"{float(value):.4f}" if value not in (None, "") else "-"
         cells = "  ".join(f"{text[k]:<{widths[k]}}" for k in keys)
-        flags = " (stopped early)" if str(row.get("stopped_early")) == "True" else ""
-        flags += " (diverged)" if str(row.get("diverged")) == "True" else ""
+        flags = " (stopped early)" if row.get("stopped_early") is True else ""
+        flags += " (diverged)" if row.get("diverged") is True else ""
         click.echo(f"{row['trial']:<18} {shown:>12} {row.get('epochs_run', ''):>5}  {cells}".rstrip() + flags)

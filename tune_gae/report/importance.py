@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.report.tables import _finite, trial_order
-from tune_gae.search.results import load_search_record
+from tune_gae.search.results import SearchFolder
 
 if TYPE_CHECKING:
     import optuna
@@ -80,7 +80,7 @@ def _params_from_space(row: dict[str, Any], parameters: tuple[Any, ...]) -> tupl
         HIDDEN_WIDTH_PREFIX,
         Constant,
         HiddenLayers,
-        _decode_widths,
+        decode_widths,
     )
 
     params: dict[str, Any] = {}
@@ -94,7 +94,7 @@ def _params_from_space(row: dict[str, Any], parameters: tuple[Any, ...]) -> tupl
             continue
         dist = parameter.distribution
         if isinstance(dist, HiddenLayers):
-            widths = _decode_widths(cell)
+            widths = decode_widths(cell)
             entries = [(HIDDEN_LAYERS_KEY, dist.layers, len(widths))]
             entries += [(f"{HIDDEN_WIDTH_PREFIX}{i}", dist.width, w) for i, w in enumerate(widths, start=1)]
             for name, sub, value in entries:
@@ -137,7 +137,7 @@ def _inferred_distributions(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return dists
 
 
-def study_from_trials(path: str | Path, metric: str | None = None) -> optuna.Study:
+def study_from_trials(path: str | Path | SearchFolder, metric: str | None = None) -> optuna.Study:
     """An in-memory Optuna study holding one COMPLETE trial per finished trial of the search.
 
     Parameters and distributions come from the search space file, replayed per trial so that a
@@ -146,14 +146,14 @@ def study_from_trials(path: str | Path, metric: str | None = None) -> optuna.Stu
     """
     import optuna
 
-    folder = Path(path).expanduser().resolve()
-    record = load_search_record(folder)
+    folder = SearchFolder.open(path)
+    record = folder.record()
     rows = [r for r in trial_order(folder, metric) if _finite(r.get(f"best_{metric or record['settings']['metric']}"))]
     metric = metric or record["settings"]["metric"]
     parameters = _space_parameters(record)
 
     def build(from_space: bool) -> optuna.Study:
-        study = optuna.create_study(direction="maximize", study_name=f"{folder.name}:{metric}")
+        study = optuna.create_study(direction="maximize", study_name=f"{folder.path.name}:{metric}")
         inferred = {} if from_space else _inferred_distributions(rows)
         for row in rows:
             if from_space:

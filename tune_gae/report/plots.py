@@ -22,7 +22,7 @@ from tune_gae.report.tables import (
     read_trials,
     trial_order,
 )
-from tune_gae.search.results import load_search_record
+from tune_gae.search.results import SearchFolder
 
 if TYPE_CHECKING:
     pass
@@ -52,8 +52,8 @@ def _plot_trials(ordered: list[dict[str, Any]], metric: str, name: str, out: Pat
     groups = {
         "finished": lambda r: r.get("state") == "TERMINATED" and str(r.get("stopped_early")) != "True"
         and str(r.get("diverged")) != "True",
-        "stopped early (ASHA)": lambda r: r.get("state") == "TERMINATED" and str(r.get("stopped_early")) == "True",
-        "diverged / error": lambda r: r.get("state") != "TERMINATED" or str(r.get("diverged")) == "True",
+        "stopped early (ASHA)": lambda r: r.get("state") == "TERMINATED" and r.get("stopped_early") is True,
+        "diverged / error": lambda r: r.get("state") != "TERMINATED" or r.get("diverged") is True,
     }
     styles = {
         "finished": dict(marker="o", color="tab:blue", s=36),
@@ -148,31 +148,32 @@ def _condition_labels(record: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-def write_plots(path: str | Path, metric: str | None = None, *, top: int = TOP_CURVES) -> list[Path]:
+def write_plots(path: str | Path | SearchFolder, metric: str | None = None, *, top: int = TOP_CURVES) -> list[Path]:
     """PNG plots in ``<search>/plots/``: per-trial metric with best-so-far, top learning curves,
     hyperparameter importance. A plot without enough data (no curves, < 2 trials) is skipped."""
-    from tune_gae.search.settings import SearchSettings, asha_rungs
+    from tune_gae.search.settings import asha_rungs
 
-    folder = Path(path).expanduser().resolve()
-    record = load_search_record(folder)
-    rows, metric = read_trials(folder, metric)
-    settings = SearchSettings.from_json(record["settings"])
+    search = SearchFolder.open(path)  # one object: search.json and the trial table parsed once
+    folder = search.path
+    record = search.record()
+    _, metric = read_trials(search, metric)
+    settings = search.settings()
     out = folder / PLOTS_DIR
     try:
         out.mkdir(exist_ok=True)
     except OSError as exc:
         raise TuneGAEError(f"cannot write plots to {out} ({exc.strerror}): make {folder} writable.") from None
     name = folder.name
-    ordered = trial_order(folder, metric)
+    ordered = trial_order(search, metric)
     started_known = all(_trial_dir(folder, row) is not None for row in ordered)
     written = [_plot_trials(ordered, metric, name, out, started_known=started_known)]
-    curves = learning_curves(folder, metric, top=top)
+    curves = learning_curves(search, metric, top=top)
     if curves:
         rungs = (asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs)
                  if settings.scheduler == "asha" else ())
         longest = max(curve.epochs[-1] for curve in curves)
         written.append(_plot_curves(curves, metric, name, tuple(r for r in rungs if r <= longest), out))
-    study = study_from_trials(folder, metric)
+    study = study_from_trials(search, metric)
     importances = param_importances(study)
     if importances:
         written.append(_plot_importances(importances, _condition_labels(record), metric, name, len(study.trials), out))

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tune_gae.errors import TuneGAEError
-from tune_gae.search.results import TENSORBOARD_DIR, TRIALS_FILE, load_search_record
+from tune_gae.search.results import TENSORBOARD_DIR, SearchFolder, csv_cell
 
 if TYPE_CHECKING:
     pass
@@ -27,29 +26,15 @@ TOP_CURVES = 5
 METRIC_LABELS = {"val_auc": "validation AUC", "val_ap": "validation AP"}
 
 
-def _number(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def read_trials(path: str | Path, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
+def read_trials(path: str | Path | SearchFolder, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
     """Rows of ``trials.csv`` sorted best first by ``metric`` (default: the search's metric)."""
-    folder = Path(path).expanduser().resolve()
-    record = load_search_record(folder)
-    metric = metric or record["settings"]["metric"]
-    table = folder / TRIALS_FILE
-    if not table.is_file():
-        raise TuneGAEError(f"{folder} has no {TRIALS_FILE} yet (the search has not finished): run `tune-gae resume {folder}`.")
-    with table.open(newline="") as handle:
-        rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    folder = SearchFolder.open(path)
+    metric = metric or folder.record()["settings"]["metric"]
+    rows = folder.trials()
     key = f"best_{metric}"
     rows.sort(key=lambda r: -(r[key] if isinstance(r[key], (int, float)) else -1.0))
     return rows, metric
@@ -84,7 +69,7 @@ def _history_rows(trial_dir: Path) -> list[dict[str, Any]]:
     progress = trial_dir / "progress.csv"
     if progress.is_file() and progress.stat().st_size:
         with progress.open(newline="") as handle:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+            return [{k: csv_cell(v) for k, v in row.items()} for row in csv.DictReader(handle)]
     result = trial_dir / "result.json"
     rows = []
     if result.is_file():
@@ -133,10 +118,13 @@ def _curve(trial: str, rows: list[dict[str, Any]], epoch_rows: list[dict[str, An
     )
 
 
-def learning_curves(path: str | Path, metric: str | None = None, *, top: int = TOP_CURVES) -> list[TrialCurve]:
+def learning_curves(
+    path: str | Path | SearchFolder, metric: str | None = None, *, top: int = TOP_CURVES
+) -> list[TrialCurve]:
     """Per-epoch validation curves of the ``top`` best trials (by ``metric``), best first."""
-    folder = Path(path).expanduser().resolve()
-    rows, metric = read_trials(folder, metric)
+    search = SearchFolder.open(path)
+    rows, metric = read_trials(search, metric)
+    folder = search.path
     curves = []
     for row in rows:
         if len(curves) == top:
@@ -149,10 +137,11 @@ def learning_curves(path: str | Path, metric: str | None = None, *, top: int = T
     return curves
 
 
-def trial_order(path: str | Path, metric: str | None = None) -> list[dict[str, Any]]:
-    """``trials.csv`` rows in the order the trials started (from their first reported result)."""
-    folder = Path(path).expanduser().resolve()
-    rows, _ = read_trials(folder, metric)
+def trial_order(path: str | Path | SearchFolder, metric: str | None = None) -> list[dict[str, Any]]:
+    """The trial rows in the order the trials started (from their first reported result)."""
+    search = SearchFolder.open(path)
+    rows, _ = read_trials(search, metric)
+    folder = search.path
     started = {}
     for index, row in enumerate(rows):
         trial_dir = _trial_dir(folder, row)

@@ -21,16 +21,10 @@ if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused s
 
 
 SEARCH_FILE = "search.json"
-CHECKPOINT_FILE = "trainer.pt"  # what each trial writes into its checkpoint folders
-
-
 TRIALS_FILE = "trials.csv"
-
-
 TENSORBOARD_DIR = "tensorboard"
-
-
 TRIAL_PREFIX = "trial_"
+CHECKPOINT_FILE = "trainer.pt"  # what each trial writes into its checkpoint folders
 
 
 def experiment_path(settings: SearchSettings, split: LinkSplit, space_path: Path) -> Path:
@@ -90,13 +84,7 @@ def prepare_results_dir(path: Path, *, overwrite: bool) -> None:
         raise _not_writable(path, exc.strerror or type(exc).__name__) from None
 
 
-def _record(path: Path, **values: Any) -> None:
-    record = json.loads((path / SEARCH_FILE).read_text())
-    record.update(values)
-    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2, default=str))
-
-
-def _remove_unrecorded_trials(path: Path, known: set[str], echo: Echo | None) -> None:
+def remove_unrecorded_trials(path: Path, known: set[str], echo: Echo | None) -> None:
     """Delete trial folders the experiment state does not know.
 
     A driver killed between two snapshots of the experiment state leaves the folders of trials
@@ -111,20 +99,131 @@ def _remove_unrecorded_trials(path: Path, known: set[str], echo: Echo | None) ->
                     echo(f"  removed {folder.name}: started after the last saved state, replaced by a new trial.")
 
 
+TRIALS_JSON = "trials.json"  # the same rows as trials.csv, typed: what every reader uses
+
+
+def require_same_split(actual: str, expected: str, *, since: str, fix: str) -> None:
+    """The one split-hash check: data that splits differently is not the data that was used."""
+    if actual != expected:
+        raise TuneGAEError(f"the data changed since {since} (split {actual} != {expected}): {fix}")
+
+
+class SearchFolder:
+    """The one owner of a search folder: its files, ``search.json``, the trial table, the split check.
+
+    Everything that reads or writes a search goes through this object, so file names and row
+    types are declared once. ``SearchFolder.open(path)`` refuses a folder that holds no search.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self._record: dict[str, Any] | None = None
+        self._trials: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def open(cls, path: str | Path | SearchFolder) -> SearchFolder:
+        """An existing search folder, or a one-line error when ``path`` is not one.
+
+        Passing a ``SearchFolder`` returns it as it is, so a caller that reads a search several
+        times (``write_plots``) parses ``search.json`` and the trial table once.
+        """
+        if isinstance(path, SearchFolder):
+            return path
+        folder = cls(path)
+        if not is_search_dir(folder.path):
+            raise TuneGAEError(
+                f"{folder.path} is not a tune-gae search (no {SEARCH_FILE}): pass a folder made by `tune-gae search`."
+            )
+        return folder
+
+    @property
+    def record_file(self) -> Path:
+        return self.path / SEARCH_FILE
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / TENSORBOARD_DIR
+
+    def record(self) -> dict[str, Any]:
+        """``search.json``: settings, split hash, best trial, times (read once, then cached)."""
+        if self._record is not None:
+            return self._record
+        try:
+            self._record = json.loads(self.record_file.read_text())
+            return self._record
+        except (OSError, ValueError) as exc:
+            raise TuneGAEError(
+                f"{self.record_file} cannot be read ({type(exc).__name__}): restore it from a copy, "
+                f"or start the search again with --overwrite."
+            ) from None
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        self.record_file.write_text(json.dumps(record, indent=2, default=str))
+        self._record = record
+
+    def update_record(self, **values: Any) -> dict[str, Any]:
+        self._record = None  # another process (a resumed driver) may have written it since
+        record = dict(self.record())
+        record.update(values)
+        self.write_record(record)
+        return record
+
+    def settings(self) -> SearchSettings:
+        return SearchSettings.from_json(self.record()["settings"])
+
+    def check_split(self, split_hash: str, *, fix: str) -> None:
+        """Refuse data whose split differs from the one this search ran on."""
+        require_same_split(split_hash, self.record()["split_hash"], since="this search started", fix=fix)
+
+    def has_trials(self) -> bool:
+        return (self.path / TRIALS_JSON).is_file() or (self.path / TRIALS_FILE).is_file()
+
+    def write_trials(self, rows: list[dict[str, Any]]) -> None:
+        """The trial table twice: ``trials.csv`` for people and spreadsheets, ``trials.json`` typed."""
+        columns: list[str] = []
+        for row in rows:
+            columns.extend(k for k in row if k not in columns)
+        with (self.path / TRIALS_FILE).open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        (self.path / TRIALS_JSON).write_text(json.dumps(rows, indent=1, default=str))
+        self._trials = None
+
+    def trials(self) -> list[dict[str, Any]]:
+        """The typed trial rows, in the order they were written (best first); read once, then cached."""
+        if self._trials is None:
+            self._trials = self._read_trials()
+        return [dict(row) for row in self._trials]
+
+    def _read_trials(self) -> list[dict[str, Any]]:
+        typed = self.path / TRIALS_JSON
+        if typed.is_file():
+            return json.loads(typed.read_text())
+        table = self.path / TRIALS_FILE
+        if not table.is_file():
+            raise TuneGAEError(
+                f"{self.path} has no {TRIALS_FILE} yet (the search has not finished): run `tune-gae resume {self.path}`."
+            )
+        with table.open(newline="") as handle:  # a search written before trials.json existed
+            return [{k: csv_cell(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def csv_cell(text: str) -> Any:
+    """A CSV cell (an old trials.csv, Ray's progress.csv) back as the value it was written from."""
+    if text in ("True", "False"):
+        return text == "True"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
 def load_search_record(path: str | Path) -> dict[str, Any]:
     """``search.json`` of a search folder, or a one-line error when it is not one."""
-    folder = Path(path).expanduser().resolve()
-    if not is_search_dir(folder):
-        raise TuneGAEError(
-            f"{folder} is not a tune-gae search (no {SEARCH_FILE}): pass a folder made by `tune-gae search`."
-        )
-    try:
-        return json.loads((folder / SEARCH_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise TuneGAEError(
-            f"{folder / SEARCH_FILE} cannot be read ({type(exc).__name__}): restore it from a copy, "
-            f"or start the search again with --overwrite."
-        ) from None
+    return SearchFolder.open(path).record()
 
 
 # --------------------------------------------------------------------------- results
@@ -162,11 +261,3 @@ def trial_rows(grid: Any, metric: str) -> list[dict[str, Any]]:
     return rows
 
 
-def write_trials_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    with (path / TRIALS_FILE).open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)

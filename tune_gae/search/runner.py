@@ -12,7 +12,6 @@ once Ray Tune has saved its state; ``resume_search`` continues it (or one whose 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -34,16 +33,13 @@ from tune_gae.search.cluster import (
 )
 from tune_gae.search.progress import ProgressView, trial_name
 from tune_gae.search.results import (
-    SEARCH_FILE,
     TENSORBOARD_DIR,
-    _record,
-    _remove_unrecorded_trials,
+    SearchFolder,
     check_results_dir,
     experiment_path,
-    load_search_record,
     prepare_results_dir,
+    remove_unrecorded_trials,
     trial_rows,
-    write_trials_csv,
 )
 from tune_gae.search.settings import (
     Echo,
@@ -218,7 +214,7 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
         "num_features": split.num_features,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2))
+    SearchFolder(path).write_record(record)
     if echo is not None:
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
@@ -257,14 +253,14 @@ def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None) ->
             warnings.filterwarnings("ignore", message="The reported value is ignored because this `step")
             grid = tuner.fit()
     except KeyboardInterrupt:  # a second Ctrl-C: Ray Tune's handler is gone, its last snapshot stands
-        _record(path, interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
+        SearchFolder(path).update_record(interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
         raise SearchInterrupted(path, None, total) from None
     statuses = saved_trial_statuses(path)
-    _remove_unrecorded_trials(path, set(statuses), echo)
+    remove_unrecorded_trials(path, set(statuses), echo)
     finished = sum(status in ("TERMINATED", "ERROR") for status in statuses.values())
     out_of_time = settings.time_budget_s is not None and time.monotonic() - began >= settings.time_budget_s
     if finished < total and not out_of_time:
-        _record(path, interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
+        SearchFolder(path).update_record(interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
         raise SearchInterrupted(path, finished, total)
     return grid
 
@@ -305,9 +301,9 @@ def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | 
     from tune_gae.data.split import load_split
 
     started = time.monotonic()
-    folder = Path(path).expanduser().resolve()
-    record = load_search_record(folder)
-    settings = SearchSettings.from_json(record["settings"])
+    search_folder = SearchFolder.open(path)
+    folder = search_folder.path
+    settings = search_folder.settings()
     if address is not None:
         settings = replace(settings, address=address)
     if not tune.Tuner.can_restore(str(folder)):
@@ -318,11 +314,7 @@ def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | 
     if settings.address is None:
         check_resources(settings, [local_resources()], where="this machine")
     split = load_split(settings.data)
-    if split.split_hash != record["split_hash"]:
-        raise TuneGAEError(
-            f"the data changed since this search started (split {split.split_hash} != "
-            f"{record['split_hash']}): restore the original dataset files to resume."
-        )
+    search_folder.check_split(split.split_hash, fix="restore the original dataset files to resume.")
     with _ray_for(settings), _ray_tune_env(settings), _quiet_ray_logs():
         try:
             tuner = tune.Tuner.restore(
@@ -379,11 +371,10 @@ def _finished_before(tuner: Any) -> int:
 
 def summarize(path: Path, grid: Any, split_hash: str, seconds: float, metric: str) -> SearchOutcome:
     rows = trial_rows(grid, metric)
-    write_trials_csv(path, rows)
+    folder = SearchFolder(path)
+    folder.write_trials(rows)
     finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]
     best = finished[0] if finished else {}
-    record = json.loads((path / SEARCH_FILE).read_text())
-    record.update(finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=round(seconds, 1),
-                  best_trial=best.get("trial"), best=best)
-    (path / SEARCH_FILE).write_text(json.dumps(record, indent=2, default=str))
+    folder.update_record(finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=round(seconds, 1),
+                         best_trial=best.get("trial"), best=best)
     return SearchOutcome(path, best.get("trial"), best, rows, split_hash, seconds)

@@ -196,9 +196,9 @@ class Parameter:
     def describe(self) -> str:
         """The range or choices, readable (hidden widths shown as lists)."""
         if self.name == HIDDEN and isinstance(self.distribution, Choice):
-            return ", ".join(str(_decode_widths(option)) for option in self.distribution.options)
+            return ", ".join(str(decode_widths(option)) for option in self.distribution.options)
         if self.name == HIDDEN and isinstance(self.distribution, Constant):
-            return str(_decode_widths(self.distribution.value))
+            return str(decode_widths(self.distribution.value))
         return self.distribution.describe()
 
     def condition(self) -> str:
@@ -309,7 +309,7 @@ def resolve_trial_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if key == HIDDEN_LAYERS_KEY:
             run[HIDDEN] = _widths_from_layers(config)
         elif key == HIDDEN:
-            run[HIDDEN] = _decode_widths(value)
+            run[HIDDEN] = decode_widths(value)
         elif key not in width_keys:
             run[key] = value
     return run
@@ -326,12 +326,12 @@ def _widths_from_layers(config: Mapping[str, Any]) -> list[int]:
     return [int(config[k]) for k in keys]
 
 
-def _encode_widths(widths: list[int] | tuple[int, ...]) -> str:
+def encode_widths(widths: list[int] | tuple[int, ...]) -> str:
     """[64, 32] -> "64-32"; [] -> "none" (Optuna categorical values must be scalars)."""
     return "-".join(str(w) for w in widths) if widths else NO_HIDDEN
 
 
-def _decode_widths(value: Any) -> list[int]:
+def decode_widths(value: Any) -> list[int]:
     """ "64-32" -> [64, 32]; "none" -> []; a list or an int passes as widths."""
     if isinstance(value, str):
         if value.strip().lower() in (NO_HIDDEN, ""):

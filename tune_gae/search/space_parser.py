@@ -27,7 +27,7 @@ from tune_gae.search.space import (
     IntRange,
     Parameter,
     SearchSpace,
-    _encode_widths,
+    encode_widths,
 )
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class _Entry:
         if value is None:
             raise self.fail("has no value: give a constant or an entry like {choice: [...]}")
         if self.name == HIDDEN:
-            return Constant(_encode_widths(self._widths(value, "value")))
+            return Constant(encode_widths(self._widths(value, "value")))
         return Constant(self._coerce(RULES[self.name], value, "value"))
 
     def _coerce(self, rule: Rule, value: Any, what: str) -> Any:
@@ -223,9 +223,9 @@ class _Entry:
         if kind == "value":
             if arg is None:
                 raise self.fail("value is empty")
-            return Constant(_encode_widths(self._widths(arg, kind)))
+            return Constant(encode_widths(self._widths(arg, kind)))
         if kind == "choice":
-            return Choice(self._options(arg, lambda v: _encode_widths(self._widths(v, kind))))
+            return Choice(self._options(arg, lambda v: encode_widths(self._widths(v, kind))))
         raise self.fail(
             f"takes a list of widths, not a {kind} range: use a list like [64, 32], "
             "{choice: [[32], [64, 32], []]} or {layers: {int: [0, 2]}, width: {choice: [32, 64]}}"
