@@ -8,16 +8,23 @@ TORCH ?= torch==2.13.0
 
 $(BIN)/tune-gae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77"
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
-.PHONY: install test search
+.PHONY: install test test-fast lint search
 install: $(BIN)/tune-gae
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The loop while you work: everything but the end-to-end runs (about a minute on 2 cores).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
 
 search: install
 	$(BIN)/tune-gae search search_spaces/default.yaml --dataset Cora $(SEARCH_ARGS)

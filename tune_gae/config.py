@@ -6,15 +6,21 @@ into those objects strictly: an unknown key is an error with a "did you mean" hi
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from tune_gae.errors import TuneGAEError
+from tune_gae.errors import TuneGAEError, did_you_mean
+from tune_gae.rules import ENCODER_KINDS, MODEL_KINDS, RULES, WIDTH_RULE
 
-MODEL_KINDS = ("gae", "vgae")
-ENCODER_KINDS = ("gcn", "linear")
+__all__ = ["DataConfig", "ModelConfig", "RunResult", "TrainConfig", "did_you_mean", "run_config_from_dict",
+           "ENCODER_KINDS", "MODEL_KINDS"]
+
+
+def _check_fields(config: Any, names: tuple[str, ...]) -> None:
+    """Each field against its one declared rule (``tune_gae.rules.RULES``), coerced in place."""
+    for name in names:
+        object.__setattr__(config, name, RULES[name].check(name, getattr(config, name)))
 
 
 @dataclass(frozen=True)
@@ -55,20 +61,11 @@ class ModelConfig:
         # A linear encoder has no hidden layer: its config says so (bundles, TensorBoard HParams).
         hidden = () if self.encoder == "linear" else self.hidden_channels
         object.__setattr__(self, "hidden_channels", tuple(int(w) for w in hidden))
-        if self.model not in MODEL_KINDS:
-            raise TuneGAEError(f"model must be one of {', '.join(MODEL_KINDS)} but got {self.model!r}.")
-        if self.encoder not in ENCODER_KINDS:
-            raise TuneGAEError(
-                f"encoder must be one of {', '.join(ENCODER_KINDS)} but got {self.encoder!r}."
-            )
         if self.in_channels <= 0:
             raise TuneGAEError(f"in_channels must be positive but got {self.in_channels}.")
-        if any(w <= 0 for w in self.hidden_channels):
-            raise TuneGAEError(f"hidden widths must be positive but got {list(self.hidden_channels)}.")
-        if self.latent_channels <= 0:
-            raise TuneGAEError(f"latent_channels must be positive but got {self.latent_channels}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise TuneGAEError(f"dropout must be in [0, 1) but got {self.dropout}.")
+        for width in self.hidden_channels:
+            WIDTH_RULE.check("hidden widths", width)
+        _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features"))
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -90,32 +87,13 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise TuneGAEError(f"lr must be positive but got {self.lr}.")
-        if self.epochs <= 0:
-            raise TuneGAEError(f"epochs must be positive but got {self.epochs}.")
-        if self.weight_decay < 0:
-            raise TuneGAEError(f"weight_decay cannot be negative but got {self.weight_decay}.")
-        if self.kl_weight < 0:
-            raise TuneGAEError(f"kl_weight cannot be negative but got {self.kl_weight}.")
-        if self.neg_ratio < 1:
-            raise TuneGAEError(f"neg_ratio must be at least 1 but got {self.neg_ratio}.")
-        if not 0.0 <= self.edge_dropout < 1.0:
-            raise TuneGAEError(f"edge_dropout must be in [0, 1) but got {self.edge_dropout}.")
-        if self.patience < 0:
-            raise TuneGAEError(f"patience cannot be negative but got {self.patience}.")
+        _check_fields(self, TRAIN_KEYS)
 
 
 # Keys a trial/run config may hold, mapped to the dataclass that owns them.
 MODEL_KEYS = tuple(f.name for f in fields(ModelConfig) if f.name != "in_channels")
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
 RUN_KEYS = MODEL_KEYS + TRAIN_KEYS
-
-
-def did_you_mean(name: str, known: tuple[str, ...] | list[str]) -> str:
-    """A " (did you mean 'x'?)" suffix when ``name`` is a near-miss of a known name."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def run_config_from_dict(
@@ -129,10 +107,6 @@ def run_config_from_dict(
     train_kwargs = {k: values[k] for k in TRAIN_KEYS if k in values}
     if "hidden_channels" in model_kwargs:
         model_kwargs["hidden_channels"] = _as_widths(model_kwargs["hidden_channels"])
-    for key in ("epochs", "latent_channels", "neg_ratio", "patience", "seed"):
-        target = model_kwargs if key in model_kwargs else train_kwargs
-        if key in target:
-            target[key] = int(target[key])
     return ModelConfig(in_channels=in_channels, **model_kwargs), TrainConfig(**train_kwargs)
 
 

@@ -7,25 +7,21 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tune_gae.config import (
-    ENCODER_KINDS,
-    MODEL_KINDS,
-    did_you_mean,
-)
+from tune_gae.errors import TuneGAEError, did_you_mean
 
 if TYPE_CHECKING:
-    pass
+    import click
 
-
+MODEL_KINDS = ("gae", "vgae")
+ENCODER_KINDS = ("gcn", "linear")
 RANGE_KINDS = ("uniform", "loguniform", "int", "logint")
-
-
 KINDS = ("choice", *RANGE_KINDS, "value")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """What values a run key allows, mirroring the checks in config.py."""
+    """What values one setting allows. ``check`` is what the dataclasses call, ``coerce`` what the
+    space parser calls, ``click_type`` what the CLI's options use: one declaration, three readers."""
 
     type: type  # str, bool, int or float
     allowed: tuple[str, ...] = ()
@@ -77,7 +73,49 @@ class Rule:
             raise ValueError(f"must be below {show_value(self.below)} but got {show_value(value)}")
         return value
 
+    def check(self, name: str, value: Any, *, flag: bool = False) -> Any:
+        """``value`` coerced, or a one-line TuneGAEError naming the setting (``--name`` for a flag)."""
+        try:
+            return self.coerce(value)
+        except ValueError as exc:
+            label = f"--{name.replace('_', '-')}" if flag else name
+            raise TuneGAEError(f"{label} {exc}.") from None
 
+    def describe(self) -> str:
+        """The allowed values in short: ``>0``, ``>=1``, ``[0, 1)``, ``gae|vgae``."""
+        if self.type is str:
+            return "|".join(self.allowed)
+        low = f">={show_value(self.low)}" if self.low is not None else (
+            f">{show_value(self.above)}" if self.above is not None else "")
+        if self.below is not None:
+            return f"{low.replace('>=', '[').replace('>', '(')}, {show_value(self.below)})" if low else f"<{show_value(self.below)}"
+        return low
+
+    def click_type(self, label: str) -> click.ParamType:
+        """A click type that refuses what ``check`` refuses, in ``check``'s words (exit 2)."""
+        import click
+
+        rule = self
+
+        class RuleParam(click.ParamType):
+            name = {str: "text", bool: "boolean", int: "integer", float: "float"}[rule.type]
+
+            def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+                if isinstance(value, str) and rule.type is not str:
+                    value = value.strip()
+                try:
+                    return rule.check(label, value, flag=True)
+                except TuneGAEError as exc:
+                    self.fail(str(exc), param, ctx)
+
+            def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+                described = rule.describe()
+                return f"{self.name.upper()} {described}".strip() if rule.type is not str else f"[{described}]"
+
+        return RuleParam()
+
+
+# Hyperparameters of one run (ModelConfig / TrainConfig fields), as a space or `train` sets them.
 RULES: dict[str, Rule] = {
     "model": Rule(str, allowed=MODEL_KINDS),
     "encoder": Rule(str, allowed=ENCODER_KINDS),
@@ -91,13 +129,29 @@ RULES: dict[str, Rule] = {
     "edge_dropout": Rule(float, low=0.0, below=1.0),
     "normalize_features": Rule(bool),
     "patience": Rule(int, low=0),
+    "seed": Rule(int),
 }
 
 
 WIDTH_RULE = Rule(int, low=1)
-
-
 DEPTH_RULE = Rule(int, low=0)
+
+# Search settings (SearchSettings fields, `tune-gae search` flags). None means "not set" and is
+# allowed wherever the field's default is None.
+SEARCH_RULES: dict[str, Rule] = {
+    "num_samples": Rule(int, low=1),
+    "max_epochs": Rule(int, low=1),
+    "grace_period": Rule(int, low=1),
+    "reduction_factor": Rule(int, low=2),
+    "cpus_per_trial": Rule(float, above=0.0),
+    "gpus_per_trial": Rule(float, low=0.0),
+    "max_concurrent": Rule(int, low=1),
+    "checkpoint_every": Rule(int, low=1),
+    "max_failures": Rule(int, low=0),
+    "time_budget_s": Rule(float, low=1.0),
+    "report_interval_s": Rule(float, low=0.0),
+    "seed": Rule(int),
+}
 
 
 def show_value(value: Any) -> str:

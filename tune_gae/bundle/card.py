@@ -68,7 +68,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "```python",
         "import torch",
         "from tune_gae import load_model",
-        "from tune_gae.export import load_bundle_split, load_embeddings",
+        "from tune_gae.bundle.reader import load_bundle_split, load_embeddings",
         "",
         'model = load_model("path/to/bundle")          # GAE/VGAE in eval mode, weights_only loading',
         'z = load_embeddings("path/to/bundle")         # [num_nodes, latent], on the training graph',

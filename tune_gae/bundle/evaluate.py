@@ -2,7 +2,7 @@
 
 The exported model is the maximum over many trials on one set of validation edges, so its
 validation (and, a little, its test) numbers are optimistic. Re-training the same configuration
-with fresh seeds, each run selected on validation and tested once (``tune_gae.training.train``),
+with fresh seeds, each run selected on validation and tested once (``tune_gae.train.trainer.train``),
 gives the mean and spread a reader can compare with published numbers.
 """
 from __future__ import annotations
@@ -25,8 +25,6 @@ from tune_gae.search.results import require_same_split
 
 # Test AUC / AP in percent, 85/5/10 edge split (see REFERENCE.md).
 KIPF_WELLING = "Kipf & Welling 2016"
-
-
 PAN_ARGA = "Pan et al. 2018"
 
 

@@ -9,36 +9,14 @@ if TYPE_CHECKING:
 
 
 BUNDLE_FORMAT = "tune-gae-bundle"
-
-
 FORMAT_VERSION = 1
-
-
 BEST_DIR = "best"
-
-
 MODEL_FILE = "model.pt"
-
-
 CONFIG_FILE = "config.json"
-
-
 METRICS_FILE = "metrics.json"
-
-
 EMBEDDINGS_FILE = "embeddings.pt"
-
-
 SPLIT_FILE = "split.pt"
-
-
 ENCODER_FILE = "encoder.pt"
-
-
 CARD_FILE = "MODEL_CARD.md"
-
-
 BUNDLE_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, EMBEDDINGS_FILE, SPLIT_FILE, ENCODER_FILE, CARD_FILE)
-
-
 SPLIT_KEYS = ("train_edge_index", "val_pos", "val_neg", "test_pos", "test_neg")

@@ -327,7 +327,7 @@ def _write_portable_encoder(
             worst = (got - embeddings).abs().max().item() if got.shape == embeddings.shape else math.inf
             raise TuneGAEError(
                 f"the TorchScript encoder does not reproduce the model's embeddings (max difference "
-                f"{worst:.3g}): the encoder changed its maths; update tune_gae.export.PortableEncoder."
+                f"{worst:.3g}): the encoder changed its maths; update tune_gae.nn.portable.PortableEncoder."
             )
         scripted.save(str(path))
     worst = (got - embeddings).abs().max().item()

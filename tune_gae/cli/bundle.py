@@ -8,12 +8,12 @@ from typing import Any
 import click
 
 from tune_gae.cli.main import main
-from tune_gae.cli.options import data_root_option, user_errors
+from tune_gae.cli.options import data_root_option, metric_choice, user_errors
 
 
 @main.command("export")
 @click.argument("path", type=click.Path())
-@click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default=None,
+@click.option("--metric", type=metric_choice(), default=None,
               help="Pick the best trial by this validation metric (default: the search's).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Bundle folder (default: PATH/best).")
 @data_root_option

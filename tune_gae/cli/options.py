@@ -109,3 +109,42 @@ def print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None:
         flags = " (stopped early)" if row.get("stopped_early") is True else ""
         flags += " (diverged)" if row.get("diverged") is True else ""
         click.echo(f"{row['trial']:<18} {shown:>12} {row.get('epochs_run', ''):>5}  {cells}".rstrip() + flags)
+
+
+def setting_option(field: str, *, help: str | None = None, **extra: Any) -> Callable[[Callable[..., Any]], Any]:
+    """A ``search`` flag for a ``SearchSettings`` field: its range comes from ``SEARCH_RULES`` and its
+    default from the dataclass, so the CLI and the library refuse the same values."""
+    from dataclasses import fields
+
+    from tune_gae.rules import SEARCH_RULES
+    from tune_gae.search.settings import FLAGS, METRICS, SCHEDULERS, SearchSettings
+
+    default = {f.name: f.default for f in fields(SearchSettings)}[field]
+    choices = {"metric": METRICS, "scheduler": SCHEDULERS}
+    flag = "--" + FLAGS.get(field, field).replace("_", "-")
+    if "type" not in extra:
+        extra["type"] = click.Choice(list(choices[field])) if field in choices else \
+            SEARCH_RULES[field].click_type(FLAGS.get(field, field))
+    return click.option(flag, field, default=default, show_default=default is not None, help=help, **extra)
+
+
+def hyper_option(field: str, flag: str | None = None, *, help: str | None = None) -> Callable[[Callable[..., Any]], Any]:
+    """A ``train`` flag for a hyperparameter: range from ``tune_gae.rules.RULES``, default from the
+    ``ModelConfig`` / ``TrainConfig`` field."""
+    from dataclasses import fields
+
+    from tune_gae.config import ModelConfig, TrainConfig
+    from tune_gae.rules import RULES
+
+    defaults = {f.name: f.default for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
+    name = flag or "--" + field.replace("_", "-")
+    return click.option(name, field, type=RULES[field].click_type(name[2:].replace("-", "_")),
+                        default=defaults[field], show_default=True,
+                        help=help)
+
+
+def metric_choice() -> click.Choice:
+    """The validation metrics a search can select on (``search.settings.METRICS``)."""
+    from tune_gae.search.settings import METRICS
+
+    return click.Choice(list(METRICS))

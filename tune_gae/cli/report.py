@@ -6,12 +6,12 @@ import json
 import click
 
 from tune_gae.cli.main import main
-from tune_gae.cli.options import print_top, user_errors
+from tune_gae.cli.options import metric_choice, print_top, user_errors
 
 
 @main.command()
 @click.argument("path", type=click.Path())
-@click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default=None,
+@click.option("--metric", type=metric_choice(), default=None,
               help="Sort by this metric (default: the search's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--plots", is_flag=True,

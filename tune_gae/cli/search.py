@@ -13,6 +13,7 @@ from tune_gae.cli.options import (
     features_option,
     interruptible,
     print_top,
+    setting_option,
     user_errors,
 )
 
@@ -22,39 +23,33 @@ from tune_gae.cli.options import (
 @dataset_option
 @features_option
 @data_root_option
-@click.option("--num-samples", type=click.IntRange(min=1), default=24, show_default=True, help="Trials to run.")
-@click.option("--max-epochs", type=click.IntRange(min=1), default=400, show_default=True,
-              help="ASHA's max_t and the cap on sampled epochs.")
-@click.option("--grace-period", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Epochs every trial runs before ASHA may stop it.")
-@click.option("--reduction-factor", type=click.IntRange(min=2), default=3, show_default=True)
-@click.option("--metric", type=click.Choice(["val_auc", "val_ap"]), default="val_auc", show_default=True)
-@click.option("--scheduler", type=click.Choice(["asha", "fifo"]), default="asha", show_default=True)
-@click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
-@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Fractions share a GPU (0.25 = four trials per GPU).")
-@click.option("--max-concurrent", type=click.IntRange(min=1), default=None, help="Cap on trials running at once.")
+@setting_option("num_samples", help="Trials to run.")
+@setting_option("max_epochs", help="ASHA's max_t and the cap on sampled epochs.")
+@setting_option("grace_period", help="Epochs every trial runs before ASHA may stop it.  [default: 20, or "
+                "--max-epochs when that is smaller]")
+@setting_option("reduction_factor")
+@setting_option("metric", help="Validation metric Optuna maximises and ASHA compares.")
+@setting_option("scheduler")
+@setting_option("cpus_per_trial")
+@setting_option("gpus_per_trial", help="Fractions share a GPU (0.25 = four trials per GPU).")
+@setting_option("max_concurrent", help="Cap on trials running at once.")
 @click.option("--address", default=None, help="Ray cluster to join (e.g. auto, 10.0.0.1:6379). Default: start Ray locally.")
 @click.option("--name", default=None, help="Search folder under --results-dir (default: <dataset>-<space>-<time>).")
-@click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, the sampler and the models.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Epochs between trial checkpoints (also at every ASHA rung and the end).")
-@click.option("--max-failures", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Retries of a crashed trial, from its last checkpoint.")
-@click.option("--report-interval", "report_interval_s", type=click.FloatRange(min=0), default=0.1,
-              show_default=True,
-              help="Seconds between a trial's reports to Ray Tune besides those at ASHA rungs and "
-                   "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
-@click.option("--time-budget", "time_budget_s", type=click.FloatRange(min=1), default=None,
-              help="Wall-clock budget in seconds: no trial runs past it (default: none).")
+@setting_option("results_dir", type=click.Path(file_okay=False))
+@setting_option("seed", help="Seeds the split, the sampler and the models.")
+@setting_option("checkpoint_every", help="Epochs between trial checkpoints (also at every ASHA rung and the end).")
+@setting_option("max_failures", help="Retries of a crashed trial, from its last checkpoint.")
+@setting_option("report_interval_s",
+                help="Seconds between a trial's reports to Ray Tune besides those at ASHA rungs and "
+                     "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
+@setting_option("time_budget_s", help="Wall-clock budget in seconds: no trial runs past it (default: none).")
 @click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first.")
 @click.option("--export/--no-export", default=True, show_default=True, help="Export the best model to <search>/best.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of a table.")
 @interruptible
 @user_errors
 def search(space: str, dataset: str, features: str | None, data_root: str | None, num_samples: int,
-           max_epochs: int, grace_period: int, reduction_factor: int, metric: str, scheduler: str,
+           max_epochs: int, grace_period: int | None, reduction_factor: int, metric: str, scheduler: str,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
            report_interval_s: float, time_budget_s: float | None, overwrite: bool, export: bool, as_json: bool) -> None:
@@ -68,7 +63,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
 
     settings = SearchSettings(
         space=space, data=DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed),
-        num_samples=num_samples, max_epochs=max_epochs, grace_period=min(grace_period, max_epochs),
+        num_samples=num_samples, max_epochs=max_epochs, grace_period=grace_period,
         reduction_factor=reduction_factor, metric=metric, scheduler=scheduler,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
         address=address, name=name, results_dir=results_dir, seed=seed,

@@ -10,6 +10,7 @@ from tune_gae.cli.options import (
     data_root_option,
     dataset_option,
     features_option,
+    hyper_option,
     parse_widths,
     user_errors,
 )
@@ -19,19 +20,17 @@ from tune_gae.cli.options import (
 @dataset_option
 @features_option
 @data_root_option
-@click.option("--model", type=click.Choice(["gae", "vgae"]), default="gae", show_default=True)
-@click.option("--encoder", type=click.Choice(["gcn", "linear"]), default="gcn", show_default=True)
+@hyper_option("model")
+@hyper_option("encoder")
 @click.option("--hidden", multiple=True, default=("32",), callback=parse_widths,
               help="Hidden widths: repeat or comma list (--hidden 64,32).  [default: 32]")
-@click.option("--latent", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--kl-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="VGAE only: weight of KL/N in the loss.")
-@click.option("--patience", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Stop after this many epochs without a validation improvement (0: never).")
+@hyper_option("latent_channels", "--latent")
+@hyper_option("lr")
+@hyper_option("epochs")
+@hyper_option("dropout")
+@hyper_option("weight_decay")
+@hyper_option("kl_weight", help="VGAE only: weight of KL/N in the loss.")
+@hyper_option("patience", help="Stop after this many epochs without a validation improvement (0: never).")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,
               help="Row-normalise node features (the paper's setting) or feed them raw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
@@ -47,7 +46,7 @@ def train(
     model: str,
     encoder: str,
     hidden: tuple[int, ...],
-    latent: int,
+    latent_channels: int,
     lr: float,
     epochs: int,
     dropout: float,
@@ -70,7 +69,7 @@ def train(
 
     data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed)
     hyper = dict(
-        model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent, lr=lr,
+        model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
     )

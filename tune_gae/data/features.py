@@ -5,8 +5,6 @@ import torch
 from torch import Tensor
 
 IDENTITY_FEATURES_MAX_NODES = 4096
-
-
 DEGREE_BUCKETS = 32
 
 

@@ -19,17 +19,9 @@ from tune_gae.data.features import structural_features
 from tune_gae.errors import TuneGAEError
 
 PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
-
-
 PLANETOID_RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
-
-
 DATA_ROOT_ENV = "TUNE_GAE_DATA"
-
-
 SYNTHETIC_PREFIX = "synthetic"
-
-
 SYNTHETIC_DEFAULTS = {
     "nodes": 2000,
     "communities": 5,
@@ -41,11 +33,7 @@ SYNTHETIC_DEFAULTS = {
 
 
 SYNTHETIC_TOPIC_SHARE = 0.2  # share of words that are a community's topic words
-
-
 SYNTHETIC_TOPIC_PROB = 0.3  # chance a node uses one of its community's topic words
-
-
 SYNTHETIC_BACKGROUND_PROB = 0.03  # chance it uses any other word
 
 

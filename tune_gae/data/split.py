@@ -34,6 +34,7 @@ class LinkSplit:
     test_neg: Tensor | None
     name: str
     split_hash: str
+    feature_note: str | None = None  # how features were made for a graph that has none (said to the user)
 
     @property
     def num_nodes(self) -> int:
@@ -89,7 +90,8 @@ def split_edges(data: Data, *, val_ratio: float, test_ratio: float, seed: int) -
     val_neg, test_neg = negatives[:, :num_val], negatives[:, num_val:]
     name = str(getattr(data, "name", "graph"))
     split_hash = _hash_split(data.x, train_pos, val_pos, val_neg, test_pos, test_neg)
-    return LinkSplit(data.x, train_pos, val_pos, val_neg, test_pos, test_neg, name, split_hash)
+    note = getattr(data, "feature_note", None)
+    return LinkSplit(data.x, train_pos, val_pos, val_neg, test_pos, test_neg, name, split_hash, note)
 
 
 def _sample_non_edges(pairs: Tensor, num_nodes: int, count: int, gen: torch.Generator) -> Tensor:

@@ -29,8 +29,6 @@ from tune_gae.nn.sparse import (
 # Features with at most this share of non-zeros enter the first layer as a CSR matrix: a
 # sparse-dense product costs about 2-3x a dense one per non-zero on CPU, so this keeps a margin.
 SPARSE_FEATURES_MAX_DENSITY = 0.25
-
-
 GRAPH_CACHE_SIZE = 2  # graphs an encoder keeps (by edge_index tensor), most recent first
 
 

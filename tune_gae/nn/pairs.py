@@ -15,14 +15,8 @@ from torch_geometric.nn.models.autoencoder import EPS
 # for embeddings at least WIDE_EMBEDDING wide, from this many pairs x width (measured on CPU:
 # 4,488 pairs x 256: 4.1 ms instead of 8.7 ms for the loss and its gradient; x 16: slower).
 SORTED_PAIRS_MIN = 20_000
-
-
 WIDE_EMBEDDING = 64
-
-
 SORTED_PAIR_ENTRIES_MIN = 250_000
-
-
 PAIR_CHUNK = 1 << 15  # pairs per gather: temporaries stay in cache and off the page-fault path
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.report.importance import (
@@ -23,10 +23,6 @@ from tune_gae.report.tables import (
     trial_order,
 )
 from tune_gae.search.results import SearchFolder
-
-if TYPE_CHECKING:
-    pass
-
 
 PLOTS_DIR = "plots"
 

@@ -12,17 +12,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tune_gae.search.results import TENSORBOARD_DIR, SearchFolder, csv_cell
 
-if TYPE_CHECKING:
-    pass
-
-
 TOP_CURVES = 5
-
-
 METRIC_LABELS = {"val_auc": "validation AUC", "val_ap": "validation AP"}
 
 

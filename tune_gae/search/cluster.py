@@ -4,14 +4,9 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from typing import TYPE_CHECKING
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.settings import SearchSettings
-
-if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
-    pass
-
 
 # Device files whose absence means a local Ray would offer no GPU (NVIDIA, AMD ROCm).
 GPU_DEVICE_GLOBS = ("/dev/nvidia[0-9]*", "/dev/kfd")

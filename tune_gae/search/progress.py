@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tune_gae.search.settings import Echo
-
-if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
-    pass
 
 
 def trial_name(trial: Any) -> str:

@@ -209,6 +209,7 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
         "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
                      "results_dir": str(path.parent)},
         "split_hash": split.split_hash,
+        "feature_note": split.feature_note,
         "dataset": split.name,
         "num_nodes": split.num_nodes,
         "num_features": split.num_features,
@@ -216,6 +217,8 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
     }
     SearchFolder(path).write_record(record)
     if echo is not None:
+        if split.feature_note:
+            echo(split.feature_note)
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
     with _ray_tune_env(settings):

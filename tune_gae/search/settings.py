@@ -4,18 +4,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tune_gae.config import DataConfig
 from tune_gae.errors import TuneGAEError
-
-if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
-    pass
-
+from tune_gae.rules import SEARCH_RULES
 
 METRICS = ("val_auc", "val_ap")
-
-
 SCHEDULERS = ("asha", "fifo")
 
 
@@ -23,6 +18,9 @@ SCHEDULERS = ("asha", "fifo")
 # its last epoch). One report is a round trip through the driver, ~3 ms on 2 busy CPUs: more
 # than a Cora epoch (2-10 ms), so reporting every epoch would cost a third of a search.
 REPORT_INTERVAL_S = 0.1
+DEFAULT_GRACE_PERIOD = 20  # epochs every trial runs before ASHA may stop it
+# Settings whose command-line flag is not the field name.
+FLAGS = {"time_budget_s": "time_budget", "report_interval_s": "report_interval"}
 
 
 Echo = Callable[[str], None]
@@ -47,7 +45,7 @@ class SearchSettings:
     data: DataConfig = field(default_factory=DataConfig)
     num_samples: int = 24
     max_epochs: int = 400
-    grace_period: int = 20
+    grace_period: int | None = None  # None: min(DEFAULT_GRACE_PERIOD, max_epochs)
     reduction_factor: int = 3
     metric: str = "val_auc"
     scheduler: str = "asha"
@@ -69,29 +67,20 @@ class SearchSettings:
             raise TuneGAEError(f"--metric must be one of {', '.join(METRICS)} but got {self.metric!r}.")
         if self.scheduler not in SCHEDULERS:
             raise TuneGAEError(f"--scheduler must be one of {', '.join(SCHEDULERS)} but got {self.scheduler!r}.")
-        for name in ("num_samples", "max_epochs", "grace_period", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise TuneGAEError(f"--{name.replace('_', '-')} must be at least 1 but got {getattr(self, name)}.")
-        if self.reduction_factor < 2:
-            raise TuneGAEError(f"--reduction-factor must be at least 2 but got {self.reduction_factor}.")
+        for name, rule in SEARCH_RULES.items():
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, rule.check(FLAGS.get(name, name), value, flag=True))
+        if self.grace_period is None:  # the rule: 20 epochs, or all of them when fewer are allowed
+            object.__setattr__(self, "grace_period", min(DEFAULT_GRACE_PERIOD, self.max_epochs))
         if self.grace_period > self.max_epochs:
             raise TuneGAEError(
                 f"--grace-period ({self.grace_period}) cannot exceed --max-epochs ({self.max_epochs})."
             )
-        if self.cpus_per_trial <= 0:
-            raise TuneGAEError(f"--cpus-per-trial must be positive but got {self.cpus_per_trial}.")
-        if self.gpus_per_trial < 0:
-            raise TuneGAEError(f"--gpus-per-trial cannot be negative but got {self.gpus_per_trial}.")
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
             raise TuneGAEError(
                 f"--gpus-per-trial above 1 must be a whole number but got {self.gpus_per_trial}."
             )
-        if self.max_concurrent is not None and self.max_concurrent < 1:
-            raise TuneGAEError(f"--max-concurrent must be at least 1 but got {self.max_concurrent}.")
-        if self.max_failures < 0:
-            raise TuneGAEError(f"--max-failures cannot be negative but got {self.max_failures}.")
-        if self.report_interval_s < 0:
-            raise TuneGAEError(f"--report-interval cannot be negative but got {self.report_interval_s}.")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,14 +42,8 @@ if TYPE_CHECKING:
 
 
 HIDDEN = "hidden_channels"
-
-
 HIDDEN_LAYERS_KEY = "hidden_layers"
-
-
 HIDDEN_WIDTH_PREFIX = "hidden_width_"  # hidden_width_1 is the first hidden layer's width
-
-
 NO_HIDDEN = "none"  # the trial config's spelling of hidden_channels: []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -30,13 +30,7 @@ from tune_gae.search.space import (
     encode_widths,
 )
 
-if TYPE_CHECKING:
-    pass
-
-
 TOP_KEYS = ("description", "parameters")
-
-
 CONDITION = "when"
 
 

@@ -14,11 +14,7 @@ import ctypes.util
 import platform
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters (malloc.h)
-
-
 M_MMAP_THRESHOLD = -3
-
-
 KEEP_BYTES = 1 << 30  # allocations up to 1 GiB come from the heap; up to 1 GiB free heap is kept
 
 

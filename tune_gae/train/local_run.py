@@ -27,7 +27,7 @@ def train_run(
 ) -> dict[str, Any]:
     """Load + split the data, train, log to TensorBoard, return a JSON-ready summary."""
     split = load_split(data_config)
-    if echo is not None and getattr(split, "feature_note", None):
+    if echo is not None and split.feature_note:
         echo(split.feature_note)
     model_config, train_config = run_config_from_dict(hyperparameters, in_channels=split.num_features)
     try:

@@ -22,8 +22,6 @@ from tune_gae.nn.pairs import PairSet, prepare_pairs, recon_loss, score_pairs
 from tune_gae.train.metrics import auc_ap
 
 METRICS = ("val_auc", "val_ap")
-
-
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
