@@ -192,7 +192,7 @@ def part_epoch(plan: Plan, root: str) -> dict[str, Any]:
 
     from tune_gae.config import DataConfig, ModelConfig, TrainConfig
     from tune_gae.data.split import load_split
-    from tune_gae.train.trainer import Trainer, evaluate, train_epoch
+    from tune_gae.train.trainer import Trainer, train_epoch, validation_metrics
 
     rows = []
     for dataset in plan.datasets:
@@ -213,7 +213,7 @@ def part_epoch(plan: Plan, root: str) -> dict[str, Any]:
                                 train_config)
 
                 def ours_eval() -> None:
-                    evaluate(parts.model, parts.x, parts.message_edges, parts.val_pos, parts.val_neg)
+                    validation_metrics(parts.model, parts.x, parts.message_edges, parts.val_pos, parts.val_neg)
 
                 fns = {
                     "seed_train": recipe.train,
@@ -915,7 +915,7 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
             "",
             "Seed: `train()` + `test(val)` of the script (GCNConv cached, sklearn metrics, PyG "
             "negative_sampling). tune-gae: `Trainer.step()` (train + validation, what a trial runs); "
-            "its train/eval columns time `train_epoch()` and `evaluate()` alone.",
+            "its train/eval columns time `train_epoch()` and `validation_metrics()` alone.",
             "",
             "| dataset | hidden/latent | threads | seed train ms | seed eval ms | seed total ms | "
             "tune-gae train ms | tune-gae eval ms | tune-gae epoch ms | speed-up |",

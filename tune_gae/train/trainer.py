@@ -86,7 +86,7 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: GAE, x: Tensor, message_edges: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
+def validation_metrics(model: GAE, x: Tensor, message_edges: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
     """AUC and AP of inner-product scores for the given positive and negative pairs."""
     return link_metrics(embed(model, x, message_edges), pos, neg)
 
@@ -252,7 +252,7 @@ def score_test_edges(model: GAE, split: LinkSplit, device: torch.device | str = 
     if split.test_pos is None or split.test_neg is None:
         raise ValueError("this split carries no test edges (a search trial's copy).")
     device = torch.device(device)
-    metrics = evaluate(
+    metrics = validation_metrics(
         model.to(device),
         split.x.to(device),
         split.train_edge_index.to(device),
