@@ -428,7 +428,7 @@ def test_trials_of_a_lost_node_finish_on_the_surviving_one(tmp_path: Path) -> No
 
 def test_resume_deletes_only_trial_folders_the_saved_state_does_not_know(tmp_path: Path) -> None:
     """A driver killed between snapshots leaves folders of trials the state never recorded."""
-    from tune_gae.search.results import _remove_unrecorded_trials
+    from tune_gae.search.results import remove_unrecorded_trials
 
     for parent in (tmp_path, tmp_path / "tensorboard"):
         for name in ("trial_known", "trial_orphan"):
@@ -438,10 +438,10 @@ def test_resume_deletes_only_trial_folders_the_saved_state_does_not_know(tmp_pat
     (tmp_path / "checkpoint_000000").mkdir()
     said: list[str] = []
 
-    _remove_unrecorded_trials(tmp_path, set(), said.append)  # no state read: delete nothing
+    remove_unrecorded_trials(tmp_path, set(), said.append)  # no state read: delete nothing
     assert (tmp_path / "trial_orphan").is_dir() and said == []
 
-    _remove_unrecorded_trials(tmp_path, {"trial_known"}, said.append)
+    remove_unrecorded_trials(tmp_path, {"trial_known"}, said.append)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "checkpoint_000000", "tensorboard", "trial_known", "trial_notes.txt"]
     assert [p.name for p in (tmp_path / "tensorboard").iterdir()] == ["trial_known"]
