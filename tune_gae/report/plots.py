@@ -20,6 +20,7 @@ from tune_gae.report.tables import (
     _trial_dir,
     learning_curves,
     read_trials,
+    stop_reason_of,
     trial_order,
 )
 from tune_gae.search.results import SearchFolder
@@ -39,27 +40,36 @@ def _figure(width: float = 8.0, height: float = 4.5) -> Any:
     return figure
 
 
+# How trials.png names each stop reason (tune_gae.search.stopping.STOP_REASONS).
+STOP_LABELS = {
+    "epochs": "ran all its epochs",
+    "patience": "stopped by patience",
+    "asha": "stopped by ASHA",
+    "time budget": "stopped by the time budget",
+    "nan": "diverged (NaN) / error",
+    "error": "diverged (NaN) / error",
+}
+
+
 def _plot_trials(ordered: list[dict[str, Any]], metric: str, name: str, out: Path, *, started_known: bool) -> Path:
     key = f"best_{metric}"
     figure = _figure()
     ax = figure.add_subplot()
     xs = list(range(1, len(ordered) + 1))
     values = [float(r[key]) if _finite(r.get(key)) else math.nan for r in ordered]
-    groups = {
-        "finished": lambda r: r.get("state") == "TERMINATED" and str(r.get("stopped_early")) != "True"
-        and str(r.get("diverged")) != "True",
-        "stopped early (ASHA)": lambda r: r.get("state") == "TERMINATED" and r.get("stopped_early") is True,
-        "diverged / error": lambda r: r.get("state") != "TERMINATED" or r.get("diverged") is True,
-    }
     styles = {
-        "finished": dict(marker="o", color="tab:blue", s=36),
-        "stopped early (ASHA)": dict(marker="o", facecolors="none", edgecolors="tab:blue", s=36),
-        "diverged / error": dict(marker="x", color="tab:red", s=40),
+        "ran all its epochs": dict(marker="o", color="tab:blue", s=36),
+        "stopped by patience": dict(marker="s", facecolors="none", edgecolors="tab:green", s=36),
+        "stopped by ASHA": dict(marker="o", facecolors="none", edgecolors="tab:blue", s=36),
+        "stopped by the time budget": dict(marker="D", facecolors="none", edgecolors="tab:purple", s=30),
+        "diverged (NaN) / error": dict(marker="x", color="tab:red", s=40),
+        "not ended yet": dict(marker=".", color="0.5", s=30),
     }
-    for label, member in groups.items():
-        points = [(x, v) for x, v, r in zip(xs, values, ordered) if member(r) and not math.isnan(v)]
+    labels = [STOP_LABELS.get(stop_reason_of(r), "not ended yet") for r in ordered]
+    for label, style in styles.items():
+        points = [(x, v) for x, v, shown in zip(xs, values, labels) if shown == label and not math.isnan(v)]
         if points:
-            ax.scatter(*zip(*points), label=label, zorder=3, **styles[label])
+            ax.scatter(*zip(*points), label=label, zorder=3, **style)
     best_so_far, running = [], -math.inf
     for v in values:
         running = max(running, v) if not math.isnan(v) else running

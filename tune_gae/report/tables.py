@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tune_gae.errors import TuneGAEError
 from tune_gae.search.results import TENSORBOARD_DIR, SearchFolder, csv_cell
 
 TOP_CURVES = 5
@@ -25,13 +26,35 @@ def _finite(value: Any) -> bool:
 
 
 def read_trials(path: str | Path | SearchFolder, metric: str | None = None) -> tuple[list[dict[str, Any]], str]:
-    """Rows of ``trials.csv`` sorted best first by ``metric`` (default: the search's metric)."""
+    """Rows of ``trials.csv`` sorted best first by ``metric`` (default: the search's metric).
+
+    A search that is interrupted or still running has no table yet: its rows come from Ray's
+    newest saved state (ended trials, and the others as far as they got).
+    """
     folder = SearchFolder.open(path)
     metric = metric or folder.record()["settings"]["metric"]
-    rows = folder.trials()
+    if folder.has_trials():
+        rows = folder.trials()
+    else:
+        from tune_gae.search.runner import saved_trial_rows
+
+        rows = saved_trial_rows(folder.path, folder.settings())
+        if not rows:
+            raise TuneGAEError(f"{folder.path} holds no trial yet: the search stopped before its first one.")
     key = f"best_{metric}"
     rows.sort(key=lambda r: -(r[key] if isinstance(r[key], (int, float)) else -1.0))
     return rows, metric
+
+
+def stop_reason_of(row: dict[str, Any]) -> str:
+    """A row's stop reason ("" while the trial runs); derived for tables written before the column."""
+    if "stop_reason" in row:
+        return str(row["stop_reason"] or "")
+    if row.get("state") == "ERROR":
+        return "error"
+    if row.get("diverged") is True:
+        return "nan"
+    return "asha" if row.get("stopped_early") is True else "epochs"
 
 
 # --------------------------------------------------------------------------- per-epoch history

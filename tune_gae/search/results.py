@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +169,20 @@ class SearchFolder:
         self.write_record(record)
         return record
 
+    def add_segment(self, *, started: str, ended: str, seconds: float, ended_by: str) -> None:
+        """Record one run of the search's driver (the first, then each resume) and what ended it:
+        ``finished``, ``time budget``, ``error`` or the signal (``SIGINT``, ``SIGTERM``, ``SIGHUP``)."""
+        segments = list(self.record().get("segments", []))
+        segments.append({"started": started, "ended": ended, "seconds": round(seconds, 1), "ended_by": ended_by})
+        self.update_record(segments=segments)
+
+    def seconds(self) -> float:
+        """How long the search has run, over all its segments (not the time between them)."""
+        record = self.record()
+        if "segments" not in record:  # written before segments were recorded
+            return float(record.get("seconds", 0.0))
+        return round(sum(segment["seconds"] for segment in record["segments"]), 1)
+
     def settings(self) -> SearchSettings:
         return SearchSettings.from_json(self.record()["settings"])
 
@@ -229,9 +244,14 @@ def load_search_record(path: str | Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- results
 
 
-def trial_rows(grid: Any, metric: str) -> list[dict[str, Any]]:
-    """One row per trial: config, best validation metrics, epochs run, early stop, state."""
+def trial_rows(grid: Any, metric: str, rungs: Collection[int] = ()) -> list[dict[str, Any]]:
+    """One row per trial: config, best validation metrics, epochs run, why it stopped, state.
+
+    ``grid`` holds ``ray.tune.Result``-like objects (``state`` read when they have one: a
+    search still running); ``rungs`` are ASHA's rung epochs (empty without ASHA).
+    """
     from tune_gae.search.space import resolve_trial_config
+    from tune_gae.search.stopping import ENDED_EARLY, stop_reason
     from tune_gae.train.logger import hparam_value
 
     rows = []
@@ -241,14 +261,20 @@ def trial_rows(grid: Any, metric: str) -> list[dict[str, Any]]:
         epochs_run = int(metrics.get("epoch", 0))
         planned = int(config.get("epochs", 0))
         diverged = bool(metrics.get("diverged", 0))
+        state = getattr(result, "state", None) or ("ERROR" if result.error else "TERMINATED")
+        reason = stop_reason(
+            error=bool(result.error), diverged=diverged, epochs_run=epochs_run, planned_epochs=planned,
+            best_epoch=int(metrics.get("best_epoch") or 0), patience=int(config.get("patience") or 0), rungs=rungs,
+        ) if state in ("TERMINATED", "ERROR") else ""
         row = {
             "trial": f"trial_{metrics.get('trial_id', '')}" if metrics.get("trial_id") else Path(result.path).name,
-            "state": "ERROR" if result.error else "TERMINATED",
+            "state": state,
             "best_val_auc": metrics.get("best_val_auc"),
             "best_val_ap": metrics.get("best_val_ap"),
             "best_epoch": metrics.get("best_epoch"),
             "epochs_run": epochs_run,
-            "stopped_early": bool(not diverged and not result.error and planned and epochs_run < planned),
+            "stop_reason": reason,  # one of tune_gae.search.stopping.STOP_REASONS; "" while it runs
+            "stopped_early": reason in ENDED_EARLY,
             "diverged": diverged,
             # A diverged trial without a usable best (its weights blew up) has no model to export.
             "checkpoint": result.checkpoint.path if result.checkpoint and not (diverged and not metrics.get("best_epoch"))
@@ -259,5 +285,3 @@ def trial_rows(grid: Any, metric: str) -> list[dict[str, Any]]:
     key = f"best_{metric}"
     rows.sort(key=lambda r: -(r[key] if isinstance(r[key], (int, float)) and math.isfinite(r[key]) else -1.0))
     return rows
-
-
