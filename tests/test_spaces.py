@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,28 @@ BAD_SPACES = [
 ]
 
 
+def _key_line(text: str, message: str) -> int | None:
+    """The 1-based line of the first key quoted in ``message`` that starts a line of ``text``."""
+    for name in re.findall(r"'([^']+)'", message):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if re.match(rf"\s*{re.escape(name.rstrip(':'))}:", line):
+                return number
+    return None
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_SPACES, ids=[e[0] for _, e in BAD_SPACES])
+def test_a_bad_entry_is_named_with_its_file_and_line(tmp_path: Path, text: str, expected: list[str]) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(TuneGAEError) as caught:
+        load_space(path)
+    message = str(caught.value)
+    line = _key_line(text, message)
+    if line is None:  # a problem of the whole file (empty, no parameters:): the file alone
+        assert message.startswith(f"{path} ")
+    else:
+        assert f"{path}:{line}" in message, message
+
+
 @pytest.mark.parametrize(("text", "expected"), BAD_SPACES, ids=[e[0] for _, e in BAD_SPACES])
 def test_bad_space_gives_this_message(tmp_path: Path, text: str, expected: list[str]) -> None:
     path = write(tmp_path, text)
@@ -115,7 +138,7 @@ def test_cli_check_bad_space_exits_2_with_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["spaces", "check", str(path)])
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: unknown parameter 'latnet_channels' in {path} (did you mean 'latent_channels'?).\n"
+        f"Error: unknown parameter 'latnet_channels' in {path}:2 (did you mean 'latent_channels'?).\n"
     )
 
 

@@ -95,7 +95,7 @@ def export_best(
         raise TuneGAEError(f"metric must be one of {', '.join(METRICS)} but got {metric!r}.")
     record = search.record()
     settings = search.settings()
-    selected = _select_trial(folder, rows, metric)
+    selected = select_trial(folder, rows, metric)
     target = Path(out).expanduser().resolve() if out is not None else folder / BEST_DIR
     _check_target(target)
 
@@ -121,7 +121,7 @@ def export_best(
     return target
 
 
-def _select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> _Selected:
+def select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> _Selected:
     """The finished trial whose checkpointed best weights score highest on ``metric``.
 
     ``rows`` come best first by the value each trial last reported; a checkpoint can only hold

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -33,17 +34,28 @@ INTERRUPTED_EXIT_CODE = 130  # the shell's code for a command stopped by Ctrl-C 
 
 
 def interruptible(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A search stopped by Ctrl-C says how to resume it (stderr) and exits with code 130."""
+    """A search stopped by Ctrl-C, SIGTERM or SIGHUP says how to resume it (stderr) and exits
+    with 128 + the signal's number (130, 143, 129), its local Ray stopped first."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tune_gae.search.cluster import disconnect_ray
         from tune_gae.search.settings import SearchInterrupted
+        from tune_gae.search.signals import StopSignals
 
-        try:
-            return func(*args, **kwargs)
-        except SearchInterrupted as exc:
-            click.echo(f"Interrupted: {exc}", err=True)
-            raise click.exceptions.Exit(INTERRUPTED_EXIT_CODE) from None
+        with StopSignals() as stop:
+            try:
+                return func(*args, **kwargs)
+            except SearchInterrupted as exc:
+                how = "" if exc.stopped_by == signal.SIGINT else f" ({exc.stopped_by.name})"
+                click.echo(f"Interrupted{how}: {exc}", err=True)
+                raise click.exceptions.Exit(128 + exc.stopped_by) from None
+            except KeyboardInterrupt:  # before the search began
+                click.echo(f"Interrupted ({stop.name}).", err=True)
+                raise click.exceptions.Exit(stop.exit_code) from None
+            finally:  # stop the local Ray here, where a stop signal cannot cut the shutdown short
+                stop.defer()
+                disconnect_ray()
 
     return wrapper
 
@@ -100,15 +112,20 @@ def print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None:
     texts = [{k: f"{row[k]:.3g}" if isinstance(row.get(k), float) else f"{row.get(k, '')}" for k in keys}
              for row in shown_rows]
     widths = {k: max([len(k)] + [len(t[k]) for t in texts]) for k in keys}
-    header = f"{'trial':<18} {'best ' + metric:>12} {'ran':>5}  " + "  ".join(f"{k:<{widths[k]}}" for k in keys)
+    from tune_gae.report.tables import stop_reason_of
+
+    # Why each trial ended (tune_gae.search.stopping); a trial still running shows its state.
+    reasons = [stop_reason_of(row) or str(row.get("state", "")).lower() for row in shown_rows]
+    stop_width = max([len("stopped by")] + [len(reason) for reason in reasons])
+    header = (f"{'trial':<18} {'best ' + metric:>12} {'ran':>5}  {'stopped by':<{stop_width}}  "
+              + "  ".join(f"{k:<{widths[k]}}" for k in keys))
     click.echo(header.rstrip())
-    for row, text in zip(shown_rows, texts):
+    for row, text, reason in zip(shown_rows, texts, reasons):
         value = row.get(f"best_{metric}")
         shown = f"{float(value):.4f}" if value not in (None, "") else "-"
         cells = "  ".join(f"{text[k]:<{widths[k]}}" for k in keys)
-        flags = " (stopped early)" if row.get("stopped_early") is True else ""
-        flags += " (diverged)" if row.get("diverged") is True else ""
-        click.echo(f"{row['trial']:<18} {shown:>12} {row.get('epochs_run', ''):>5}  {cells}".rstrip() + flags)
+        click.echo(f"{row['trial']:<18} {shown:>12} {row.get('epochs_run', ''):>5}  {reason:<{stop_width}}  "
+                   f"{cells}".rstrip())
 
 
 def setting_option(field: str, *, help: str | None = None, **extra: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -20,11 +20,16 @@ from tune_gae.cli.options import metric_choice, print_top, user_errors
 def report(path: str, metric: str | None, as_json: bool, plots: bool) -> None:
     """Print the trials of the search in PATH, best first."""
     from tune_gae.report.tables import read_trials
+    from tune_gae.search.results import SearchFolder
 
     rows, metric = read_trials(path, metric)
     if as_json:
         click.echo(json.dumps(rows, default=str))
     else:
+        if not SearchFolder.open(path).has_trials():
+            ended = sum(row.get("state") in ("TERMINATED", "ERROR") for row in rows)
+            click.echo(f"Not finished (interrupted or still running): {ended} of {len(rows)} trials ended, "
+                       f"as of Ray's last saved state.")
         print_top(rows, metric, limit=len(rows))
     if plots:
         from tune_gae.report.plots import write_plots

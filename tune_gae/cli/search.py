@@ -44,6 +44,8 @@ from tune_gae.cli.options import (
                      "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
 @setting_option("time_budget_s", help="Wall-clock budget in seconds: no trial runs past it (default: none).")
 @click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first.")
+@click.option("--keep-checkpoints", is_flag=True,
+              help="Keep every trial's last checkpoint (default: only the best trials', one per metric).")
 @click.option("--export/--no-export", default=True, show_default=True, help="Export the best model to <search>/best.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of a table.")
 @interruptible
@@ -52,7 +54,8 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
            max_epochs: int, grace_period: int | None, reduction_factor: int, metric: str, scheduler: str,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
-           report_interval_s: float, time_budget_s: float | None, overwrite: bool, export: bool, as_json: bool) -> None:
+           report_interval_s: float, time_budget_s: float | None, overwrite: bool, keep_checkpoints: bool,
+           export: bool, as_json: bool) -> None:
     """Search GAE/VGAE hyperparameters over SPACE (a shipped name or a YAML file).
 
     Ray Tune runs the trials, Optuna samples SPACE, ASHA stops weak trials early.
@@ -68,7 +71,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
         address=address, name=name, results_dir=results_dir, seed=seed,
         checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
-        time_budget_s=time_budget_s, report_interval_s=report_interval_s,
+        time_budget_s=time_budget_s, report_interval_s=report_interval_s, keep_checkpoints=keep_checkpoints,
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)
@@ -76,7 +79,9 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
 
 def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> None:
     bundle = None
-    if export and outcome.best_trial:
+    if outcome.already_finished:  # resumed a finished search: its bundle is the one it has
+        bundle = outcome.path / "best" if (outcome.path / "best").is_dir() else None
+    elif export and outcome.best_trial:
         from tune_gae.bundle.writer import export_best
 
         bundle = export_best(outcome.path, metric=metric)
@@ -85,6 +90,7 @@ def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
             "path": str(outcome.path), "best_trial": outcome.best_trial, "best": outcome.best,
             "num_trials": len(outcome.trials), "split_hash": outcome.split_hash,
             "seconds": round(outcome.seconds, 1), "bundle": str(bundle) if bundle else None,
+            "already_finished": outcome.already_finished,
         }, default=str))
         return
     click.echo("")
@@ -105,6 +111,8 @@ def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
 def resume(path: str, address: str | None, export: bool, as_json: bool) -> None:
     """Continue an interrupted search in PATH: finished trials are kept, the rest continue.
 
+    A search that already finished is said so, without starting anything.
+
     PATH must be a search folder you trust: Ray's experiment state in it is unpickled.
     """
     from tune_gae.search.results import load_search_record
@@ -112,6 +120,12 @@ def resume(path: str, address: str | None, export: bool, as_json: bool) -> None:
 
     metric = load_search_record(path)["settings"]["metric"]
     outcome = resume_search(path, echo=None if as_json else click.echo, address=address)
+    if outcome.already_finished and not as_json:
+        best = outcome.best.get(f"best_{metric}")
+        shown = f", best {metric} {float(best):.4f} ({outcome.best_trial})" if best not in (None, "") else ""
+        click.echo(f"{outcome.path.name} already finished: {len(outcome.trials)} trials in "
+                   f"{outcome.seconds:.0f} s{shown}. Nothing to resume.\nTrials: tune-gae report {outcome.path}")
+        return
     _finish_search(outcome, metric, export, as_json)
 
 

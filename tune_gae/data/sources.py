@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from torch_geometric.data import Data
 from tune_gae.config import DataConfig
 from tune_gae.data.features import structural_features
 from tune_gae.errors import TuneGAEError
+from tune_gae.logs import library_chatter_shown
 
 PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
 PLANETOID_RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -89,8 +91,10 @@ def load_planetoid(name: str, root: Path) -> Data:
     wanted = [f"ind.{name.lower()}.{suffix}" for suffix in PLANETOID_RAW_SUFFIXES]
     missing = [f for f in wanted if not (raw_dir / f).exists()]
     try:
-        # PyG prints "Processing..." on stdout; keep stdout clean for --json.
-        with contextlib.redirect_stdout(sys.stderr):
+        # PyG prints "Processing..." and "Done!": on stderr with --verbose, else nowhere
+        # (stdout stays clean for --json either way).
+        shown = sys.stderr if library_chatter_shown() else io.StringIO()
+        with contextlib.redirect_stdout(shown), contextlib.redirect_stderr(shown):
             dataset = Planetoid(str(root / "Planetoid"), name)
     except Exception as exc:  # download (offline) or processing failure
         if missing:

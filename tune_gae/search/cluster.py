@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import glob
-import logging
 import os
+import sys
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.settings import SearchSettings
@@ -59,17 +59,81 @@ def local_resources() -> dict[str, float | None]:
     return {"CPU": float(os.cpu_count() or 1), "GPU": None if has_gpu_devices else 0.0}
 
 
+# Seconds to wait for a Ray address to accept a connection before calling it dead.
+RAY_PROBE_TIMEOUT_S = 3.0
+LOCAL_RAY = "local"
+
+
+def ray_address(address: str | None) -> str:
+    """The address ``ray.init`` gets: ``"local"`` (start a Ray here) unless one was asked for.
+
+    ``RAY_ADDRESS`` counts as asking, as everywhere in Ray. Ray's own default (``None``) joins
+    the cluster the last ``ray start`` on this machine recorded, even one that died long ago,
+    and then retries forever: without an address a search starts its own Ray instead. ``auto``
+    is resolved the way Ray does it; an address that does not answer fails now, naming it.
+    """
+    source = "--address" if address else "RAY_ADDRESS"
+    address = address or os.environ.get("RAY_ADDRESS") or LOCAL_RAY
+    if not joins_cluster(address):
+        return LOCAL_RAY
+    resolved = address
+    if address == "auto":
+        from ray._private.services import canonicalize_bootstrap_address
+
+        try:
+            resolved = canonicalize_bootstrap_address("auto") or LOCAL_RAY
+        except (ConnectionError, ValueError) as exc:
+            raise TuneGAEError(
+                f"{source} auto found no Ray cluster on this machine ({str(exc).splitlines()[0][:120]}): "
+                f"start one with `ray start --head`, or leave out --address to run on a local Ray."
+            ) from None
+    _check_answers(resolved, asked=source if resolved == address else f"{source} {address}")
+    return resolved
+
+
+def joins_cluster(address: str | None) -> bool:
+    """Whether a search given ``address`` (``None``: ``$RAY_ADDRESS``) joins a running Ray."""
+    return (address or os.environ.get("RAY_ADDRESS") or LOCAL_RAY) != LOCAL_RAY
+
+
+def _check_answers(address: str, *, asked: str) -> None:
+    """Fail in seconds when nothing listens at ``host:port`` (Ray itself would retry for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # not host:port: left to Ray, which names the problem
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_PROBE_TIMEOUT_S):
+            return
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+    raise TuneGAEError(
+        f"no Ray cluster answers at {address} (from {asked}): {reason}. Start it (`ray start --head` on that "
+        f"machine) or leave out --address (and unset RAY_ADDRESS) to run on a local Ray."
+    )
+
+
 def connect_ray(address: str | None) -> bool:
-    """Start a local Ray (dashboard off) or join ``address``; True when this call started it."""
+    """Start a local Ray (dashboard off) or join ``address``; True when this call connected.
+
+    The caller's own SIGTERM/SIGHUP handlers survive ``ray.init`` (which installs its own, and
+    a C-level one that prints a crash dump).
+    """
     import ray
+
+    from tune_gae.logs import library_log_level
+    from tune_gae.search.signals import python_handlers, restore_handlers
 
     if ray.is_initialized():
         return False
+    target = ray_address(address)
+    handlers = python_handlers()
     try:
         ray.init(
-            address=address,
+            address=target,
             include_dashboard=False,
-            logging_level=logging.WARNING,
+            logging_level=library_log_level(),
             log_to_driver=False,
             configure_logging=True,
         )
@@ -79,7 +143,16 @@ def connect_ray(address: str | None) -> bool:
             f"could not connect to {where} ({str(exc).splitlines()[0][:160]}): check --address "
             f"(e.g. 127.0.0.1:6379 or 'auto' on a cluster node) and that the cluster is up."
         ) from None
+    finally:
+        restore_handlers(handlers)
     return True
+
+
+def disconnect_ray() -> None:
+    """Leave Ray (and stop it, when this process started it); nothing when Ray was never used."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
 
 
 def trial_slots(settings: SearchSettings, nodes: list[dict[str, float]]) -> int:

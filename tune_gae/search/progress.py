@@ -55,9 +55,7 @@ class ProgressView:
 
     def on_result(self, trial: Any, result: dict[str, Any], trials: list[Any]) -> None:
         self.last[trial.trial_id] = result
-        value = result.get(self.metric)
-        if value is not None and value > self.best[0]:
-            self.best = (float(value), trial_name(trial))
+        self._consider(result.get(self.metric), trial)
         now = time.monotonic()
         if now - self.last_print >= self.every_s:
             self.last_print = now
@@ -69,11 +67,19 @@ class ProgressView:
         epoch = result.get("epoch", 0)
         value = result.get(self.metric)
         shown = f"{value:.4f}" if isinstance(value, float) else "-"
-        self.echo(f"  {trial_name(trial)} {how} after {epoch} epochs, {self.label} {shown}. {self._status(trials)}")
+        # Ray calls this before it marks the trial TERMINATED/ERROR: it counts as ended here.
+        self.echo(f"  {trial_name(trial)} {how} after {epoch} epochs, {self.label} {shown}. "
+                  f"{self._status(trials, ended=trial)}")
 
-    def _status(self, trials: list[Any]) -> str:
-        done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-        running = sum(t.status == "RUNNING" for t in trials)
+    def _consider(self, value: Any, trial: Any) -> None:
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > self.best[0]:
+            self.best = (float(value), trial_name(trial))
+
+    def _status(self, trials: list[Any], ended: Any = None) -> str:
+        done = sum(t is ended or t.status in ("TERMINATED", "ERROR") for t in trials)
+        running = sum(t is not ended and t.status == "RUNNING" for t in trials)
+        for t in trials:  # trials that ended before a resume report nothing new: their saved result counts
+            self._consider((getattr(t, "last_result", None) or {}).get(self.metric), t)
         best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best[1] else "-"
         elapsed = time.monotonic() - self.started
         return f"[{elapsed:5.0f}s] {done}/{self.num_samples} done, {running} running, best {self.label} {best}"

@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,9 @@ from tune_gae.search.cluster import (
     _node_resources,
     check_resources,
     connect_ray,
+    joins_cluster,
     local_resources,
+    ray_address,
     trial_slots,
 )
 from tune_gae.search.progress import ProgressView, trial_name
@@ -42,12 +44,14 @@ from tune_gae.search.results import (
     trial_rows,
 )
 from tune_gae.search.settings import (
+    METRICS,
     Echo,
     SearchInterrupted,
     SearchOutcome,
     SearchSettings,
-    asha_rungs,
+    search_rungs,
 )
+from tune_gae.search.signals import StopSignals
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
     from tune_gae.data.split import LinkSplit
@@ -118,8 +122,7 @@ def _trainable(split: LinkSplit, settings: SearchSettings, path: Path):  # noqa:
         gpus_per_trial=settings.gpus_per_trial,
         checkpoint_every=settings.checkpoint_every,
         report_interval_s=settings.report_interval_s,
-        checkpoint_epochs=asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs)
-        if settings.scheduler == "asha" else (),
+        checkpoint_epochs=search_rungs(settings),
     )
     with_data = tune.with_parameters(train_trial, split=trial_copy(split), settings=trial_settings)
     return tune.with_resources(with_data, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
@@ -129,6 +132,8 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from tune_gae.search.pruning import CHECKPOINT_KEEP
+
     callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
     if echo is not None:
         callbacks.append(ProgressView(echo, settings.metric, settings.num_samples).callback)
@@ -136,7 +141,7 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
         name=path.name,
         storage_path=str(path.parent),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINT_KEEP),
         callbacks=callbacks,
         verbose=0,
     )
@@ -148,6 +153,9 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    from tune_gae.logs import library_log_level
+
+    optuna.logging.set_verbosity(library_log_level())  # "A new study created" only with --verbose
     # A define-by-run space makes OptunaSearch ignore TuneConfig's metric/mode: pass them here too.
     search_alg = OptunaSearch(
         space=space.define_by_run(max_epochs=settings.max_epochs),
@@ -188,16 +196,27 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
     """Validate everything, load + split once, run the search, write the trial table.
 
     Bad input raises ``TuneGAEError`` before Ray starts and before anything is written or
-    deleted; Ctrl-C raises ``SearchInterrupted`` once Ray Tune has saved the search's state.
+    deleted; Ctrl-C, SIGTERM or SIGHUP raise ``SearchInterrupted`` once Ray Tune has saved the
+    search's state.
     """
+    with StopSignals() as stop:
+        try:
+            return _run_search(settings, echo, stop)
+        except KeyboardInterrupt:  # before the trials started (loading data, starting Ray)
+            raise SearchInterrupted(None, None, settings.num_samples, stop.received or signal.SIGINT) from None
+
+
+def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) -> SearchOutcome:
     from tune_gae.search.catalog import resolve_space_path
     from tune_gae.search.space_parser import load_space
 
-    started = time.monotonic()
+    segment = Segment()
     space_path = resolve_space_path(settings.space)
     space = load_space(space_path)
-    if settings.address is None:
+    if not joins_cluster(settings.address):
         check_resources(settings, [local_resources()], where="this machine")
+    else:
+        ray_address(settings.address)  # a dead address fails now, not after the data loaded
     from tune_gae.data.split import load_split
 
     split = load_split(settings.data)
@@ -213,7 +232,7 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
         "dataset": split.name,
         "num_nodes": split.num_nodes,
         "num_features": split.num_features,
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "started": segment.started,
     }
     SearchFolder(path).write_record(record)
     if echo is not None:
@@ -223,8 +242,24 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
     with _ray_tune_env(settings):
         tuner = _tuner(settings, split, path, space, echo)
-        grid = _fit(tuner, path, settings, echo)
-    return summarize(path, grid, split.split_hash, time.monotonic() - started, settings.metric)
+        grid = _fit(tuner, path, settings, echo, stop, segment)
+    return summarize(path, grid, split.split_hash, settings)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class Segment:
+    """One run of a search's driver (the first, then one per resume), recorded in search.json."""
+
+    started: str = field(default_factory=_now)
+    began: float = field(default_factory=time.monotonic)
+
+    def close(self, path: Path, ended_by: str) -> None:
+        SearchFolder(path).add_segment(started=self.started, ended=_now(),
+                                       seconds=time.monotonic() - self.began, ended_by=ended_by)
 
 
 @contextlib.contextmanager
@@ -242,12 +277,14 @@ def _ray_for(settings: SearchSettings) -> Iterator[None]:
         raise
 
 
-def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None) -> Any:
-    """``tuner.fit()``; SearchInterrupted when it returned (Ctrl-C) before every trial ended.
+def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None, stop: StopSignals,
+         segment: Segment) -> Any:
+    """``tuner.fit()``; SearchInterrupted when it returned (a stop signal) before every trial ended.
 
     Ray Tune's first SIGINT makes ``fit`` save the experiment state and return normally, after
     marking the trials it stopped TERMINATED in memory: the saved state is the one to trust.
-    A search that ran out of ``time_budget_s`` ends with fewer trials and is complete.
+    SIGTERM and SIGHUP take the same way (``StopSignals``). A search that ran out of
+    ``time_budget_s`` ends with fewer trials and is complete.
     """
     total, began = settings.num_samples, time.monotonic()
     try:
@@ -255,16 +292,24 @@ def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None) ->
             # A trial retried from its checkpoint reports its later epochs again; Optuna keeps the first.
             warnings.filterwarnings("ignore", message="The reported value is ignored because this `step")
             grid = tuner.fit()
-    except KeyboardInterrupt:  # a second Ctrl-C: Ray Tune's handler is gone, its last snapshot stands
-        SearchFolder(path).update_record(interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
-        raise SearchInterrupted(path, None, total) from None
+    except KeyboardInterrupt:  # a second signal: Ray Tune's handler is gone, its last snapshot stands
+        stopped_by = stop.received or signal.SIGINT
+        SearchFolder(path).update_record(interrupted=_now())
+        segment.close(path, stopped_by.name)
+        raise SearchInterrupted(path, None, total, stopped_by) from None
+    except BaseException:
+        segment.close(path, "error")
+        raise
     statuses = saved_trial_statuses(path)
     remove_unrecorded_trials(path, set(statuses), echo)
     finished = sum(status in ("TERMINATED", "ERROR") for status in statuses.values())
     out_of_time = settings.time_budget_s is not None and time.monotonic() - began >= settings.time_budget_s
     if finished < total and not out_of_time:
-        SearchFolder(path).update_record(interrupted=time.strftime("%Y-%m-%d %H:%M:%S"))
-        raise SearchInterrupted(path, finished, total)
+        stopped_by = stop.received or signal.SIGINT
+        SearchFolder(path).update_record(interrupted=_now())
+        segment.close(path, stopped_by.name)
+        raise SearchInterrupted(path, finished, total, stopped_by)
+    segment.close(path, "time budget" if finished < total else "finished")
     return grid
 
 
@@ -275,6 +320,33 @@ def saved_trial_statuses(path: Path) -> dict[str, str]:
     with _quiet_ray_logs():
         analysis = ExperimentAnalysis(str(path))
     return {Path(trial.path).name: trial.status for trial in analysis.trials}
+
+
+@dataclass(frozen=True)
+class _SavedTrial:
+    """A trial as Ray's saved experiment state has it, shaped like a ``ray.tune.Result``."""
+
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    error: bool
+    path: str
+    checkpoint: Any
+    state: str
+
+
+def saved_trial_rows(path: Path, settings: SearchSettings) -> list[dict[str, Any]]:
+    """The trial rows of a search that is interrupted or still running, from Ray's newest saved
+    state; trials that have not ended have no stop reason yet. Empty before any was saved."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        with _quiet_ray_logs():
+            analysis = ExperimentAnalysis(str(path))
+    except Exception:  # nothing saved yet (no trial started), or a snapshot being replaced
+        return []
+    trials = [_SavedTrial(dict(t.last_result or {}), dict(t.config or {}), t.status == "ERROR", str(t.path),
+                          t.checkpoint, t.status) for t in analysis.trials]
+    return trial_rows(trials, settings.metric, search_rungs(settings))
 
 
 @contextlib.contextmanager
@@ -293,20 +365,42 @@ def _keep_signal_handlers() -> Iterator[None]:
 
 
 def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | None = None) -> SearchOutcome:
-    """Continue a search stopped by Ctrl-C or a dead driver: same split, Optuna's state restored.
+    """Continue a search stopped by a signal or a dead driver: same split, Optuna's state restored.
 
     Finished trials are kept, unfinished ones continue from their last checkpoint, errored ones
     are retried, and new ones are sampled until the search holds ``num_samples`` trials. Ray's
-    experiment state in ``path`` is unpickled: resume only folders you trust.
+    experiment state in ``path`` is unpickled: resume only folders you trust. A search that
+    already finished comes back as it is (``already_finished``), without starting Ray. SIGTERM
+    and SIGHUP stop it as Ctrl-C does (``SearchInterrupted``).
     """
+    search_folder = SearchFolder.open(path)
+    if search_folder.record().get("finished") and search_folder.has_trials():
+        return finished_outcome(search_folder)
+    settings = search_folder.settings()
+    with StopSignals() as stop:
+        try:
+            return _resume_search(search_folder, settings, echo, address, stop)
+        except KeyboardInterrupt:  # before the trials started (loading data, starting Ray)
+            raise SearchInterrupted(search_folder.path, None, settings.num_samples,
+                                    stop.received or signal.SIGINT) from None
+
+
+def finished_outcome(search_folder: SearchFolder) -> SearchOutcome:
+    """The outcome of a search that finished, read from its folder (no Ray, no torch)."""
+    record = search_folder.record()
+    return SearchOutcome(search_folder.path, record.get("best_trial"), record.get("best") or {},
+                         search_folder.trials(), record["split_hash"], search_folder.seconds(),
+                         already_finished=True)
+
+
+def _resume_search(search_folder: SearchFolder, settings: SearchSettings, echo: Echo | None,
+                   address: str | None, stop: StopSignals) -> SearchOutcome:
     from ray import tune
 
     from tune_gae.data.split import load_split
 
-    started = time.monotonic()
-    search_folder = SearchFolder.open(path)
+    segment = Segment()
     folder = search_folder.path
-    settings = search_folder.settings()
     if address is not None:
         settings = replace(settings, address=address)
     if not tune.Tuner.can_restore(str(folder)):
@@ -314,8 +408,10 @@ def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | 
             f"{folder} holds no Ray experiment state to resume (it stopped before its first trial): "
             f"start it again with `tune-gae search ... --overwrite`."
         )
-    if settings.address is None:
+    if not joins_cluster(settings.address):
         check_resources(settings, [local_resources()], where="this machine")
+    else:
+        ray_address(settings.address)  # a dead address fails now, not after the data loaded
     split = load_split(settings.data)
     search_folder.check_split(split.split_hash, fix="restore the original dataset files to resume.")
     with _ray_for(settings), _ray_tune_env(settings), _quiet_ray_logs():
@@ -338,8 +434,8 @@ def resume_search(path: str | Path, *, echo: Echo | None = None, address: str | 
         echo(f"Resuming {folder.name} (split {split.split_hash}): {done} of {settings.num_samples} "
              f"trials finished before; {rest}.")
     with _ray_tune_env(settings):
-        grid = _fit(tuner, folder, settings, echo)
-    return summarize(folder, grid, split.split_hash, time.monotonic() - started, settings.metric)
+        grid = _fit(tuner, folder, settings, echo, stop, segment)
+    return summarize(folder, grid, split.split_hash, settings)
 
 
 class _DropRayRestoreHint(logging.Filter):
@@ -372,12 +468,18 @@ def _finished_before(tuner: Any) -> int:
         return 0
 
 
-def summarize(path: Path, grid: Any, split_hash: str, seconds: float, metric: str) -> SearchOutcome:
-    rows = trial_rows(grid, metric)
+def summarize(path: Path, grid: Any, split_hash: str, settings: SearchSettings) -> SearchOutcome:
+    """Write the trial table and the best trial; prune checkpoints (``--keep-checkpoints`` keeps
+    them). ``seconds`` is the running time over all the search's segments."""
+    from tune_gae.search.pruning import prune_checkpoints
+
+    rows = trial_rows(grid, settings.metric, search_rungs(settings))
+    if not settings.keep_checkpoints:
+        prune_checkpoints(path, rows, METRICS)
     folder = SearchFolder(path)
     folder.write_trials(rows)
     finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]
     best = finished[0] if finished else {}
-    folder.update_record(finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=round(seconds, 1),
-                         best_trial=best.get("trial"), best=best)
+    seconds = folder.seconds()
+    folder.update_record(finished=_now(), seconds=seconds, best_trial=best.get("trial"), best=best)
     return SearchOutcome(path, best.get("trial"), best, rows, split_hash, seconds)

@@ -1,6 +1,7 @@
 """What one search is asked to do (``SearchSettings``) and what it returns (``SearchOutcome``)."""
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,14 +28,18 @@ Echo = Callable[[str], None]
 
 
 class SearchInterrupted(Exception):
-    """The search stopped before all its trials finished (Ctrl-C); its state is saved to resume."""
+    """The search stopped before all its trials finished (Ctrl-C, SIGTERM, SIGHUP); its state is
+    saved to resume (``path`` is None when it stopped before its first trial)."""
 
-    def __init__(self, path: Path, finished: int | None, total: int) -> None:
-        self.path, self.finished, self.total = path, finished, total
-        done = f" with {finished} of {total} trials finished" if finished is not None else ""
-        super().__init__(
-            f"search stopped{done}; its state is saved. Continue it with: tune-gae resume {path}"
-        )
+    def __init__(self, path: Path | None, finished: int | None, total: int,
+                 stopped_by: signal.Signals = signal.SIGINT) -> None:
+        self.path, self.finished, self.total, self.stopped_by = path, finished, total, stopped_by
+        if path is None:
+            message = "search stopped before its first trial; nothing to resume."
+        else:
+            done = f" with {finished} of {total} trials finished" if finished is not None else ""
+            message = f"search stopped{done}; its state is saved. Continue it with: tune-gae resume {path}"
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class SearchSettings:
     overwrite: bool = False
     time_budget_s: float | None = None  # stop starting/running trials after this long
     report_interval_s: float = REPORT_INTERVAL_S  # 0: report every epoch to Ray Tune
+    keep_checkpoints: bool = False  # keep every trial's last checkpoint, not only the winners'
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -101,7 +107,8 @@ class SearchOutcome:
     best: dict[str, Any]
     trials: list[dict[str, Any]]
     split_hash: str
-    seconds: float
+    seconds: float  # running time over all the search's segments (first run and resumes)
+    already_finished: bool = False  # resume found nothing left to run
 
 
 # --------------------------------------------------------------------------- helpers
@@ -114,3 +121,10 @@ def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[in
         rungs.append(t)
         t *= reduction_factor
     return tuple(rungs)
+
+
+def search_rungs(settings: SearchSettings) -> tuple[int, ...]:
+    """The epochs where this search's scheduler may stop a trial (none without ASHA)."""
+    if settings.scheduler != "asha":
+        return ()
+    return asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs)

@@ -56,12 +56,34 @@ def load_space(path: str | Path) -> SearchSpace:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise TuneGAEError(_yaml_problem(shown, exc)) from None
-    space = parse_space(document, path=shown)
+    space = parse_space(document, path=shown, lines=_key_lines(text))
     return replace(space, path=str(Path(path).expanduser().resolve()))
 
 
-def parse_space(document: Any, *, path: str = "<space>") -> SearchSpace:
-    """Validate an already-parsed space (the YAML's top-level mapping); ``path`` names it in errors."""
+def _key_lines(text: str) -> dict[str, int]:
+    """The line (1-based) of each top-level key and of each ``parameters.<name>``, for errors."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:  # already parsed once: cannot happen, and lines are only a courtesy
+        return {}
+    lines: dict[str, int] = {}
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            lines[str(key.value)] = key.start_mark.line + 1
+            if key.value == "parameters" and isinstance(value, yaml.MappingNode):
+                for name, _ in value.value:
+                    lines[f"parameters.{name.value}"] = name.start_mark.line + 1
+    return lines
+
+
+def parse_space(document: Any, *, path: str = "<space>", lines: Mapping[str, int] | None = None) -> SearchSpace:
+    """Validate an already-parsed space (the YAML's top-level mapping); ``path`` names it in errors,
+    with the line of the entry at fault when ``lines`` (``_key_lines``) gives it."""
+    lines = lines or {}
+
+    def at(key: str) -> str:
+        return f"{path}:{lines[key]}" if key in lines else path
+
     if document is None:
         raise TuneGAEError(f"{path} is empty: write a top-level 'parameters:' mapping (see search_spaces/smoke.yaml).")
     if not isinstance(document, dict):
@@ -71,23 +93,23 @@ def parse_space(document: Any, *, path: str = "<space>") -> SearchSpace:
     for key in document:
         if key not in TOP_KEYS:
             raise TuneGAEError(
-                f"unknown top-level key {key!r} in {path}{did_you_mean(str(key), TOP_KEYS)}; "
+                f"unknown top-level key {key!r} in {at(str(key))}{did_you_mean(str(key), TOP_KEYS)}; "
                 f"allowed: {', '.join(TOP_KEYS)}."
             )
     if "parameters" not in document:
         raise TuneGAEError(f"{path} has no 'parameters:' mapping: add one with an entry per hyperparameter.")
     description = document.get("description") or ""
     if not isinstance(description, str):
-        raise TuneGAEError(f"'description' in {path} must be text but got {show_value(description)}.")
+        raise TuneGAEError(f"'description' in {at('description')} must be text but got {show_value(description)}.")
     entries = document["parameters"]
     if not isinstance(entries, dict) or not entries:
         raise TuneGAEError(
-            f"'parameters:' in {path} must be a non-empty mapping of name -> entry but got {show_value(entries)}."
+            f"'parameters:' in {at('parameters')} must be a non-empty mapping of name -> entry but got {show_value(entries)}."
         )
     names = [str(name) for name in entries]
     parsed: dict[str, Parameter] = {}
     for name, entry in entries.items():
-        parameter = _Entry(str(name), entry, path).parse(parsed, names)
+        parameter = _Entry(str(name), entry, at(f"parameters.{name}")).parse(parsed, names)
         parsed[parameter.name] = parameter
     return SearchSpace(path=path, description=description.strip(), parameters=tuple(parsed.values()))
 
