@@ -78,11 +78,11 @@ def _fake_search(folder: Path) -> dict[str, str]:
          "{path}:3:3: invalid YAML (while parsing a flow mapping, expected ',' or '}}', but got '<scalar>'): "
          "fix the syntax there (indent with spaces, quote odd strings)."),
         ("parameters:\n  latnet_channels: {choice: [8, 16]}\n",
-         "unknown parameter 'latnet_channels' in {path} (did you mean 'latent_channels'?)."),
+         "unknown parameter 'latnet_channels' in {path}:2 (did you mean 'latent_channels'?)."),
         ("parameters:\n  lr: {loguniform: [0.1, 0.01]}\n",
-         "'lr' in {path}: loguniform low 0.1 is above high 0.01: write [low, high]."),
+         "'lr' in {path}:2: loguniform low 0.1 is above high 0.01: write [low, high]."),
         ("parameters:\n  lr: {loguniform: [0.0, 0.01]}\n",
-         "'lr' in {path}: loguniform bounds must be positive but got 0: use uniform, or a choice that includes it."),
+         "'lr' in {path}:2: loguniform bounds must be positive but got 0: use uniform, or a choice that includes it."),
     ],
     ids=["malformed YAML", "unknown parameter", "reversed range", "log range from zero"],
 )
@@ -116,7 +116,7 @@ def test_unknown_dataset_is_refused(tmp_path: Path, no_ray: list[str | None]) ->
     result = _invoke(["search", "smoke", "--dataset", "Cra", "--results-dir", str(tmp_path)])
     _assert_refused(
         result,
-        "unknown dataset 'Cra': use one of Cora, CiteSeer, PubMed, 'synthetic:nodes=N,communities=K', "
+        "unknown dataset 'Cra' (did you mean 'Cora'?): use one of Cora, CiteSeer, PubMed, 'synthetic:nodes=N,communities=K', "
         "or a path to an edge-list file.",
     )
     assert list(tmp_path.iterdir()) == []
@@ -268,7 +268,7 @@ def test_local_ray_starts_with_the_dashboard_off(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: seen.update(kwargs))
     assert connect_ray(None) is True
-    assert seen["include_dashboard"] is False and seen["address"] is None
+    assert seen["include_dashboard"] is False and seen["address"] == "local"  # never a recorded cluster
 
 
 def test_tensorboard_serves_on_localhost_by_default() -> None:

@@ -48,7 +48,7 @@ def test_unknown_dataset_is_one_line_exit_2() -> None:
     result = CliRunner().invoke(main, ["train", "--dataset", "Cra"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "Error: unknown dataset 'Cra': use one of Cora, CiteSeer, PubMed, "
+        "Error: unknown dataset 'Cra' (did you mean 'Cora'?): use one of Cora, CiteSeer, PubMed, "
         "'synthetic:nodes=N,communities=K', or a path to an edge-list file."
     ]
 

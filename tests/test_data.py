@@ -121,7 +121,7 @@ def test_bad_edge_files(tmp_path: Path, content: str, features: int | None, mess
 
 
 def test_unknown_dataset_lists_known_ones() -> None:
-    with pytest.raises(TuneGAEError, match="unknown dataset 'Coraa': use one of Cora, CiteSeer, PubMed"):
+    with pytest.raises(TuneGAEError, match=r"unknown dataset 'Coraa' \(did you mean 'Cora'\?\): use one of Cora, CiteSeer, PubMed"):
         load_graph(DataConfig("Coraa"))
 
 

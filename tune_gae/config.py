@@ -6,8 +6,10 @@ into those objects strictly: an unknown key is an error with a "did you mean" hi
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from tune_gae.errors import TuneGAEError, did_you_mean
@@ -23,6 +25,36 @@ def _check_fields(config: Any, names: tuple[str, ...]) -> None:
         object.__setattr__(config, name, RULES[name].check(name, getattr(config, name)))
 
 
+PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
+SYNTHETIC_PREFIX = "synthetic"
+
+
+def looks_like_path(source: str) -> bool:
+    """Whether a --dataset names a file (an edge list) rather than a dataset."""
+    return os.sep in source or "." in source or Path(source).exists()
+
+
+def planetoid_name(name: str) -> str:
+    """The canonical Planetoid spelling of ``name`` (case-insensitive), or a TuneGAEError."""
+    for known in PLANETOID_NAMES:
+        if name.lower() == known.lower():
+            return known
+    close = did_you_mean(name.lower(), [known.lower() for known in PLANETOID_NAMES])
+    for known in PLANETOID_NAMES:  # the hint in the canonical spelling
+        close = close.replace(repr(known.lower()), repr(known))
+    raise TuneGAEError(
+        f"unknown dataset {name!r}{close}: use one of {', '.join(PLANETOID_NAMES)}, "
+        f"'synthetic:nodes=N,communities=K', or a path to an edge-list file."
+    )
+
+
+def check_dataset(source: str) -> None:
+    """Refuse an unknown dataset name now, before torch and PyG are imported (seconds)."""
+    source = source.strip()
+    if not source.lower().startswith(SYNTHETIC_PREFIX) and not looks_like_path(source):
+        planetoid_name(source)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which graph, and how its edges are split into train/validation/test."""
@@ -35,6 +67,7 @@ class DataConfig:
     split_seed: int = 0
 
     def __post_init__(self) -> None:
+        check_dataset(self.dataset)
         for name in ("val_ratio", "test_ratio"):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:

@@ -65,9 +65,10 @@ def train(
     Writes TensorBoard events (loss, val_auc, val_ap, HParams) under RESULTS_DIR/NAME.
     """
     from tune_gae.config import DataConfig
-    from tune_gae.train.local_run import train_run
 
     data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed)
+    from tune_gae.train.local_run import train_run  # torch + PyG: after the flags were checked
+
     hyper = dict(
         model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,

@@ -15,15 +15,13 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from tune_gae.config import DataConfig
+from tune_gae.config import SYNTHETIC_PREFIX, DataConfig, looks_like_path, planetoid_name
 from tune_gae.data.features import structural_features
 from tune_gae.errors import TuneGAEError
 from tune_gae.logs import library_chatter_shown
 
-PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
 PLANETOID_RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 DATA_ROOT_ENV = "TUNE_GAE_DATA"
-SYNTHETIC_PREFIX = "synthetic"
 SYNTHETIC_DEFAULTS = {
     "nodes": 2000,
     "communities": 5,
@@ -59,27 +57,12 @@ def load_graph(config: DataConfig) -> Data:
     source = config.dataset.strip()
     if source.lower().startswith(SYNTHETIC_PREFIX):
         data = synthetic_graph(source)
-    elif _looks_like_path(source):
+    elif looks_like_path(source):
         data = load_edge_list(Path(source), features=Path(config.features) if config.features else None)
     else:
         root = Path(config.root).expanduser().resolve() if config.root else default_data_root()
         data = load_planetoid(source, root)
     return data
-
-
-def _looks_like_path(source: str) -> bool:
-    return os.sep in source or "." in source or Path(source).exists()
-
-
-def planetoid_name(name: str) -> str:
-    """The canonical Planetoid spelling of ``name`` (case-insensitive), or a TuneGAEError."""
-    for known in PLANETOID_NAMES:
-        if name.lower() == known.lower():
-            return known
-    raise TuneGAEError(
-        f"unknown dataset {name!r}: use one of {', '.join(PLANETOID_NAMES)}, "
-        f"'synthetic:nodes=N,communities=K', or a path to an edge-list file."
-    )
 
 
 def load_planetoid(name: str, root: Path) -> Data:
