@@ -174,8 +174,11 @@ def test_distributions_inferred_when_the_space_file_is_gone(tmp_path: Path) -> N
     assert param_importances(study)
 
 
-def test_report_of_an_unfinished_search(tmp_path: Path) -> None:
+def test_report_of_a_search_stopped_before_its_first_trial(tmp_path: Path) -> None:
+    """No trial table and no Ray state: nothing to show (an interrupted search with trials is
+    reported from Ray's saved state: tests/test_signals.py)."""
     folder = _conditional_search(tmp_path)
     (folder / "trials.csv").unlink()
     result = CliRunner().invoke(main, ["report", str(folder), "--plots"])
-    assert result.exit_code == 2 and "has no trials.csv yet (the search has not finished)" in result.output
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: {folder} holds no trial yet: the search stopped before its first one."

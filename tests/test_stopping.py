@@ -6,6 +6,7 @@ against what the trial's own ``progress.csv`` shows (its epochs, its best epoch)
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ def test_the_rules_in_the_order_the_causes_act() -> None:
     assert reason(epochs_run=100, best_epoch=50, patience=10) == "epochs"  # all its epochs: not a stop
     assert reason(epochs_run=31, best_epoch=25, patience=10) == "time budget"
     assert reason(epochs_run=30, best_epoch=25, rungs=()) == "time budget"  # no ASHA, no rung
+    assert reason(epochs_run=0, best_epoch=0, planned_epochs=None) == "time budget"  # cut before its first report
     assert set(STOP_REASONS) == {"epochs", "patience", "asha", "nan", "error", "time budget"}
 
 
@@ -86,3 +88,5 @@ def test_trials_cut_by_the_time_budget_say_so(ray_session: None, tmp_path: Path)
     ))
     rows = _table(outcome.path)
     assert rows and all(r["stop_reason"] == "time budget" and int(r["epochs_run"]) < 20000 for r in rows)
+    segments = json.loads((outcome.path / "search.json").read_text())["segments"]
+    assert [s["ended_by"] for s in segments] == ["time budget"]

@@ -309,7 +309,7 @@ def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None, st
         SearchFolder(path).update_record(interrupted=_now())
         segment.close(path, stopped_by.name)
         raise SearchInterrupted(path, finished, total, stopped_by)
-    segment.close(path, "time budget" if finished < total else "finished")
+    segment.close(path, "time budget" if out_of_time else "finished")
     return grid
 
 

@@ -18,14 +18,18 @@ STOP_REASONS = (EPOCHS, PATIENCE, ASHA, NAN, ERROR, TIME_BUDGET)
 ENDED_EARLY = (PATIENCE, ASHA, TIME_BUDGET)  # stopped before its epochs ran out, healthy
 
 
-def stop_reason(*, error: bool, diverged: bool, epochs_run: int, planned_epochs: int, best_epoch: int,
+def stop_reason(*, error: bool, diverged: bool, epochs_run: int, planned_epochs: int | None, best_epoch: int,
                 patience: int, rungs: Collection[int]) -> str:
-    """The reason a finished trial stopped (``rungs``: ASHA's epochs, empty without ASHA)."""
+    """The reason a finished trial stopped (``rungs``: ASHA's epochs, empty without ASHA).
+
+    ``planned_epochs`` is None for a trial stopped before its first report (Ray keeps no config
+    for it): only the time budget does that to a healthy trial.
+    """
     if error:
         return ERROR
     if diverged:
         return NAN
-    if epochs_run >= planned_epochs:
+    if planned_epochs is not None and epochs_run >= planned_epochs:
         return EPOCHS
     if patience and epochs_run - best_epoch >= patience:
         return PATIENCE
