@@ -7,6 +7,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from tune_gae.config import DataConfig
 from tune_gae.data.split import LinkSplit, load_split
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.encoders import embed
-from tune_gae.nn.portable import PortableEncoder
+from tune_gae.nn.portable import PortableEncoder, pickled_members
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +93,7 @@ def test_bundle_describes_the_best_trial(smoke_search: Path, smoke_bundle: Path,
 
     card = (smoke_bundle / "MODEL_CARD.md").read_text()
     assert best["trial"] in card and "smoke.yaml" in card and f"{metrics['test_auc']:.4f}" in card
-    assert "torch.jit.load" in card and "load_model" in card
+    assert 'torch.export.load("path/to/bundle/encoder.pt2")' in card and "load_model" in card
 
 
 def test_metrics_recomputed_with_sklearn_from_the_saved_embeddings(smoke_bundle: Path) -> None:
@@ -150,39 +151,49 @@ print(json.dumps({
     assert got["heavy"] == []  # loading a bundle never imports Ray, Optuna, matplotlib or sklearn
 
 
-def test_torchscript_encoder_runs_without_tune_gae_or_pyg(smoke_bundle: Path, split: LinkSplit, tmp_path: Path) -> None:
+def _card_snippet(bundle: Path) -> str:
+    """The model card's "Without tune-gae" code, pointed at ``bundle``."""
+    card = (bundle / "MODEL_CARD.md").read_text()
+    block = card.split("Without tune-gae (torch only):", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    return block.replace("path/to/bundle", str(bundle))
+
+
+def test_the_cards_portable_encoder_runs_without_tune_gae_or_pyg(smoke_bundle: Path, split: LinkSplit,
+                                                                  tmp_path: Path) -> None:
     torch.save({"x": split.x, "edge_index": split.train_edge_index}, tmp_path / "inputs.pt")
-    script = """
-import sys
+    script = f"""
+import sys, warnings
+warnings.simplefilter("error", DeprecationWarning)
 sys.modules["tune_gae"] = None  # any import of tune_gae (or PyG) now raises ImportError
 sys.modules["torch_geometric"] = None
 import torch
-encoder = torch.jit.load(sys.argv[1])
-inputs = torch.load(sys.argv[2], weights_only=True)
+inputs = torch.load("inputs.pt", weights_only=True)
+x, edge_index = inputs["x"], inputs["edge_index"]
 with torch.no_grad():
-    torch.save(encoder(inputs["x"], inputs["edge_index"]), sys.argv[3])
+{textwrap.indent(_card_snippet(smoke_bundle), "    ")}
+torch.save(z, "z.pt")
 print(sorted(m for m in sys.modules if m.startswith(("tune_gae", "torch_geometric")) and sys.modules[m]))
 """
     # -I: no user site, no cwd on sys.path; run from a folder that holds no tune_gae either.
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", script, str(smoke_bundle / "encoder.pt"), "inputs.pt", "z.pt"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     z = torch.load(tmp_path / "z.pt", weights_only=True)
     assert torch.allclose(z, load_embeddings(smoke_bundle), atol=1e-5)
+    assert pickled_members(smoke_bundle / "encoder.pt2") == []  # loading it unpickled no code
 
 
-def test_torchscript_encoder_generalises_to_another_graph(smoke_bundle: Path, split: LinkSplit) -> None:
-    # A different node count and edge set: the scripted module has no size baked in.
+def test_portable_encoder_generalises_to_another_graph(smoke_bundle: Path, split: LinkSplit) -> None:
+    # A different node count and edge set: the exported program has no size baked in.
     keep = 900
     edges = split.train_edge_index
     sub = edges[:, (edges[0] < keep) & (edges[1] < keep)]
     x = split.x[:keep]
-    encoder = torch.jit.load(str(smoke_bundle / "encoder.pt"))
+    encoder = torch.export.load(smoke_bundle / "encoder.pt2").module()
     model = load_model(smoke_bundle)
-    assert torch.allclose(encoder(x, sub), embed(model, x, sub), atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(encoder(x, sub), embed(model, x, sub), atol=1e-5)
     portable = PortableEncoder.from_state_dict(
         bundle_model_config(read_bundle_config(smoke_bundle)),
         torch.load(smoke_bundle / "model.pt", weights_only=True),

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from tune_gae.config import DataConfig, ModelConfig
-from tune_gae.data import LinkSplit, load_split
+from tune_gae.data.split import LinkSplit, load_split
 from tune_gae.errors import TuneGAEError
-from tune_gae.models import build_model, embed
-from tune_gae.portable import PortableEncoder, export_encoder, pickled_members, write_portable_encoder
+from tune_gae.nn.encoders import build_model, embed
+from tune_gae.nn.portable import PortableEncoder, export_encoder, pickled_members, write_portable_encoder
 
 CONFIGS = [
     ModelConfig(1433, model="gae", encoder="gcn", hidden_channels=(32,), latent_channels=16),

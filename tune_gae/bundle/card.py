@@ -80,16 +80,16 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "",
         "```python",
         "import torch",
-        'encoder = torch.jit.load("path/to/bundle/encoder.pt")',
-        "z = encoder(x, edge_index)   # raw features [N, "
-        f"{config['in_channels']}], edge_index [2, E] (both directions) -> [N, {model['latent_channels']}]",
+        'encoder = torch.export.load("path/to/bundle/encoder.pt2").module()  # no code is unpickled',
+        "z = encoder(x, edge_index)   # any graph: raw features [N, "
+        f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {model['latent_channels']}]",
         "```",
         "",
-        f"`encoder.pt`: {encoder_note}. Command line: `tune-gae embed`, `tune-gae predict`, `tune-gae evaluate`.",
+        f"`encoder.pt2`: {encoder_note}. Command line: `tune-gae embed`, `tune-gae predict`, `tune-gae evaluate`.",
         "",
         "## Files",
         "",
-        "`model.pt` (state_dict), `config.json`, `metrics.json`, `embeddings.pt`, `split.pt`, `encoder.pt`, "
+        "`model.pt` (state_dict), `config.json`, `metrics.json`, `embeddings.pt`, `split.pt`, `encoder.pt2`, "
         "this card. Versions: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()) + ".",
         "",
     ])

@@ -8,7 +8,7 @@ state_dict plus the JSON config that rebuilds the model (``build_model(ModelConf
 - ``metrics.json``   validation metrics from the search; test metrics, computed once, here
 - ``embeddings.pt``  ``[num_nodes, latent]`` node embeddings (mu for a VGAE) on the training graph
 - ``split.pt``       the link split as ``[2, E]`` long tensors (train graph, val/test pos/neg)
-- ``encoder.pt``     TorchScript: ``(raw x, edge_index) -> embeddings``, needs only torch to load
+- ``encoder.pt2``    a torch.export program: ``(raw x, edge_index) -> embeddings``, needs only torch
 - ``MODEL_CARD.md``  what was searched, how the model was selected, metrics, how to load it
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ import math
 import shutil
 import time
 import uuid
-import warnings
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -49,7 +48,7 @@ from tune_gae.config import (
     run_config_from_dict,
 )
 from tune_gae.errors import TuneGAEError
-from tune_gae.nn.portable import PORTABLE_ATOL, PortableEncoder
+from tune_gae.nn.portable import write_portable_encoder
 from tune_gae.search.results import CHECKPOINT_FILE, SearchFolder
 from tune_gae.search.settings import METRICS
 
@@ -316,19 +315,5 @@ def _write_bundle(
 def _write_portable_encoder(
     path: Path, config: ModelConfig, weights: dict[str, Tensor], split: LinkSplit, embeddings: Tensor
 ) -> str:
-    """Script the portable encoder, check it against ``embeddings``, save it; returns a note."""
-    encoder = PortableEncoder.from_state_dict(config, weights).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in torch 2.9+
-        scripted = torch.jit.script(encoder)
-        with torch.no_grad():
-            got = scripted(split.x, split.train_edge_index)
-        if got.shape != embeddings.shape or not torch.allclose(got, embeddings, atol=PORTABLE_ATOL, rtol=1e-4):
-            worst = (got - embeddings).abs().max().item() if got.shape == embeddings.shape else math.inf
-            raise TuneGAEError(
-                f"the TorchScript encoder does not reproduce the model's embeddings (max difference "
-                f"{worst:.3g}): the encoder changed its maths; update tune_gae.nn.portable.PortableEncoder."
-            )
-        scripted.save(str(path))
-    worst = (got - embeddings).abs().max().item()
-    return f"TorchScript (torch.jit.script); reproduces embeddings.pt to {worst:.1e}"
+    """Export the portable encoder, check it against ``embeddings``, save it; returns a note."""
+    return write_portable_encoder(path, config, weights, split.x, split.train_edge_index, embeddings)

@@ -1,29 +1,47 @@
-"""The trained GCN encoder restated in plain torch ops, for a bundle file that loads without tune-gae."""
+"""The trained GCN encoder in plain torch ops, saved as a ``torch.export`` program: a bundle file
+that runs with torch alone (no tune-gae, no PyG) and unpickles no code.
+
+``torch.jit`` is deprecated (torch 2.9+), so a bundle's portable encoder is an ExportedProgram
+saved with ``torch.export.save`` (a ``.pt2`` zip archive: the graph as JSON, weights as raw
+bytes). Anyone with torch loads it with ``torch.export.load(path).module()``; the number of
+nodes and edges are dynamic, so it embeds any graph with the trained feature width.
+"""
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from tune_gae.config import (
-    ModelConfig,
-)
+from tune_gae.errors import TuneGAEError
 
 if TYPE_CHECKING:
+    from tune_gae.config import ModelConfig
 
-    pass
-
+__all__ = [
+    "PORTABLE_ATOL",
+    "PORTABLE_FORMAT",
+    "PortableEncoder",
+    "export_encoder",
+    "pickled_members",
+    "write_portable_encoder",
+]
 
 # The portable encoder must reproduce the model's embeddings to this tolerance (float32 sums).
 PORTABLE_ATOL = 1e-4
-
-
-# --------------------------------------------------------------------------- portable encoder
+PORTABLE_FORMAT = "torch.export program (.pt2 archive)"
+# The example graph the program is traced on: small, so the archive's saved sample inputs stay
+# small, and of sizes other than 0 and 1 (torch.export specialises those).
+_EXAMPLE_NODES = 3
+_EXAMPLE_EDGES = 4
 
 
 class _GCNLayer(torch.nn.Module):
-    """One GCN layer, ``A_hat @ (h @ W^T) + b``, as a gather + ``index_add_`` (scriptable)."""
+    """One GCN layer, ``A_hat @ (h @ W^T) + b``, as a gather and an ``index_add``."""
 
     def __init__(self, weight: Tensor, bias: Tensor) -> None:
         super().__init__()
@@ -32,18 +50,17 @@ class _GCNLayer(torch.nn.Module):
 
     def forward(self, h: Tensor, src: Tensor, dst: Tensor, norm: Tensor) -> Tensor:
         hw = torch.nn.functional.linear(h, self.weight)
-        out = torch.zeros_like(hw).index_add_(0, dst, hw.index_select(0, src) * norm.unsqueeze(-1))
-        return out + self.bias
+        return torch.zeros_like(hw).index_add(0, dst, hw.index_select(0, src) * norm.unsqueeze(-1)) + self.bias
 
 
 class PortableEncoder(torch.nn.Module):
-    """The trained GCN encoder in plain torch ops, for TorchScript: ``(raw x, edge_index) -> mu``.
+    """The trained GCN encoder in plain torch ops: ``(raw x, edge_index) -> mu``.
 
-    PyG's ``GCNConv`` scripts but its saved code does not load back (torch 2.13, PyG 2.8: a
-    ``SparseTensor`` branch fails type checking), and tune_gae's encoder uses sparse autograd
-    functions that neither script nor trace. This re-states the same maths (Kipf & Welling's
-    ``D^-1/2 (A + I) D^-1/2`` propagation, PyG's ``NormalizeFeatures``) with the exported weights;
-    export checks it reproduces the model's embeddings. Inference only (no dropout).
+    tune_gae's encoder uses sparse autograd functions that do not export, so this re-states the
+    same maths (Kipf & Welling's ``D^-1/2 (A + I) D^-1/2`` propagation, PyG's
+    ``NormalizeFeatures``) with the exported weights; export checks that it reproduces the
+    model's embeddings. No shape depends on the data (existing self loops get weight 0 rather
+    than being filtered out), so one program serves every graph size. Inference only.
     """
 
     def __init__(self, layers: list[tuple[Tensor, Tensor]], *, normalize_input: bool) -> None:
@@ -59,14 +76,14 @@ class PortableEncoder(torch.nn.Module):
             x = x / x.sum(dim=-1, keepdim=True).clamp(min=1.0)
         num_nodes = x.size(0)
         src, dst = edge_index[0], edge_index[1]
-        keep = src != dst  # existing self loops are replaced by one unit loop per node
         loops = torch.arange(num_nodes, dtype=edge_index.dtype, device=edge_index.device)
-        src = torch.cat([src[keep], loops])
-        dst = torch.cat([dst[keep], loops])
-        degree = torch.zeros(num_nodes, dtype=x.dtype, device=x.device)
-        degree = degree.index_add_(0, dst, torch.ones(dst.size(0), dtype=x.dtype, device=x.device))
+        # Existing self loops count 0; every node gets one unit self loop (GCNConv's add_self_loops).
+        weight = torch.cat([(src != dst).to(x.dtype), torch.ones(num_nodes, dtype=x.dtype, device=x.device)])
+        src = torch.cat([src, loops])
+        dst = torch.cat([dst, loops])
+        degree = torch.zeros(num_nodes, dtype=x.dtype, device=x.device).index_add(0, dst, weight)
         inv_sqrt = degree.pow(-0.5)
-        norm = inv_sqrt[src] * inv_sqrt[dst]
+        norm = inv_sqrt[src] * inv_sqrt[dst] * weight
         h = x
         for layer in self.hidden:
             h = layer(h, src, dst, norm).relu()
@@ -79,3 +96,68 @@ class PortableEncoder(torch.nn.Module):
         names = [f"encoder.hidden.{i}" for i in range(depth)] + ["encoder.conv_mu"]
         layers = [(state[f"{name}.lin.weight"], state[f"{name}.bias"]) for name in names]
         return cls(layers, normalize_input=config.normalize_features)
+
+
+def export_encoder(encoder: PortableEncoder) -> torch.export.ExportedProgram:
+    """``encoder`` as an ExportedProgram whose node and edge counts are dynamic."""
+    in_channels = encoder.hidden[0].weight.size(1) if len(encoder.hidden) else encoder.out.weight.size(1)
+    example_x = torch.zeros(_EXAMPLE_NODES, in_channels, dtype=encoder.out.weight.dtype)
+    example_edges = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]], dtype=torch.long)
+    assert example_edges.size(1) == _EXAMPLE_EDGES
+    nodes = torch.export.Dim("num_nodes", min=1)
+    edges = torch.export.Dim("num_edges", min=0)
+    return torch.export.export(
+        encoder.eval(), (example_x, example_edges),
+        dynamic_shapes={"x": {0: nodes}, "edge_index": {1: edges}}, strict=False,
+    )
+
+
+def write_portable_encoder(
+    path: Path, config: ModelConfig, weights: dict[str, Tensor], x: Tensor, edge_index: Tensor, embeddings: Tensor
+) -> str:
+    """Export the encoder, check it reproduces ``embeddings`` on ``(x, edge_index)``, save it.
+
+    Returns a one-line note for the model card. The program is traced on a tiny example graph
+    and checked on the real one, so a size baked into it would fail here, not at a user's.
+    """
+    program = export_encoder(PortableEncoder.from_state_dict(config, weights))
+    with torch.no_grad():
+        got = program.module()(x, edge_index)
+    if got.shape != embeddings.shape or not torch.allclose(got, embeddings, atol=PORTABLE_ATOL, rtol=1e-4):
+        worst = (got - embeddings).abs().max().item() if got.shape == embeddings.shape else float("inf")
+        raise TuneGAEError(
+            f"the exported encoder does not reproduce the model's embeddings (max difference {worst:.3g}): "
+            f"the encoder changed its maths; update tune_gae.nn.portable.PortableEncoder."
+        )
+    torch.export.save(program, path)
+    pickled = pickled_members(path)
+    if pickled:  # torch pickles only tensor subclasses and script objects; ours are plain tensors
+        path.unlink()
+        raise TuneGAEError(f"the exported encoder would hold pickled objects ({', '.join(pickled)}): not written.")
+    worst = (got - embeddings).abs().max().item()
+    return f"{PORTABLE_FORMAT}; reproduces embeddings.pt to {worst:.1e}"
+
+
+def pickled_members(path: Path) -> list[str]:
+    """Members of a ``.pt2`` archive that ``torch.export.load`` would unpickle beyond plain tensors.
+
+    Weights and constants flagged ``use_pickle`` (or stored in the legacy pickled ``.pt`` form)
+    are read with ``weights_only=False``; sample inputs fall back to it when a plain-tensor read
+    fails. An empty list means loading the archive runs no pickled code.
+    """
+    found: list[str] = []
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            parts = name.split("/")
+            if name.endswith("_config.json") and "data" in parts:
+                entries = json.loads(archive.read(name)).get("config", {})
+                found += [f"{name}:{key}" for key, meta in entries.items()
+                          if meta.get("use_pickle") or not str(meta.get("path_name", "")).startswith(("weight_", "tensor_"))]
+            elif name.endswith(".pt") and ("weights" in parts or "constants" in parts):
+                found.append(name)  # the legacy format: one pickled state_dict
+            elif "sample_inputs" in parts:
+                try:
+                    torch.load(io.BytesIO(archive.read(name)), weights_only=True)
+                except Exception:  # noqa: BLE001 - any failure means torch would retry with full unpickling
+                    found.append(name)
+    return found
