@@ -35,12 +35,12 @@ QUICK = Plan(datasets=("Cora",), sizes=((32, 16),), threads=(1,), repeats=2, epo
 
 
 def run(ctx: Context) -> dict[str, Any]:
+    import seed_recipe
     import torch
 
-    import seed_recipe
     from tune_gae.config import DataConfig, ModelConfig, TrainConfig
-    from tune_gae.data import load_split
-    from tune_gae.training import Trainer, evaluate, train_epoch
+    from tune_gae.data.split import load_split
+    from tune_gae.train.trainer import Trainer, train_epoch, validation_metrics
 
     plan: Plan = ctx.pick(FULL, QUICK)
     rows = []
@@ -62,7 +62,7 @@ def run(ctx: Context) -> dict[str, Any]:
                                 train_config)
 
                 def ours_eval(parts: Trainer = parts) -> None:
-                    evaluate(parts.model, parts.x, parts.message_edges, parts.val_pos, parts.val_neg)
+                    validation_metrics(parts.model, parts.x, parts.message_edges, parts.val_pos, parts.val_neg)
 
                 fns = {
                     "seed_train": recipe.train,
@@ -94,10 +94,11 @@ def run(ctx: Context) -> dict[str, Any]:
 def metric_equality(plan: Plan, root: str) -> list[dict[str, Any]]:
     """Final-epoch test AUC/AP of both at equal settings (hidden 32, latent 16, lr 0.01)."""
     import seed_recipe
+
     from tune_gae.config import DataConfig, ModelConfig, TrainConfig
-    from tune_gae.data import load_split
-    from tune_gae.models import build_model
-    from tune_gae.training import Trainer, test_metrics
+    from tune_gae.data.split import load_split
+    from tune_gae.nn.encoders import build_model
+    from tune_gae.train.trainer import Trainer, score_test_edges
 
     rows = []
     for dataset in plan.datasets:
@@ -116,9 +117,9 @@ def metric_equality(plan: Plan, root: str) -> list[dict[str, Any]]:
                     trainer.step()
                 final = build_model(model_config)
                 final.load_state_dict(trainer.model.state_dict())
-                got = test_metrics(final.eval(), split)
+                got = score_test_edges(final.eval(), split)
                 ours_final.append((got["test_auc"], got["test_ap"]))
-                chosen = test_metrics(trainer.best_model(), split)
+                chosen = score_test_edges(trainer.best_model(), split)
                 ours_selected.append((chosen["test_auc"], chosen["test_ap"]))
                 ours_s += time.perf_counter() - started
             row = {"dataset": dataset, "model": model, "epochs": plan.metric_epochs, "seeds": plan.metric_seeds,

@@ -75,8 +75,8 @@ def epoch_times(graph: str, root: str, device_name: str, epochs: int) -> dict[st
     import torch
 
     from tune_gae.config import ModelConfig, TrainConfig
-    from tune_gae.data import load_split
-    from tune_gae.training import Trainer
+    from tune_gae.data.split import load_split
+    from tune_gae.train.trainer import Trainer
 
     device = torch.device(device_name)
     split = load_split(_data_config(graph, root))
@@ -108,8 +108,8 @@ def worker(spec: dict[str, Any]) -> None:
     import torch
 
     from tune_gae.config import ModelConfig, TrainConfig
-    from tune_gae.data import load_split
-    from tune_gae.training import Trainer
+    from tune_gae.data.split import load_split
+    from tune_gae.train.trainer import Trainer
 
     device = torch.device(spec["device"])
     torch.set_num_threads(1)
@@ -253,7 +253,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None, help="write the JSON result (and a .md beside it) here")
     args = parser.parse_args()
-    from tune_gae.allocator import keep_freed_memory
+    from tune_gae.train.allocator import keep_freed_memory
 
     keep_freed_memory()
     if args.device.startswith("cuda"):

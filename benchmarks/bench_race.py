@@ -61,7 +61,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "plan": plan.__dict__, "dataset": ctx.dataset, "parallel_slots": slots(), "plateau": plateau,
         "levels": [str(t) for t in levels],
         "tune_gae": {**ours, "time_to": tune_first},
-        "optuna": {"command": "python benchmarks/plain_optuna.py --trials %d --max-epochs %d" % (plan.trials, plan.max_epochs),
+        "optuna": {"command": f"python benchmarks/plain_optuna.py --trials {plan.trials} --max-epochs {plan.max_epochs}",
                    "wall_s": optuna_run.wall_s, "best_val_auc": round(report["best_value"], 4), "time_to": opt_first},
     }
 

@@ -24,7 +24,7 @@ def _trivial_trainable(config: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    from tune_gae.tensorboard import RunLogger
+    from tune_gae.train.logger import RunLogger
 
     n, every, report_every = int(config["n"]), int(config["checkpoint_every"]), int(config["report_every"])
     logger = RunLogger(tempfile.mkdtemp(prefix="bench-tb-"), {"lr": 0.01}) if config["tensorboard"] else None
@@ -54,7 +54,7 @@ def run(ctx: Context) -> dict[str, Any]:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from tune_gae.search import RAY_TUNE_ENV, environment
+    from tune_gae.search.runner import RAY_TUNE_ENV, environment
 
     count = ctx.pick(FULL_EPOCHS, QUICK_EPOCHS)
     start_ray()

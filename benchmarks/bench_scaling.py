@@ -51,13 +51,14 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(int(spec["threads"]))
     rss_start = peak_rss_mib()
     from tune_gae.config import DataConfig, ModelConfig, TrainConfig
-    from tune_gae.data import load_graph, load_split
+    from tune_gae.data.sources import load_graph
+    from tune_gae.data.split import load_split
 
     nodes, degree, epochs = int(spec["nodes"]), int(spec["degree"]), int(spec["epochs"])
     source = f"synthetic:nodes={nodes},degree={degree}"
     rss_imports = peak_rss_mib()
     if spec["impl"] == "tune_gae":
-        from tune_gae.training import Trainer
+        from tune_gae.train.trainer import Trainer
 
         split = load_split(DataConfig(source))
         edges = split.train_pos.size(1) + split.val_pos.size(1) + split.test_pos.size(1)

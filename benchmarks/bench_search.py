@@ -48,9 +48,8 @@ QUICK = Plan(configs=2, epochs=20)
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    import torch
-
     import seed_recipe
+    import torch
 
     plan: Plan = ctx.pick(FULL, QUICK)
     stop_ray()  # the command starts its own Ray; nothing of ours may compete for the CPUs

@@ -160,7 +160,7 @@ def worker_command(module: str, spec: dict[str, Any]) -> list[str]:
 
 def worker_main(worker: Callable[[dict[str, Any]], Any]) -> None:
     """``python benchmarks/<module>.py --worker SPEC``: run ``worker`` with the run's malloc settings."""
-    from tune_gae.allocator import keep_freed_memory
+    from tune_gae.train.allocator import keep_freed_memory
 
     if len(sys.argv) != 3 or sys.argv[1] != "--worker":
         sys.exit(f"usage: {sys.argv[0]} --worker JSON (started by benchmarks/run.py)")

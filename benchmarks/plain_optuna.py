@@ -27,11 +27,13 @@ def main() -> int:
 
     import optuna
 
-    from tune_gae.allocator import keep_freed_memory
     from tune_gae.config import DataConfig, run_config_from_dict
-    from tune_gae.data import load_split
-    from tune_gae.spaces import load_space, resolve_space_path, resolve_trial_config
-    from tune_gae.training import DivergedError, Trainer
+    from tune_gae.data.split import load_split
+    from tune_gae.search.catalog import resolve_space_path
+    from tune_gae.search.space import resolve_trial_config
+    from tune_gae.search.space_parser import load_space
+    from tune_gae.train.allocator import keep_freed_memory
+    from tune_gae.train.trainer import DivergedError, Trainer
 
     keep_freed_memory()  # as tune-gae's trials do: equal settings
     split = load_split(DataConfig(args.dataset, root=args.data_root, split_seed=args.seed))

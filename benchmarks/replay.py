@@ -28,7 +28,7 @@ def bare_trial_seconds(split: Any, hyper: dict[str, Any], epochs: int, *, thread
     import torch
 
     from tune_gae.config import run_config_from_dict
-    from tune_gae.training import DivergedError, Trainer
+    from tune_gae.train.trainer import DivergedError, Trainer
 
     torch.set_num_threads(threads)
     model_config, train_config = run_config_from_dict({**hyper, "epochs": 10**9}, in_channels=split.num_features)
@@ -102,7 +102,7 @@ def worker(spec: dict[str, Any]) -> None:
     Prints "ready" after imports and data loading, waits for a line on stdin, then prints JSON
     with the wall-clock end of its last trial."""
     from tune_gae.config import DataConfig
-    from tune_gae.data import load_split
+    from tune_gae.data.split import load_split
 
     split = load_split(DataConfig(spec["dataset"], root=spec["root"]))
     bare_trial_seconds(split, {"seed": spec["seed"], **spec["trials"][0][0]}, 2)  # first-call costs
@@ -123,7 +123,7 @@ def read_rows(folder: Path) -> list[dict[str, Any]]:
     import csv
 
     from tune_gae.config import RUN_KEYS
-    from tune_gae.spaces import resolve_trial_config
+    from tune_gae.search.space import resolve_trial_config
 
     with (folder / "trials.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -177,7 +177,7 @@ def first_reached(folder: Path, target: float, since: float) -> float | None:
 
 
 def reached_text(first: dict[float, float | None]) -> str:
-    return ", ".join(f"{t} after {'%.1fs' % v if v is not None else 'never'}" for t, v in first.items())
+    return ", ".join(f"{t} after {f'{v:.1f}s' if v is not None else 'never'}" for t, v in first.items())
 
 
 # --------------------------------------------------------------------------- a search as a command

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Every process of the run, the seed recipe's included, trains with the malloc settings that
     # tune-gae's trials and CLI use: the comparisons are at equal settings.
-    from tune_gae.allocator import keep_freed_memory
+    from tune_gae.train.allocator import keep_freed_memory
 
     keep_freed_memory()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
