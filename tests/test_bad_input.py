@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner, Result
 
 import tune_gae.search.cluster as cluster_module
@@ -163,6 +164,21 @@ def test_gpus_on_a_machine_without_gpu_fail_fast(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert seconds < FAST_FAIL_S, f"took {seconds:.1f} s"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch can use a GPU here")
+def test_gpus_with_a_torch_without_cuda_are_refused(tmp_path: Path, no_ray: list[str | None],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine with GPU device files (Ray would offer GPUs) but a CPU-only torch, trials used
+    to train on the CPU without a word: the search is refused before anything starts."""
+    monkeypatch.setattr(runner_module, "local_resources", lambda: {"CPU": 2.0, "GPU": None})
+    result = _invoke(["search", "smoke", *SMALL, "--gpus-per-trial", "0.5", "--results-dir", str(tmp_path / "r")])
+    _assert_refused(
+        result,
+        f"--gpus-per-trial 0.5 needs CUDA but this torch ({torch.__version__}) was built without it: install a "
+        f"CUDA build of torch (https://pytorch.org/get-started/locally/) or use --gpus-per-trial 0.",
+    )
+    assert not (tmp_path / "r").exists() and no_ray == []
 
 
 def test_more_cpus_than_the_machine_has_are_refused(tmp_path: Path, no_ray: list[str | None]) -> None:

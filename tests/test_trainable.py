@@ -9,7 +9,8 @@ import torch
 
 from tune_gae.config import DataConfig, run_config_from_dict
 from tune_gae.data.split import load_split
-from tune_gae.search.trainable import trial_copy
+from tune_gae.errors import TuneGAEError
+from tune_gae.search.trainable import TrialSettings, train_trial, trial_copy
 from tune_gae.train.trainer import Trainer
 
 
@@ -37,3 +38,11 @@ def test_trials_train_the_same_on_the_copy(cora, config) -> None:
         trainer = Trainer(split, model_config, train_config)
         histories.append([{k: v for k, v in trainer.step().items() if k != "epoch_seconds"} for _ in range(4)])
     assert histories[0] == histories[1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch can use a GPU here")
+def test_a_trial_given_a_gpu_without_cuda_fails_instead_of_training_on_the_cpu(cora) -> None:
+    settings = TrialSettings(metric="val_auc", tensorboard_dir="/nonexistent", seed=0, cpus_per_trial=1,
+                             gpus_per_trial=0.5, checkpoint_every=10)
+    with pytest.raises(TuneGAEError, match=r"^this trial was given 0\.5 GPU but torch .* cannot use CUDA"):
+        train_trial({"epochs": 2}, split=trial_copy(cora), settings=settings)

@@ -114,6 +114,31 @@ def _check_answers(address: str, *, asked: str) -> None:
     )
 
 
+def check_cuda(settings: SearchSettings) -> None:
+    """``--gpus-per-trial`` on this machine needs a torch that can use a GPU here: refuse now,
+    before any trial starts (trials would otherwise train on the CPU, quietly).
+
+    Only for a local Ray: on a cluster (``--address``, ``RAY_ADDRESS``) the trials run the nodes'
+    torch, and a trial that finds no CUDA there fails (``train_trial``) rather than fall back to
+    the CPU.
+    """
+    if settings.gpus_per_trial <= 0 or joins_cluster(settings.address):
+        return
+    import torch
+
+    gpus = f"--gpus-per-trial {settings.gpus_per_trial:g}"
+    if torch.version.cuda is None and torch.version.hip is None:
+        raise TuneGAEError(
+            f"{gpus} needs CUDA but this torch ({torch.__version__}) was built without it: install a CUDA "
+            f"build of torch (https://pytorch.org/get-started/locally/) or use --gpus-per-trial 0."
+        )
+    if not torch.cuda.is_available():
+        raise TuneGAEError(
+            f"{gpus}: torch {torch.__version__} sees no GPU on this machine (driver not loaded, or "
+            f"CUDA_VISIBLE_DEVICES hides them): check `nvidia-smi`, or use --gpus-per-trial 0."
+        )
+
+
 def connect_ray(address: str | None) -> bool:
     """Start a local Ray (dashboard off) or join ``address``; True when this call connected.
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.cluster import (
     _node_resources,
+    check_cuda,
     check_resources,
     connect_ray,
     joins_cluster,
@@ -217,6 +218,7 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
         check_resources(settings, [local_resources()], where="this machine")
     else:
         ray_address(settings.address)  # a dead address fails now, not after the data loaded
+    check_cuda(settings)
     from tune_gae.data.split import load_split
 
     split = load_split(settings.data)
@@ -412,6 +414,7 @@ def _resume_search(search_folder: SearchFolder, settings: SearchSettings, echo: 
         check_resources(settings, [local_resources()], where="this machine")
     else:
         ray_address(settings.address)  # a dead address fails now, not after the data loaded
+    check_cuda(settings)
     split = load_split(settings.data)
     search_folder.check_split(split.split_hash, fix="restore the original dataset files to resume.")
     with _ray_for(settings), _ray_tune_env(settings), _quiet_ray_logs():

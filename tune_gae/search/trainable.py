@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from ray import tune
 
 from tune_gae.config import run_config_from_dict
 from tune_gae.data.split import LinkSplit
+from tune_gae.errors import TuneGAEError
 from tune_gae.nn.encoders import prepare_features
 from tune_gae.search.results import CHECKPOINT_FILE
 from tune_gae.search.space import resolve_trial_config
@@ -61,8 +63,13 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
         raise ValueError("trials must not receive test edges: ship trial_copy(split).")
     keep_freed_memory()  # this actor's epochs reuse freed tensor memory instead of faulting it in
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
-    use_gpu = settings.gpus_per_trial > 0 and torch.cuda.is_available()
-    device = torch.device("cuda" if use_gpu else "cpu")
+    if settings.gpus_per_trial > 0 and not torch.cuda.is_available():  # never a quiet fall-back to the CPU
+        raise TuneGAEError(
+            f"this trial was given {settings.gpus_per_trial:g} GPU but torch {torch.__version__} on "
+            f"{platform.node()} cannot use CUDA: install a CUDA build of torch on the GPU nodes, or use "
+            f"--gpus-per-trial 0."
+        )
+    device = torch.device("cuda" if settings.gpus_per_trial > 0 else "cpu")
     hyper = {"seed": settings.seed, **resolve_trial_config(config)}
     model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
     trainer = Trainer(split, model_config, train_config, device=device, metric=settings.metric)
