@@ -9,9 +9,11 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -123,26 +125,69 @@ def test_unknown_dataset_is_refused(tmp_path: Path, no_ray: list[str | None]) ->
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_data_offline_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+# A bad dataset is found while Ray starts (the data loads meanwhile): the command still exits 2
+# with one line, writes nothing, and shuts down the Ray it started, workers included. Checked on
+# real processes: everything the command starts inherits a marker in its environment.
+
+
+def _processes_with(marker: str) -> list[str]:
+    """Live processes whose environment holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"{entry.name}: {command[:120]}")
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def _refused_search(tmp_path: Path, args: list[str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``tune-gae search ARGS`` as a real process; it and the processes it left alive 15 s after it
+    exited (Ray's workers end shortly after their raylet)."""
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "TUNE_GAE_TEST_RUN": marker, "RAY_ADDRESS": "local"}
+    done = subprocess.run([sys.executable, "-m", "tune_gae.cli", "search", "smoke", *args,
+                           "--results-dir", str(tmp_path / "results")],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 15
+    while (left := _processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return done, left
+
+
+def _missing_citeseer(tmp_path: Path) -> tuple[list[str], str]:
     empty = tmp_path / "data"
-    result = _invoke(["search", "smoke", "--dataset", "CiteSeer", "--data-root", str(empty),
-                      "--results-dir", str(tmp_path / "results")])
     raw = empty / "Planetoid" / "CiteSeer" / "raw"
     missing = ", ".join(f"ind.citeseer.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"))
-    assert result.exit_code == 2, result.output
-    (line,) = result.output.strip().splitlines()
-    assert line.startswith(f"Error: CiteSeer raw files not found in {raw} (missing {missing}) and the download failed (")
-    assert line.endswith("): copy the Planetoid raw files there, or pass --data-root / set TUNE_GAE_DATA "
-                         "to a folder holding Planetoid/CiteSeer/raw/.")
-    assert not (tmp_path / "results").exists()
+    return (["--dataset", "CiteSeer", "--data-root", str(empty)],
+            f"Error: CiteSeer raw files not found in {raw} (missing {missing}) and the download failed (*): copy "
+            f"the Planetoid raw files there, or pass --data-root / set TUNE_GAE_DATA to a folder holding "
+            f"Planetoid/CiteSeer/raw/.")
 
 
-def test_malformed_edge_file_is_refused(tmp_path: Path, no_ray: list[str | None]) -> None:
+def _malformed_edges(tmp_path: Path) -> tuple[list[str], str]:
     edges = tmp_path / "edges.csv"
     edges.write_text("0,1\n1,2\n2,x\n")
-    result = _invoke(["search", "smoke", "--dataset", str(edges), "--results-dir", str(tmp_path / "results")])
-    _assert_refused(result, f"{edges}:3: node ids must be integers but got '2', 'x'.")
+    return ["--dataset", str(edges)], f"Error: {edges}:3: node ids must be integers but got '2', 'x'."
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [_missing_citeseer, _malformed_edges],
+                         ids=["missing data offline", "malformed edge file"])
+def test_a_bad_dataset_is_refused_and_leaves_nothing_behind(tmp_path: Path, case) -> None:  # noqa: ANN001
+    args, message = case(tmp_path)
+    done, left = _refused_search(tmp_path, args)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()  # one line: no Ray warning, no traceback
+    head, _, tail = message.partition("*")
+    assert line.startswith(head) and line.endswith(tail), line
+    assert done.stdout == ""
     assert not (tmp_path / "results").exists()
+    assert left == []  # the Ray this command started is gone, its workers included
 
 
 # --------------------------------------------------------------------------- resources

@@ -5,8 +5,10 @@ trial through Ray's object store, checks the cluster can run one trial before an
 and leaves behind ``<results>/<name>/``: Ray's restorable experiment, ``tensorboard/``,
 ``trials.csv`` and ``search.json``.
 
-Every check that can fail on the user's input (space, resources, data, results folder) runs
-before Ray starts or anything is deleted. A search stopped by Ctrl-C raises ``SearchInterrupted``
+Every check that can fail on the user's input runs before anything is deleted or written. The
+space, resources and a named results folder are checked before Ray starts; the data is loaded
+while Ray starts (and its workers import the trainable), and a bad dataset shuts down the Ray
+started here before its one-line error is raised. A search stopped by Ctrl-C raises ``SearchInterrupted``
 once Ray Tune has saved its state; ``resume_search`` continues it (or one whose driver died).
 """
 from __future__ import annotations
@@ -18,10 +20,11 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.cluster import (
@@ -56,6 +59,8 @@ from tune_gae.search.signals import StopSignals
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
     from tune_gae.data.split import LinkSplit
+
+Loaded = TypeVar("Loaded")
 
 
 # Driver-side Ray Tune switches, set only while a search runs:
@@ -196,9 +201,9 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
 def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchOutcome:
     """Validate everything, load + split once, run the search, write the trial table.
 
-    Bad input raises ``TuneGAEError`` before Ray starts and before anything is written or
-    deleted; Ctrl-C, SIGTERM or SIGHUP raise ``SearchInterrupted`` once Ray Tune has saved the
-    search's state.
+    Bad input raises ``TuneGAEError`` before anything is written or deleted, with no Ray left
+    running that this call started; Ctrl-C, SIGTERM or SIGHUP raise ``SearchInterrupted`` once
+    Ray Tune has saved the search's state.
     """
     with StopSignals() as stop:
         try:
@@ -219,12 +224,14 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     else:
         ray_address(settings.address)  # a dead address fails now, not after the data loaded
     check_cuda(settings)
+    if settings.name:  # (a default name is new: it holds the time)
+        check_results_dir(Path(settings.results_dir).expanduser().resolve() / settings.name,
+                          overwrite=settings.overwrite)
     from tune_gae.data.split import load_split
 
-    split = load_split(settings.data)
-    path = experiment_path(settings, split, space_path)
-    check_results_dir(path, overwrite=settings.overwrite)
-    with _ray_for(settings):
+    with _ray_for(settings, load=lambda: load_split(settings.data)) as split:
+        path = experiment_path(settings, split, space_path)
+        check_results_dir(path, overwrite=settings.overwrite)
         prepare_results_dir(path, overwrite=settings.overwrite)
     record = {
         "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
@@ -265,18 +272,61 @@ class Segment:
 
 
 @contextlib.contextmanager
-def _ray_for(settings: SearchSettings) -> Iterator[None]:
-    """Join or start Ray and check it can host one trial; shut down a Ray started here on failure."""
+def _ray_for(settings: SearchSettings, load: Callable[[], Loaded] | None = None) -> Iterator[Loaded | None]:
+    """Join or start Ray and check it can host one trial; shut down a Ray started here on failure.
+
+    ``load`` (the data) runs in a thread meanwhile, and a local Ray's worker processes import
+    the trainable as they start (``TRIAL_MODULES``): Ray's daemons, the trial processes' imports
+    and the driver's loading overlap. A bad input found by ``load`` is reported as before, once
+    the Ray started here is shut down again; its one-line error wins over a Ray failure.
+    """
     import ray
 
-    started_here = connect_ray(settings.address)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune-gae-load") as pool:
+        loading = pool.submit(load or (lambda: None))
+        try:
+            with environment(_worker_preload(settings)), _muted(RAY_TOKEN_LOGGER):
+                started_here = connect_ray(settings.address)
+        except BaseException:
+            loading.result()  # a data error is the input's problem: report it first
+            raise
+        try:
+            loaded = loading.result()
+            check_resources(settings, _node_resources())
+            yield loaded
+        except BaseException:
+            if started_here:
+                ray.shutdown()
+            raise
+
+
+# Ray says, as a local Ray starts, that token authentication is on (its safe default): news for
+# nobody who runs tune-gae, and a second line under a bad dataset's one-line error.
+RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _muted(logger_name: str) -> Iterator[None]:
+    """Only errors from this logger inside the block."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
-        check_resources(settings, _node_resources())
         yield
-    except BaseException:
-        if started_here:
-            ray.shutdown()
-        raise
+    finally:
+        logger.setLevel(level)
+
+
+# What a local Ray's worker processes import as they start, before a trial is placed on them.
+TRIAL_MODULES = ("tune_gae.search.trainable",)
+
+
+def _worker_preload(settings: SearchSettings) -> dict[str, str]:
+    """Ray's ``preload_python_modules`` for a Ray started here (a running cluster's workers are
+    already started); a value the user set wins."""
+    if joins_cluster(settings.address):
+        return {}
+    return {"RAY_preload_python_modules": os.environ.get("RAY_preload_python_modules", ",".join(TRIAL_MODULES))}
 
 
 def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None, stop: StopSignals,
