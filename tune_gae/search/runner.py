@@ -285,7 +285,7 @@ def _ray_for(settings: SearchSettings, load: Callable[[], Loaded] | None = None)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune-gae-load") as pool:
         loading = pool.submit(load or (lambda: None))
         try:
-            with environment(_worker_preload(settings)), _muted(RAY_TOKEN_LOGGER):
+            with environment(_worker_preload(settings)):
                 started_here = connect_ray(settings.address)
         except BaseException:
             loading.result()  # a data error is the input's problem: report it first
@@ -298,23 +298,6 @@ def _ray_for(settings: SearchSettings, load: Callable[[], Loaded] | None = None)
             if started_here:
                 ray.shutdown()
             raise
-
-
-# Ray says, as a local Ray starts, that token authentication is on (its safe default): news for
-# nobody who runs tune-gae, and a second line under a bad dataset's one-line error.
-RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
-
-
-@contextlib.contextmanager
-def _muted(logger_name: str) -> Iterator[None]:
-    """Only errors from this logger inside the block."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 # What a local Ray's worker processes import as they start, before a trial is placed on them.
