@@ -5,7 +5,7 @@ features (``synthetic:nodes=N,degree=20``: a stochastic block model; features dr
 default 85/5/10 split, a learnable embedding per node (``node_inputs("embedding", ...)``: a
 sparse identity into the first layer), then ``Trainer`` epochs (train + validation). Reported:
 setup seconds (graph, split, inputs, trainer), mean ms per epoch after the first, peak RSS, and
-the pre-trial estimate of ``tune_gae.memory.estimate_trial_bytes`` beside it.
+the pre-trial estimate of ``tune_gae.search.memory.estimate_trial_bytes`` beside it.
 
 Usage (from the repository root)::
 
@@ -40,8 +40,8 @@ def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
     from tune_gae.allocator import keep_freed_memory
     from tune_gae.config import ModelConfig, TrainConfig
     from tune_gae.data import split_edges, synthetic_graph
-    from tune_gae.encodings import node_inputs
-    from tune_gae.memory import estimate_trial_bytes
+    from tune_gae.data.features import node_inputs
+    from tune_gae.search.memory import estimate_trial_bytes
     from tune_gae.training import Trainer
 
     keep_freed_memory()

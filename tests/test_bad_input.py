@@ -349,3 +349,49 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_search(tmp_path: Path, n
         f"(--overwrite only replaces an earlier search).",
     )
     assert _tree_digest(folder) == before
+
+
+# --------------------------------------------------------------------------- graphs a user brings
+
+
+def _refused_with(result: Result, message: str) -> None:
+    """Exit 2 with one line that holds ``message``."""
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.output
+
+
+def _karate_edges(tmp_path: Path) -> Path:
+    import networkx as nx
+
+    path = tmp_path / "karate.csv"
+    path.write_text("source,target\n" + "".join(f"{u},{v}\n" for u, v in nx.karate_club_graph().edges()))
+    return path
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_a_graph_too_small_to_rank_trials_is_refused(tmp_path: Path, no_ray: list[str | None], command: str) -> None:
+    args = ["--dataset", str(_karate_edges(tmp_path)), "--results-dir", str(tmp_path / "r")]
+    if command == "search":
+        args = ["search", "smoke", *args, "--num-samples", "2", "--max-epochs", "5"]
+    else:
+        args = ["train", *args, "--epochs", "5"]
+    result = CliRunner().invoke(main, args)
+    _refused_with(result, "graph 'karate' has 78 edges: a 5%/10% validation/test split leaves 3 validation "
+                            "and 7 test edges, fewer than the 20 each needs")
+    _refused_with(result, "use a graph with at least 400 edges")
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_features_with_nan_are_refused_naming_file_and_row(tmp_path: Path, no_ray: list[str | None]) -> None:
+    import numpy as np
+
+    edges = tmp_path / "g.csv"
+    edges.write_text("".join(f"{i},{(i + d) % 300}\n" for d in (1, 7) for i in range(300)))
+    features = np.ones((300, 4), dtype="float32")
+    features[42, 2] = np.nan
+    np.save(tmp_path / "x.npy", features)
+    result = _invoke(["search", "smoke", "--dataset", str(edges), "--features", str(tmp_path / "x.npy"),
+                      "--num-samples", "2", "--results-dir", str(tmp_path / "r")])
+    _refused_with(result, f"{tmp_path / 'x.npy'}: row 42 (node 42) holds nan in column 2")
+    _refused_with(result, "fill missing values (e.g. with 0) or drop that column")

@@ -7,7 +7,9 @@ import networkx as nx
 import pytest
 import torch
 
-from tune_gae.baselines import (
+from tune_gae.data.sources import synthetic_graph
+from tune_gae.data.split import split_edges
+from tune_gae.train.baselines import (
     FEATURES_ONLY,
     HEURISTICS,
     baseline_line,
@@ -17,8 +19,6 @@ from tune_gae.baselines import (
     heuristic_scores,
     training_adjacency,
 )
-from tune_gae.data.sources import synthetic_graph
-from tune_gae.data.split import split_edges
 from tune_gae.train.metrics import auc_ap
 
 

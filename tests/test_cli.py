@@ -65,7 +65,7 @@ def test_bad_hidden_width_is_rejected() -> None:
     assert result.exit_code == 2 and "widths must be integers but got 'abc'" in result.output
 
 
-def _ring_edges(path: Path, nodes: int = 60) -> Path:
+def _ring_edges(path: Path, nodes: int = 300) -> Path:
     """A featureless edge list: a ring plus chords (every node has edges, no features file)."""
     lines = ["source,target"] + [f"{i},{(i + 1) % nodes}" for i in range(nodes)] + [
         f"{i},{(i + 7) % nodes}" for i in range(0, nodes, 2)]
@@ -78,8 +78,8 @@ def test_train_says_which_feature_encoding_a_featureless_graph_gets(tmp_path: Pa
     args = ["train", "--dataset", str(edges), "--epochs", "2", "--results-dir", str(tmp_path), "--name", "ring"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    first = result.output.splitlines()[0]
-    assert first == "no node features given: using an identity encoding (60 dims)."
+    assert ("node encoding embedding: a learnable embedding per node, 300 input columns, structure from "
+            "training edges only") in result.output.splitlines()
 
 
 def test_search_says_which_feature_encoding_a_featureless_graph_gets(ray_session: None, tmp_path: Path) -> None:
@@ -89,6 +89,7 @@ def test_search_says_which_feature_encoding_a_featureless_graph_gets(ray_session
     lines: list[str] = []
     outcome = run_search(SearchSettings(space="smoke", data=DataConfig(str(edges)), num_samples=1, max_epochs=2,
                                         results_dir=str(tmp_path), name="ring"), echo=lines.append)
-    assert lines[0] == "no node features given: using an identity encoding (60 dims)."
+    said = "Node encoding: no node features: embedding for every trial (structure from training edges only)."
+    assert said in lines
     record = json.loads((outcome.path / "search.json").read_text())
-    assert record["feature_note"] == lines[0]
+    assert record["node_encoding"] == said

@@ -27,10 +27,12 @@ def write(tmp_path: Path, text: str, name: str = "space.yaml") -> Path:
     return path
 
 
-def sample(space: SearchSpace, n: int, *, seed: int = 0, max_epochs: int | None = None) -> list[dict[str, Any]]:
+def sample(
+    space: SearchSpace, n: int, *, seed: int = 0, max_epochs: int | None = None, graph: str | None = "features"
+) -> list[dict[str, Any]]:
     """``n`` trial configs from a real TPE study, each told a score so TPE leaves its random start."""
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5))
-    define_by_run = space.define_by_run(max_epochs=max_epochs)
+    define_by_run = space.define_by_run(max_epochs=max_epochs, graph=graph)
     configs = []
     for _ in range(n):
         trial = study.ask()
@@ -226,6 +228,7 @@ def test_default_space_samples_inside_bounds_with_real_conditionals() -> None:
         for name in ("model", "encoder", "latent_channels", "lr", "epochs", "dropout", "edge_dropout",
                      "neg_ratio", "weight_decay", "normalize_features", "patience"):
             assert inside(name, config[name]), (name, config[name])
+        assert "node_encoding" not in config  # a graph with features reads its features
         assert ("kl_weight" in config) == (config["model"] == "vgae")
         if "kl_weight" in config:
             assert inside("kl_weight", config["kl_weight"])
@@ -342,10 +345,30 @@ def test_ray_optuna_search_suggests_resolvable_configs(tmp_path: Path) -> None:
 
 def test_define_by_run_pickles() -> None:
     space = load_space(shipped_spaces()["default"])
-    define_by_run = space.define_by_run(max_epochs=120)
+    define_by_run = space.define_by_run(max_epochs=120, graph="features")
     copy = pickle.loads(pickle.dumps(define_by_run))
     assert copy == define_by_run
     params = {"model": "vgae", "encoder": "gcn", HIDDEN_LAYERS_KEY: 1, "hidden_width_1": 64, "latent_channels": 64,
               "lr": 0.01, "epochs": 120, "dropout": 0.1, "weight_decay": 0.0, "kl_weight": 0.2, "neg_ratio": 1,
               "edge_dropout": 0.0, "normalize_features": False, "patience": 20}
     assert copy(optuna.trial.FixedTrial(params)) == params
+
+
+def test_default_space_searches_encodings_for_featureless_graphs_only() -> None:
+    space = load_space(shipped_spaces()["default"])
+    declared = yaml.safe_load(shipped_spaces()["default"].read_text())["parameters"]
+    configs = sample(space, 30, graph="featureless")
+    assert {c["node_encoding"] for c in configs} <= set(declared["node_encoding"]["choice"])
+    assert len({c["node_encoding"] for c in configs}) > 1
+    for config in configs:
+        assert "normalize_features" not in config  # only a user's features are normalised
+        assert ("encoding_dims" in config) == ("spectral" in config["node_encoding"])
+    # Without knowing the graph, graph-conditioned entries are never sampled.
+    assert all("node_encoding" not in c for c in sample(space, 3, graph=None))
+
+
+def test_when_graph_takes_features_or_featureless(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("parameters:\n  lr: {choice: [0.01], when: {graph: tiny}}\n")
+    with pytest.raises(TuneGAEError, match="when graph takes features or featureless but got tiny"):
+        load_space(bad)

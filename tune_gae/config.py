@@ -89,16 +89,23 @@ class ModelConfig:
     latent_channels: int = 16
     dropout: float = 0.0
     normalize_features: bool = True  # row-normalise inputs (PyG's NormalizeFeatures) in the encoder
+    node_encoding: str = "features"  # one of NODE_ENCODINGS (tune_gae.data.features)
+    encoding_dims: int = 16  # columns of the spectral encoding (when node_encoding uses it)
 
     def __post_init__(self) -> None:
         # A linear encoder has no hidden layer: its config says so (bundles, TensorBoard HParams).
         hidden = () if self.encoder == "linear" else self.hidden_channels
         object.__setattr__(self, "hidden_channels", tuple(int(w) for w in hidden))
+        # Row-normalising applies to a user's features alone: an embedding or structural block
+        # would be shifted and densified (N x N for an embedding). The config says so.
+        if self.node_encoding != "features":
+            object.__setattr__(self, "normalize_features", False)
         if self.in_channels <= 0:
             raise TuneGAEError(f"in_channels must be positive but got {self.in_channels}.")
         for width in self.hidden_channels:
             WIDTH_RULE.check("hidden widths", width)
-        _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features"))
+        _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features",
+                             "node_encoding", "encoding_dims"))
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
 
 MODEL_KINDS = ("gae", "vgae")
 ENCODER_KINDS = ("gcn", "linear")
+# What the encoder reads, joined by "+" (tune_gae.data.features): the graph's own features, a
+# learnable embedding per node, one-hot log-degree, Laplacian eigenvectors (training edges only).
+ENCODING_PARTS = ("features", "embedding", "degree", "spectral")
+NODE_ENCODINGS = tuple(
+    "+".join(p for i, p in enumerate(ENCODING_PARTS) if mask >> i & 1) for mask in range(1, 2 ** len(ENCODING_PARTS))
+)
 RANGE_KINDS = ("uniform", "loguniform", "int", "logint")
 KINDS = ("choice", *RANGE_KINDS, "value")
 
@@ -130,6 +136,8 @@ RULES: dict[str, Rule] = {
     "normalize_features": Rule(bool),
     "patience": Rule(int, low=0),
     "seed": Rule(int),
+    "node_encoding": Rule(str, allowed=NODE_ENCODINGS),
+    "encoding_dims": Rule(int, low=1, below=65),
 }
 
 

@@ -39,6 +39,9 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "",
         f"- Dataset: {config['dataset']} ({config['num_nodes']} nodes, {config['in_channels']} input features; "
         f"source `{config['data']['dataset']}`).",
+        f"- Node encoding: `{model.get('node_encoding', 'features')}`"
+        + ("" if model.get("node_encoding", "features") == "features" else
+           " (structure from the training edges only; `tune-gae embed` rebuilds it from `split.pt`)") + ".",
         f"- Split: seed {split['seed']}, hash `{split['hash']}`: {sizes['train_edge_index'] // 2} training edges, "
         f"{sizes['val_pos']} validation and {sizes.get('test_pos', 0)} test edges, each with as many sampled non-edges.",
         f"- Space: `{search['space']}`" + (":" if space_lines else "."),
@@ -62,6 +65,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "|---|---|---|",
         f"| validation (search) | {metrics['val_auc']:.4f} | {metrics['val_ap']:.4f} |",
         f"| test (once, at export) | {metrics['test_auc']:.4f} | {metrics['test_ap']:.4f} |",
+        *_baseline_rows(metrics),
         "",
         "## How to load",
         "",
@@ -93,6 +97,20 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "this card. Versions: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()) + ".",
         "",
     ])
+
+
+def _baseline_rows(metrics: dict[str, Any]) -> list[str]:
+    """Classic baselines on the same test edges, then "tuned model vs best baseline"."""
+    from tune_gae.train.baselines import LABELS, baseline_line
+
+    baselines = metrics.get("baselines")
+    if not baselines:
+        return []
+    rows = [f"| {LABELS.get(name, name)} (test, same split) | {m['test_auc']:.4f} | {m['test_ap']:.4f} |"
+            for name, m in baselines.items()]
+    return [*rows, "", f"Tuned model vs best baseline: {baseline_line(metrics['test_auc'], baselines)}. "
+            "Heuristics read the training graph only; features-only is an MLP of the node features with the "
+            "same inner-product decoder and no message passing (tune_gae.train.baselines)."]
 
 
 def _space_lines(space_path: str, max_epochs: int) -> list[str]:

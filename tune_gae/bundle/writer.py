@@ -99,9 +99,10 @@ def export_best(
     _check_target(target)
 
     data_config = DataConfig(**{**asdict(settings.data), **({"root": data_root} if data_root else {})})
-    split = load_split(data_config)
-    search.check_split(split.split_hash, fix="restore the original dataset files (or pass --data-root to where they are) to export.")
+    graph_split = load_split(data_config)
+    search.check_split(graph_split.split_hash, fix="restore the original dataset files (or pass --data-root to where they are) to export.")
     model_config = ModelConfig(**selected.state["model_config"])
+    split = graph_split.with_encoding(model_config.node_encoding, model_config.encoding_dims)
     if model_config.in_channels != split.num_features:
         raise TuneGAEError(
             f"{selected.checkpoint} was trained on {model_config.in_channels} input features but the "
@@ -113,7 +114,8 @@ def export_best(
     staging = target.with_name(f".{target.name}-{uuid.uuid4().hex[:12]}")
     staging.mkdir()  # (mkdtemp would make it private: 0700)
     try:
-        _write_bundle(staging, folder, record, settings, rows, selected, metric, split, model_config, train_config)
+        _write_bundle(staging, folder, record, settings, rows, selected, metric, split, model_config, train_config,
+                      baselines=_baselines(graph_split))
         _replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -239,6 +241,8 @@ def _write_bundle(
     split: LinkSplit,
     model_config: ModelConfig,
     train_config: TrainConfig,
+    *,
+    baselines: dict[str, dict[str, float]],
 ) -> None:
     from tune_gae.nn.encoders import embed
     from tune_gae.train.trainer import score_test_edges
@@ -307,13 +311,33 @@ def _write_bundle(
         "split_hash": split.split_hash,
         "num_val_edges": int(split.val_pos.size(1)),
         "num_test_edges": int(split.test_pos.size(1)) if split.test_pos is not None else 0,
+        "baselines": baselines,
     }
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     (out / CARD_FILE).write_text(_model_card(config, metrics, rows, encoder_note))
+
+
+def _baselines(graph_split: LinkSplit) -> dict[str, dict[str, float]]:
+    """Classic baselines on the bundle's own split and test edges (features-only: with features)."""
+    from tune_gae.train.baselines import baseline_metrics
+
+    return baseline_metrics(graph_split, features=graph_split.x if graph_split.features_given else None)
+
+
+PORTABLE_DENSE_CHECK_MAX = 50_000_000  # input entries the portable encoder is checked on
 
 
 def _write_portable_encoder(
     path: Path, config: ModelConfig, weights: dict[str, Tensor], split: LinkSplit, embeddings: Tensor
 ) -> str:
     """Export the portable encoder, check it against ``embeddings``, save it; returns a note."""
-    return write_portable_encoder(path, config, weights, split.x, split.train_edge_index, embeddings)
+    if split.x.layout != torch.strided and split.x.size(0) * split.x.size(1) > PORTABLE_DENSE_CHECK_MAX:
+        # A learnable embedding on a large graph: the portable encoder's dense input would not fit
+        # here; it is saved unchecked, and the PyG model (load_model) is what this bundle is for.
+        from tune_gae.nn.portable import PORTABLE_FORMAT, PortableEncoder, export_encoder
+
+        torch.export.save(export_encoder(PortableEncoder.from_state_dict(config, weights)), path)
+        return (f"{PORTABLE_FORMAT}; takes a dense [N, {split.x.size(1)}] input, not checked here (too large "
+                f"to densify): use load_model for this bundle")
+    x = split.x.to_dense() if split.x.layout != torch.strided else split.x  # (an embedding block is CSR)
+    return write_portable_encoder(path, config, weights, x, split.train_edge_index, embeddings)

@@ -91,6 +91,7 @@ def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
             "num_trials": len(outcome.trials), "split_hash": outcome.split_hash,
             "seconds": round(outcome.seconds, 1), "bundle": str(bundle) if bundle else None,
             "already_finished": outcome.already_finished,
+            "baselines": _bundle_metrics(bundle).get("baselines") if bundle else None,
         }, default=str))
         return
     click.echo("")
@@ -98,7 +99,26 @@ def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
     click.echo(f"\n{len(outcome.trials)} trials in {outcome.seconds:.0f} s. Results: {outcome.path}")
     if bundle:
         click.echo(f"Best model: {bundle}")
+        line = _baseline_summary(bundle)
+        if line:
+            click.echo(line)
     click.echo(f"TensorBoard: tune-gae tensorboard {outcome.path}")
+
+
+def _bundle_metrics(bundle: Any) -> dict[str, Any]:
+    from tune_gae.bundle.files import METRICS_FILE
+
+    return json.loads((bundle / METRICS_FILE).read_text())
+
+
+def _baseline_summary(bundle: Any) -> str | None:
+    """``Exported model: tuned model test AUC ... vs best baseline (...) ...`` from metrics.json."""
+    from tune_gae.train.baselines import baseline_line
+
+    metrics = _bundle_metrics(bundle)
+    if not metrics.get("baselines"):
+        return None
+    return f"On its split's test edges: {baseline_line(metrics['test_auc'], metrics['baselines'])}"
 
 
 @main.command()

@@ -33,6 +33,12 @@ from tune_gae.cli.options import (
 @hyper_option("patience", help="Stop after this many epochs without a validation improvement (0: never).")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,
               help="Row-normalise node features (the paper's setting) or feed them raw.")
+@click.option("--node-encoding", default=None,
+              help="What the encoder reads: features, embedding, degree, spectral or parts joined by '+' "
+                   "(default: features, or embedding for a graph without features). Structure comes from "
+                   "training edges only.")
+@click.option("--encoding-dims", type=click.IntRange(1, 64), default=16, show_default=True,
+              help="Columns of the spectral encoding.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
@@ -54,6 +60,8 @@ def train(
     kl_weight: float,
     patience: int,
     normalize_features: bool,
+    node_encoding: str | None,
+    encoding_dims: int,
     seed: int,
     device: str,
     results_dir: str,
@@ -72,8 +80,10 @@ def train(
     hyper = dict(
         model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
-        normalize_features=normalize_features, patience=patience, seed=seed,
+        normalize_features=normalize_features, patience=patience, seed=seed, encoding_dims=encoding_dims,
     )
+    if node_encoding:
+        hyper["node_encoding"] = node_encoding
     summary = train_run(data_config, hyper, results_dir=results_dir, name=name, device=device,
                         echo=None if as_json else click.echo)
     if as_json:
@@ -83,7 +93,7 @@ def train(
             f"{summary['dataset']} {model.upper()}: best epoch {summary['best_epoch']}/{summary['epochs']}  "
             f"val AUC {summary['val_auc']:.4f} AP {summary['val_ap']:.4f}  "
             f"test AUC {summary['test_auc']:.4f} AP {summary['test_ap']:.4f}  "
-            f"({summary['seconds']:.1f} s)\nTensorBoard: tensorboard --logdir {summary['log_dir']}"
+            f"({summary['seconds']:.1f} s)\n{summary['baseline_line']}\nTensorBoard: tensorboard --logdir {summary['log_dir']}"
         )
 
 

@@ -16,7 +16,6 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from tune_gae.config import SYNTHETIC_PREFIX, DataConfig, looks_like_path, planetoid_name
-from tune_gae.data.features import structural_features
 from tune_gae.errors import TuneGAEError
 from tune_gae.logs import library_chatter_shown
 
@@ -132,6 +131,7 @@ def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
         raise TuneGAEError(f"edge file {path} holds no edges: add lines of 'source,target' node ids.")
     edge_index = torch.tensor(pairs, dtype=torch.long).t()
     num_nodes = int(edge_index.max()) + 1
+    notes: list[str] = []
     if features is not None:
         x = load_features(features)
         if x.size(0) < num_nodes:
@@ -139,14 +139,20 @@ def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
                 f"node id {num_nodes - 1} in {path} is out of range for {features}, which has "
                 f"{x.size(0)} feature rows: give one feature row per node id 0..N-1."
             )
+        if x.size(0) > num_nodes:
+            notes.append(
+                f"{features} has {x.size(0)} feature rows but {path.name}'s largest node id is {num_nodes - 1}: "
+                f"nodes {num_nodes}..{x.size(0) - 1} ({x.size(0) - num_nodes}) have no edges."
+            )
         num_nodes = x.size(0)
-        note = None
     else:
-        x, note = structural_features(edge_index, num_nodes)
+        # No features: each run builds its node encoding from the split's TRAINING edges
+        # (tune_gae.data.features), never from this full edge list.
+        x = torch.zeros(num_nodes, 0)
     data = Data(x=x, edge_index=_undirected(edge_index, num_nodes))
     data.num_nodes = num_nodes
     data.name = path.stem
-    data.feature_note = note
+    data.notes = notes
     if data.edge_index.size(1) == 0:
         raise TuneGAEError(f"edge file {path} holds only self loops: a link split needs real edges.")
     return data
@@ -172,7 +178,17 @@ def load_features(path: Path) -> Tensor:
         raise TuneGAEError(f"could not read features from {path} ({type(exc).__name__}: {exc}).") from None
     if not isinstance(x, Tensor) or x.dim() != 2:
         raise TuneGAEError(f"features in {path} must be a 2-D matrix [nodes, features].")
-    return x.float()
+    x = x.float()
+    bad_rows = (~torch.isfinite(x)).any(dim=1).nonzero().flatten()
+    if bad_rows.numel():
+        row = int(bad_rows[0])
+        column = int((~torch.isfinite(x[row])).nonzero()[0])
+        raise TuneGAEError(
+            f"{path}: row {row} (node {row}) holds {x[row, column].item()} in column {column}"
+            f"{f' (and {bad_rows.numel() - 1} more rows hold NaN/inf)' if bad_rows.numel() > 1 else ''}: "
+            f"features must be finite; fill missing values (e.g. with 0) or drop that column."
+        )
+    return x
 
 
 def parse_synthetic(spec: str) -> dict[str, float]:

@@ -4,15 +4,24 @@ computed ONCE in the driver and identified by a content hash.
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
 from tune_gae.config import DataConfig
+from tune_gae.data.features import SPECTRAL_DIMS, describe_encoding, encoding_parts, node_inputs
 from tune_gae.data.sources import load_graph, unique_pairs
 from tune_gae.errors import TuneGAEError
+
+# Validation edges rank trials, test edges judge the winner: with a handful of either, every
+# trial ties at AUC 1.0 and the epoch-1 model gets exported. Below this many, a split is refused.
+MIN_EVAL_EDGES = 20
+FEATURELESS_ENCODING = "embedding"  # what a graph without features reads when nothing is chosen
 
 # --------------------------------------------------------------------------- splitting
 
@@ -34,11 +43,45 @@ class LinkSplit:
     test_neg: Tensor | None
     name: str
     split_hash: str
-    feature_note: str | None = None  # how features were made for a graph that has none (said to the user)
+    # False: the graph came without node features (x is [N, 0] until with_encoding builds inputs).
+    features_given: bool = True
+    encoding: str | None = None  # the node encoding x holds; None: the graph's own features
+    notes: tuple[str, ...] = ()  # facts a user should see (nodes without edges, components)
 
     @property
     def num_nodes(self) -> int:
         return self.x.size(0)
+
+    @property
+    def default_encoding(self) -> str:
+        """``features`` for a graph with features, else a learnable embedding per node."""
+        return "features" if self.features_given else FEATURELESS_ENCODING
+
+    def with_encoding(self, encoding: str | None = None, dims: int = SPECTRAL_DIMS) -> LinkSplit:
+        """This split with ``x`` replaced by the encoder's inputs for ``encoding``.
+
+        Structural parts are built from ``train_pos`` only (no validation or test edge).
+        ``features`` alone returns the split unchanged.
+        """
+        encoding = "+".join(encoding_parts(encoding or self.default_encoding, has_features=self.features_given))
+        if self.encoding is not None:
+            raise ValueError(f"this split already holds the {self.encoding!r} encoding.")
+        if encoding == "features":
+            return replace(self, encoding=encoding)
+        x = node_inputs(
+            encoding,
+            features=self.x if self.features_given else None,
+            train_pos=self.train_pos,
+            num_nodes=self.num_nodes,
+            spectral_dims=dims,
+        )
+        return replace(self, x=x, encoding=encoding)
+
+    def describe_inputs(self, dims: int = SPECTRAL_DIMS) -> str:
+        """One line: what the encoder reads (after ``with_encoding``)."""
+        if self.encoding in (None, "features"):
+            return f"node encoding features: the graph's {self.x.size(1)} node features"
+        return describe_encoding(self.encoding, self.x.size(1), spectral_dims=dims)
 
     @property
     def num_features(self) -> int:
@@ -76,10 +119,13 @@ def split_edges(data: Data, *, val_ratio: float, test_ratio: float, seed: int) -
     num_edges = pairs.size(1)
     num_val = int(val_ratio * num_edges)
     num_test = int(test_ratio * num_edges)
-    if num_edges < 3 or num_val == 0 or num_test == 0 or num_edges - num_val - num_test <= 0:
+    if min(num_val, num_test) < MIN_EVAL_EDGES or num_edges - num_val - num_test <= 0:
+        needed = math.ceil(MIN_EVAL_EDGES / min(val_ratio, test_ratio))
         raise TuneGAEError(
-            f"graph {getattr(data, 'name', '')!r} has {num_edges} edges, too few for a "
-            f"{val_ratio:.0%}/{test_ratio:.0%} validation/test split: use a larger graph or larger ratios."
+            f"graph {getattr(data, 'name', '')!r} has {num_edges} edges: a {val_ratio:.0%}/{test_ratio:.0%} "
+            f"validation/test split leaves {num_val} validation and {num_test} test edges, fewer than the "
+            f"{MIN_EVAL_EDGES} each needs to rank trials and test the winner: use a graph with at least "
+            f"{needed} edges (or larger val_ratio/test_ratio in DataConfig)."
         )
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(num_edges, generator=gen)
@@ -90,8 +136,44 @@ def split_edges(data: Data, *, val_ratio: float, test_ratio: float, seed: int) -
     val_neg, test_neg = negatives[:, :num_val], negatives[:, num_val:]
     name = str(getattr(data, "name", "graph"))
     split_hash = _hash_split(data.x, train_pos, val_pos, val_neg, test_pos, test_neg)
-    note = getattr(data, "feature_note", None)
-    return LinkSplit(data.x, train_pos, val_pos, val_neg, test_pos, test_neg, name, split_hash, note)
+    notes = (*getattr(data, "notes", ()), *_structure_notes(pairs, train_pos, num_nodes))
+    return LinkSplit(
+        data.x, train_pos, val_pos, val_neg, test_pos, test_neg, name, split_hash,
+        features_given=data.x.size(1) > 0, notes=tuple(notes),
+    )
+
+
+def encode_for_run(split: LinkSplit, hyperparameters: Mapping[str, Any]) -> tuple[LinkSplit, dict[str, Any]]:
+    """The split with the run's node encoding built (training edges only), and the
+    hyperparameters with ``node_encoding`` filled in (the graph's default when not chosen)."""
+    hyper = dict(hyperparameters)
+    hyper.setdefault("node_encoding", split.default_encoding)
+    dims = int(hyper.get("encoding_dims", SPECTRAL_DIMS))
+    return split.with_encoding(str(hyper["node_encoding"]), dims), hyper
+
+
+def _structure_notes(pairs: Tensor, train_pos: Tensor, num_nodes: int) -> list[str]:
+    """Isolated nodes and disconnected parts, said once: they change what a model can learn."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    notes = []
+    isolated = num_nodes - int(torch.unique(pairs).numel())
+    if isolated:
+        notes.append(f"{isolated} of {num_nodes} nodes have no edge at all (they keep their own features or embedding).")
+    untrained = num_nodes - isolated - int(torch.unique(train_pos).numel())
+    if untrained:
+        notes.append(f"{untrained} nodes have edges only among the held-out validation/test edges.")
+    u, v = pairs[0].numpy(), pairs[1].numpy()
+    graph = coo_matrix((torch.ones(u.size).numpy(), (u, v)), shape=(num_nodes, num_nodes))
+    components, labels = connected_components(graph, directed=False)
+    components -= isolated  # an isolated node is its own component; counted above
+    if components > 1:
+        import numpy as np
+
+        largest = int(np.bincount(labels).max())
+        notes.append(f"the graph has {components} connected parts (the largest holds {largest} of {num_nodes} nodes).")
+    return notes
 
 
 def _sample_non_edges(pairs: Tensor, num_nodes: int, count: int, gen: torch.Generator) -> Tensor:

@@ -37,6 +37,7 @@ from tune_gae.search.cluster import (
     ray_address,
     trial_slots,
 )
+from tune_gae.search.memory import available_memory_bytes, check_trial_memory, largest_trial_bytes
 from tune_gae.search.progress import ProgressView, trial_name
 from tune_gae.search.results import (
     TENSORBOARD_DIR,
@@ -164,7 +165,9 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
     optuna.logging.set_verbosity(library_log_level())  # "A new study created" only with --verbose
     # A define-by-run space makes OptunaSearch ignore TuneConfig's metric/mode: pass them here too.
     search_alg = OptunaSearch(
-        space=space.define_by_run(max_epochs=settings.max_epochs),
+        space=space.define_by_run(
+            max_epochs=settings.max_epochs, graph="features" if split.features_given else "featureless"
+        ),
         metric=f"best_{settings.metric}",
         mode="max",
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
@@ -227,9 +230,7 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if settings.name:  # (a default name is new: it holds the time)
         check_results_dir(Path(settings.results_dir).expanduser().resolve() / settings.name,
                           overwrite=settings.overwrite)
-    from tune_gae.data.split import load_split
-
-    with _ray_for(settings, load=lambda: load_split(settings.data)) as split:
+    with _ray_for(settings, load=lambda: _load_checked(settings, space)) as split:
         path = experiment_path(settings, split, space_path)
         check_results_dir(path, overwrite=settings.overwrite)
         prepare_results_dir(path, overwrite=settings.overwrite)
@@ -237,7 +238,8 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
         "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
                      "results_dir": str(path.parent)},
         "split_hash": split.split_hash,
-        "feature_note": split.feature_note,
+        "node_encoding": encoding_line(space, split),
+        "notes": list(split.notes),
         "dataset": split.name,
         "num_nodes": split.num_nodes,
         "num_features": split.num_features,
@@ -245,10 +247,10 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     }
     SearchFolder(path).write_record(record)
     if echo is not None:
-        if split.feature_note:
-            echo(split.feature_note)
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
+        for line in (*split.notes, encoding_line(space, split)):
+            echo(line)
     with _ray_tune_env(settings):
         tuner = _tuner(settings, split, path, space, echo)
         grid = _fit(tuner, path, settings, echo, stop, segment)
@@ -269,6 +271,32 @@ class Segment:
     def close(self, path: Path, ended_by: str) -> None:
         SearchFolder(path).add_segment(started=self.started, ended=_now(),
                                        seconds=time.monotonic() - self.began, ended_by=ended_by)
+
+
+def _load_checked(settings: SearchSettings, space: Any) -> LinkSplit:
+    """The split, once its largest trial is known to fit (checked here for a local Ray only)."""
+    from tune_gae.data.split import load_split
+
+    split = load_split(settings.data)
+    if settings.address is None:  # a cluster's nodes are checked by Ray's own memory accounting
+        check_trial_memory(
+            largest_trial_bytes(space, split), trial_slots(settings, [local_resources()]), available_memory_bytes()
+        )
+    return split
+
+
+def encoding_line(space: Any, split: LinkSplit) -> str:
+    """What the trials' encoders read: the graph's features, or the encodings the space searches."""
+    entry = next((p for p in space.parameters if p.name == "node_encoding"), None)
+    graph = "features" if split.features_given else "featureless"
+    applies = entry is not None and all(ref != "graph" or graph in ok for ref, ok in entry.requires)
+    if split.features_given and not applies:
+        return f"Node encoding: the graph's {split.num_features} node features."
+    source = "no node features: " if not split.features_given else ""
+    if not applies:
+        return f"Node encoding: {source}{split.default_encoding} for every trial (structure from training edges only)."
+    return (f"Node encoding: {source}trials search node_encoding over {entry.describe()} "
+            f"(structure from training edges only; the trial table shows each trial's).")
 
 
 @contextlib.contextmanager

@@ -158,6 +158,11 @@ class HiddenLayers:
         return f"layers {self.layers.kind} {self.layers.describe()}; width {self.width.kind} {self.width.describe()}"
 
 
+# ``when: {graph: featureless}``: an entry for graphs without node features only (or with them).
+GRAPH_KEY = "graph"
+GRAPH_KINDS = ("features", "featureless")
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One entry of a space: a run key, how it is sampled, and when (``requires``: all must hold)."""
@@ -220,11 +225,13 @@ class DefineByRun:
 
     parameters: tuple[Parameter, ...]
     max_epochs: int | None = None
+    graph: str | None = None  # "features" or "featureless": what ``when: {graph: ...}`` tests
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         config: dict[str, Any] = {}
+        context = {GRAPH_KEY: self.graph} if self.graph else {}
         for parameter in self.parameters:
-            if parameter.applies(config):
+            if parameter.applies({**context, **config}):
                 config.update(parameter.sample(trial))
         if self.max_epochs is not None and "epochs" not in config:
             config["epochs"] = min(TrainConfig().epochs, self.max_epochs)
@@ -259,17 +266,25 @@ class SearchSpace:
         """Every key a trial config from this space may hold (before ``resolve_trial_config``)."""
         return tuple(key for p in self.parameters for key in p.config_keys)
 
-    def define_by_run(self, max_epochs: int | None = None) -> Callable[[optuna.Trial], dict | None]:
-        """The Optuna define-by-run function; ``max_epochs`` caps sampled or constant epochs."""
+    def define_by_run(
+        self, max_epochs: int | None = None, *, graph: str | None = None
+    ) -> Callable[[optuna.Trial], dict | None]:
+        """The Optuna define-by-run function; ``max_epochs`` caps sampled or constant epochs.
+
+        ``graph`` (``"features"`` or ``"featureless"``) decides entries conditioned on
+        ``when: {graph: ...}``; without it they are never sampled.
+        """
+        if graph is not None and graph not in GRAPH_KINDS:
+            raise TuneGAEError(f"graph must be one of {', '.join(GRAPH_KINDS)} but got {graph!r}.")
         if max_epochs is None:
-            return DefineByRun(self.parameters)
+            return DefineByRun(self.parameters, graph=graph)
         if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
             raise TuneGAEError(f"max_epochs must be a positive integer but got {max_epochs!r}.")
         capped = tuple(
             replace(p, distribution=_cap(p.distribution, max_epochs)) if p.name == "epochs" else p
             for p in self.parameters
         )
-        return DefineByRun(capped, max_epochs)
+        return DefineByRun(capped, max_epochs, graph)
 
 
 def _cap(distribution: Distribution, cap: int) -> Distribution:

@@ -16,6 +16,8 @@ from tune_gae.errors import TuneGAEError
 from tune_gae.rules import DEPTH_RULE, KINDS, RULES, WIDTH_RULE, Rule, show_value
 from tune_gae.search.catalog import shipped_spaces
 from tune_gae.search.space import (
+    GRAPH_KEY,
+    GRAPH_KINDS,
     HIDDEN,
     HIDDEN_LAYERS_KEY,
     HIDDEN_WIDTH_PREFIX,
@@ -284,6 +286,15 @@ class _Entry:
             ref = str(ref)
             if ref == self.name:
                 raise self.fail("when cannot refer to the parameter itself")
+            if ref == GRAPH_KEY:
+                kinds = wanted if isinstance(wanted, list) else [wanted]
+                for kind in kinds:
+                    if kind not in GRAPH_KINDS:
+                        raise self.fail(
+                            f"when graph takes {' or '.join(GRAPH_KINDS)} but got {show_value(kind)}"
+                        )
+                requires.append((ref, tuple(kinds)))
+                continue
             if ref not in SPACE_KEYS:
                 raise self.fail(f"when refers to unknown parameter {ref!r}{did_you_mean(ref, SPACE_KEYS)}")
             if ref == HIDDEN:

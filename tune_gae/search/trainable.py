@@ -26,7 +26,7 @@ import torch
 from ray import tune
 
 from tune_gae.config import run_config_from_dict
-from tune_gae.data.split import LinkSplit
+from tune_gae.data.split import LinkSplit, encode_for_run
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.encoders import prepare_features
 from tune_gae.search.results import CHECKPOINT_FILE
@@ -70,7 +70,7 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
             f"--gpus-per-trial 0."
         )
     device = torch.device("cuda" if settings.gpus_per_trial > 0 else "cpu")
-    hyper = {"seed": settings.seed, **resolve_trial_config(config)}
+    split, hyper = encode_for_run(split, {"seed": settings.seed, **resolve_trial_config(config)})
     model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
     trainer = Trainer(split, model_config, train_config, device=device, metric=settings.metric)
 

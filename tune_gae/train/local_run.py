@@ -10,8 +10,9 @@ import torch
 
 from tune_gae.config import DataConfig, run_config_from_dict
 from tune_gae.data.sources import safe_name
-from tune_gae.data.split import load_split
+from tune_gae.data.split import encode_for_run, load_split
 from tune_gae.errors import TuneGAEError
+from tune_gae.train.baselines import baseline_line, baseline_metrics
 from tune_gae.train.logger import RunLogger
 from tune_gae.train.trainer import pick_device, train
 
@@ -26,10 +27,13 @@ def train_run(
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Load + split the data, train, log to TensorBoard, return a JSON-ready summary."""
-    split = load_split(data_config)
-    if echo is not None and split.feature_note:
-        echo(split.feature_note)
+    graph_split = load_split(data_config)
+    split, hyperparameters = encode_for_run(graph_split, hyperparameters)
     model_config, train_config = run_config_from_dict(hyperparameters, in_channels=split.num_features)
+    if echo is not None:
+        for note in split.notes:
+            echo(note)
+        echo(split.describe_inputs(model_config.encoding_dims))
     try:
         torch_device = pick_device(device)
     except RuntimeError as exc:
@@ -57,6 +61,9 @@ def train_run(
         "log_dir": str(log_dir),
         "config": {**model_config.to_dict(), **vars(train_config)},
     }
+    # Classic baselines on this very split, so the test numbers have something to stand beside.
+    summary["baselines"] = baseline_metrics(graph_split, features=graph_split.x if graph_split.features_given else None)
+    summary["baseline_line"] = baseline_line(float(result.test_auc), summary["baselines"])
     logger.finish({"best_val_auc": result.val_auc, "best_val_ap": result.val_ap,
                    "test_auc": result.test_auc, "test_ap": result.test_ap})
     return summary

@@ -1,0 +1,186 @@
+"""How much memory one trial needs, estimated before any trial starts.
+
+A search on a large graph must refuse up front when a trial cannot fit, not be killed by the
+kernel halfway. The estimate counts what ``Trainer`` keeps for a configuration (graph operators,
+training pairs, the negatives of one epoch, weights with their gradients, Adam's two moments and
+the best-weights copy, activations of the forward and backward pass) and is checked against
+measured peaks in ``benchmarks/bench_large_graphs.py`` (see benchmarks/RESULTS.md).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from tune_gae.errors import TuneGAEError
+
+if TYPE_CHECKING:
+    from tune_gae.data.split import LinkSplit
+    from tune_gae.search.space import SearchSpace
+
+__all__ = [
+    "available_memory_bytes",
+    "check_trial_memory",
+    "estimate_trial_bytes",
+    "format_bytes",
+    "largest_trial_bytes",
+]
+
+PROCESS_BASE_BYTES = 600 * 2**20  # a trial process with torch, PyG and Ray imported
+FLOAT = 4
+INDEX = 8
+# Bytes per stored adjacency entry: int64 keys (rows, cols, unique inverse), int32 CSR indices,
+# float values for the pattern, the weighted operator and its transpose permutation.
+ADJACENCY_ENTRY_BYTES = 5 * INDEX + 4 * FLOAT
+# Bytes per training pair: the [2, P] tensor, a sorted copy, two orders, offsets and partners.
+PAIR_BYTES = 8 * INDEX
+# Copies of each weight: value, gradient, Adam's two moments, best-weights clone, checkpoint.
+WEIGHT_COPIES = 6
+# Live [N, width] float tensors per layer during a training step (input, output, gradients,
+# the product before the bias, dropout mask) and the embedding's pair gathers.
+ACTIVATION_COPIES = 6
+SAFETY = 1.25
+
+
+def estimate_trial_bytes(
+    *,
+    num_nodes: int,
+    num_train_edges: int,
+    input_width: int,
+    input_nonzeros: int,
+    hidden_widths: Sequence[int],
+    latent_width: int,
+    variational: bool = False,
+    neg_ratio: int = 1,
+) -> int:
+    """Peak bytes one trial is expected to hold (a safety margin included).
+
+    ``num_train_edges``: undirected training edges (each once); ``input_nonzeros``: stored
+    entries of the input matrix (N for a learnable embedding, N x width for dense features).
+    """
+    widths = [input_width, *hidden_widths, latent_width * (2 if variational else 1)]
+    weights = sum(a * b + b for a, b in itertools.pairwise(widths))
+    adjacency_entries = 2 * num_train_edges + num_nodes
+    pairs = num_train_edges * (1 + neg_ratio)
+    activations = num_nodes * sum(widths[1:]) * FLOAT * ACTIVATION_COPIES
+    total = (
+        adjacency_entries * ADJACENCY_ENTRY_BYTES
+        + pairs * PAIR_BYTES
+        + input_nonzeros * (FLOAT + INDEX)
+        + weights * FLOAT * WEIGHT_COPIES
+        + activations
+    )
+    return int(PROCESS_BASE_BYTES + SAFETY * total)
+
+
+def format_bytes(count: float) -> str:
+    """``1.5 GiB``-style sizes for messages."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return f"{count:.1f} GiB"
+
+
+def _largest(distribution: Any, default: Any) -> Any:
+    """The largest value a space entry can take (its default when the space does not set it)."""
+    from tune_gae.search.space import Choice, Constant, FloatRange, IntRange
+
+    if isinstance(distribution, Constant):
+        return distribution.value
+    if isinstance(distribution, Choice):
+        numeric = [o for o in distribution.options if isinstance(o, (int, float)) and not isinstance(o, bool)]
+        return max(numeric) if numeric else distribution.options
+    if isinstance(distribution, (IntRange, FloatRange)):
+        return distribution.high
+    return default
+
+
+def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
+    """The memory estimate of the biggest trial ``space`` can sample on ``split``."""
+    from tune_gae.config import ModelConfig, TrainConfig
+    from tune_gae.data.features import DEGREE_BUCKETS
+    from tune_gae.search.space import HIDDEN, Choice, HiddenLayers, _decode_widths
+
+    entries = {p.name: p for p in space.parameters}
+    graph = "features" if split.features_given else "featureless"
+
+    def applies(name: str) -> bool:
+        entry = entries.get(name)
+        return entry is not None and all(
+            ref != "graph" or graph in accepted for ref, accepted in entry.requires
+        )
+
+    def largest(name: str, default: Any) -> Any:
+        return _largest(entries[name].distribution, default) if applies(name) else default
+
+    latent = int(largest("latent_channels", ModelConfig.latent_channels))
+    hidden: list[int] = list(ModelConfig.hidden_channels)
+    if applies(HIDDEN):
+        widths = entries[HIDDEN].distribution
+        if isinstance(widths, HiddenLayers):
+            hidden = [int(_largest(widths.width, 0))] * int(_largest(widths.layers, 0))
+        elif isinstance(widths, Choice):
+            hidden = max((list(_decode_widths(o)) for o in widths.options), key=lambda w: max(w, default=0) * len(w))
+        else:
+            hidden = list(_decode_widths(_largest(widths, ())))
+    encodings = [split.default_encoding]
+    if applies("node_encoding"):
+        options = _largest(entries["node_encoding"].distribution, split.default_encoding)
+        encodings = list(options) if isinstance(options, tuple) else [options]
+    dims = int(largest("encoding_dims", ModelConfig.encoding_dims))
+    n = split.num_nodes
+    feature_nonzeros = int(torch.count_nonzero(split.x)) if split.features_given else 0
+    part_size = {
+        "features": (split.x.size(1), feature_nonzeros),
+        "embedding": (n, n),
+        "degree": (DEGREE_BUCKETS, n),
+        "spectral": (dims, n * dims),
+    }
+    variational = "vgae" in str(_largest(entries["model"].distribution, "gae")) if "model" in entries else False
+    neg_ratio = int(largest("neg_ratio", TrainConfig.neg_ratio))
+    estimates = []
+    for encoding in encodings:
+        parts = str(encoding).split("+")
+        estimates.append(estimate_trial_bytes(
+            num_nodes=n,
+            num_train_edges=int(split.train_pos.size(1)),
+            input_width=sum(part_size[p][0] for p in parts),
+            input_nonzeros=sum(part_size[p][1] for p in parts),
+            hidden_widths=hidden,
+            latent_width=latent,
+            variational=variational,
+            neg_ratio=neg_ratio,
+        ))
+    return max(estimates)
+
+
+def available_memory_bytes() -> int:
+    """Memory this machine can still give (``MemAvailable``; free pages where that is unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_trial_memory(per_trial: int, slots: int, available: int, *, where: str = "this machine") -> None:
+    """Refuse before any trial starts when the biggest trial, or ``slots`` of them, cannot fit."""
+    if per_trial > available:
+        raise TuneGAEError(
+            f"the largest trial of this space needs about {format_bytes(per_trial)} but {where} has "
+            f"{format_bytes(available)} available: use a space with narrower layers/latent sizes "
+            f"(the embedding table is nodes x first width), or a machine with more memory."
+        )
+    if per_trial * slots > available:
+        fits = max(1, available // per_trial)
+        raise TuneGAEError(
+            f"{slots} trials at once need about {format_bytes(per_trial * slots)} ({format_bytes(per_trial)} each) "
+            f"but {where} has {format_bytes(available)} available: pass --max-concurrent {fits}."
+        )
