@@ -22,6 +22,7 @@ from tune_gae.bundle.reader import (
 )
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.results import require_same_split
+from tune_gae.train.baselines import baseline_metrics, best_baseline
 
 # Test AUC / AP in percent, 85/5/10 edge split (see REFERENCE.md).
 KIPF_WELLING = "Kipf & Welling 2016"
@@ -53,6 +54,13 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         values = [run[key] for run in runs]
         out[f"{key}_mean"] = statistics.fmean(values)
         out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    if all("baselines" in run for run in runs):
+        # Each baseline's mean over the runs' splits (the same split counts once per run).
+        out["baselines"] = {
+            name: {f"{key}_mean": statistics.fmean(run["baselines"][name][key] for run in runs)
+                   for key in ("test_auc", "test_ap")}
+            for name in runs[0]["baselines"]
+        }
     return out
 
 
@@ -98,18 +106,30 @@ def evaluate_bundle(
     require_same_split(own.split_hash, config["split"]["hash"], since="export",
                        fix="point --data-root at the dataset the bundle was trained on.")
 
+    baselines_by_split: dict[str, dict[str, dict[str, float]]] = {}
+
+    def baselines_for(split: Any) -> dict[str, dict[str, float]]:
+        """Classic baselines on this split's test edges (once per split)."""
+        if split.split_hash not in baselines_by_split:
+            features = split.x if split.features_given else None
+            baselines_by_split[split.split_hash] = baseline_metrics(split, features=features)
+        return baselines_by_split[split.split_hash]
+
     def run_all(label: str, split_seeds: list[int]) -> dict[str, Any]:
         runs = []
         for seed, split_seed in zip(range(seeds), split_seeds):
             split = own if split_seed == data_config.split_seed else split_for(split_seed)
-            result, _ = train(split, model_config, replace(train_config, seed=seed), device=torch_device)
+            encoded = split.with_encoding(model_config.node_encoding, model_config.encoding_dims)
+            result, _ = train(encoded, model_config, replace(train_config, seed=seed), device=torch_device)
             run = {"seed": seed, "split_seed": split_seed, "split_hash": split.split_hash,
                    "val_auc": result.val_auc, "val_ap": result.val_ap, "test_auc": result.test_auc,
-                   "test_ap": result.test_ap, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 2)}
+                   "test_ap": result.test_ap, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 2),
+                   "baselines": baselines_for(split)}
             runs.append(run)
             if echo is not None:
                 echo(f"  {label} seed {seed} (split {split_seed}): test AUC {run['test_auc']:.4f} "
-                     f"AP {run['test_ap']:.4f}, best epoch {run['best_epoch']}/{train_config.epochs}")
+                     f"AP {run['test_ap']:.4f}, best epoch {run['best_epoch']}/{train_config.epochs}; "
+                     f"best baseline {best_baseline(run['baselines'])[1]:.4f}")
         return _summary(runs)
 
     same = run_all("same split", [data_config.split_seed] * seeds)

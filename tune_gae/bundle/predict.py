@@ -41,17 +41,30 @@ def embed_graph(
     from tune_gae.nn.encoders import embed
 
     config = read_bundle_config(bundle)
-    in_channels = bundle_model_config(config).in_channels
+    model_config = bundle_model_config(config)
+    in_channels = model_config.in_channels
     if graph is None:
         if features is not None:
             raise TuneGAEError("--features describes the nodes of --graph: give --graph too, or neither.")
         split = rebuild_split(bundle, data_root=data_root)
+        # The bundle's node encoding, rebuilt from its training edges (as at training time).
+        split = split.with_encoding(model_config.node_encoding, model_config.encoding_dims)
         x, edge_index = split.x, split.train_edge_index
     else:
-        from tune_gae.data.sources import load_edge_list
+        from tune_gae.data.features import node_inputs
+        from tune_gae.data.sources import load_edge_list, unique_pairs
 
         data = load_edge_list(Path(graph), features=Path(features) if features is not None else None)
         x, edge_index = data.x, data.edge_index
+        if model_config.node_encoding != "features":
+            # Structural parts come from the new graph's edges; an embedding needs the same node ids.
+            x = node_inputs(
+                model_config.node_encoding,
+                features=x if x.size(1) else None,
+                train_pos=unique_pairs(edge_index, int(data.num_nodes)),
+                num_nodes=int(data.num_nodes),
+                spectral_dims=model_config.encoding_dims,
+            )
         if x.size(1) != in_channels:
             given = f"{features} has" if features is not None else "without --features the graph gets"
             raise TuneGAEError(

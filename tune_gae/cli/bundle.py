@@ -109,6 +109,7 @@ def evaluate(bundle: str, seeds: int, resplit: bool, data_root: str | None, devi
     GAE/VGAE/ARGA numbers for the dataset.
     """
     from tune_gae.bundle.evaluate import evaluate_bundle
+    from tune_gae.train.baselines import LABELS, baseline_line
 
     result = evaluate_bundle(bundle, seeds=seeds, resplit=resplit, data_root=data_root, device=device,
                              echo=None if as_json else click.echo)
@@ -123,6 +124,12 @@ def evaluate(bundle: str, seeds: int, resplit: bool, data_root: str | None, devi
         lines.append((f"fresh splits (seeds {seeds_used[0]}-{seeds_used[-1]})", result["fresh_splits"]))
     for label, summary in lines:
         click.echo(f"  {label + ':':<32} {_mean_std(summary, 'test_auc')} / {_mean_std(summary, 'test_ap')}")
+        for name, means in (summary.get("baselines") or {}).items():
+            click.echo(f"    {LABELS.get(name, name) + ' (same splits):':<36} "
+                       f"{100 * means['test_auc_mean']:.1f} / {100 * means['test_ap_mean']:.1f}")
+        if summary.get("baselines"):
+            best = {name: {"test_auc": m["test_auc_mean"]} for name, m in summary["baselines"].items()}
+            click.echo(f"    {baseline_line(summary['test_auc_mean'], best)} (means)")
     exported = result["exported"]
     if exported.get("test_auc") is not None:
         click.echo(f"  {'exported model (one run):':<32} {100 * exported['test_auc']:.1f} / {100 * exported['test_ap']:.1f}")

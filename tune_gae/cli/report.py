@@ -31,6 +31,9 @@ def report(path: str, metric: str | None, as_json: bool, plots: bool) -> None:
             click.echo(f"Not finished (interrupted or still running): {ended} of {len(rows)} trials ended, "
                        f"as of Ray's last saved state.")
         print_top(rows, metric, limit=len(rows))
+        line = _exported_vs_baselines(path)
+        if line:
+            click.echo(line)
     if plots:
         from tune_gae.report.plots import write_plots
 
@@ -39,3 +42,19 @@ def report(path: str, metric: str | None, as_json: bool, plots: bool) -> None:
         click.echo(("\n" if not as_json else "") + "Plots:\n" + "\n".join(f"  {p}" for p in written), err=as_json)
 
 
+
+
+def _exported_vs_baselines(path: str) -> str | None:
+    """The exported winner's test AUC beside the classic baselines on its split (if exported)."""
+    from pathlib import Path
+
+    from tune_gae.bundle.files import BEST_DIR, METRICS_FILE
+    from tune_gae.train.baselines import baseline_line
+
+    metrics_file = Path(path).expanduser() / BEST_DIR / METRICS_FILE
+    if not metrics_file.is_file():
+        return None
+    metrics = json.loads(metrics_file.read_text())
+    if not metrics.get("baselines") or metrics.get("test_auc") is None:
+        return None
+    return f"\nExported {metrics['trial']}: {baseline_line(metrics['test_auc'], metrics['baselines'])}"

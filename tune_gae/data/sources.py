@@ -19,6 +19,7 @@ from tune_gae.config import SYNTHETIC_PREFIX, DataConfig, looks_like_path, plane
 from tune_gae.errors import TuneGAEError
 from tune_gae.logs import library_chatter_shown
 
+GENERIC_EDGE_FILE_STEMS = ("edges", "edge_list", "edgelist", "graph", "links")
 PLANETOID_RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 DATA_ROOT_ENV = "TUNE_GAE_DATA"
 SYNTHETIC_DEFAULTS = {
@@ -151,7 +152,8 @@ def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
         x = torch.zeros(num_nodes, 0)
     data = Data(x=x, edge_index=_undirected(edge_index, num_nodes))
     data.num_nodes = num_nodes
-    data.name = path.stem
+    # A generic file name (edges.csv) says less than its folder (facebook/edges.csv).
+    data.name = path.parent.name if path.stem.lower() in GENERIC_EDGE_FILE_STEMS and path.parent.name else path.stem
     data.notes = notes
     if data.edge_index.size(1) == 0:
         raise TuneGAEError(f"edge file {path} holds only self loops: a link split needs real edges.")
