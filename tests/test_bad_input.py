@@ -395,3 +395,13 @@ def test_features_with_nan_are_refused_naming_file_and_row(tmp_path: Path, no_ra
                       "--num-samples", "2", "--results-dir", str(tmp_path / "r")])
     _refused_with(result, f"{tmp_path / 'x.npy'}: row 42 (node 42) holds nan in column 2")
     _refused_with(result, "fill missing values (e.g. with 0) or drop that column")
+
+
+def test_a_search_whose_trials_cannot_fit_in_memory_is_refused(
+    tmp_path: Path, no_ray: list[str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "available_memory_bytes", lambda: 300 * 2**20)
+    result = _invoke(["search", "default", *SMALL, "--results-dir", str(tmp_path / "r")])
+    _refused_with(result, "the largest trial of this space needs about ")
+    _refused_with(result, "but this machine has 300.0 MiB available")
+    assert not (tmp_path / "r").exists()

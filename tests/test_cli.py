@@ -93,3 +93,44 @@ def test_search_says_which_feature_encoding_a_featureless_graph_gets(ray_session
     assert said in lines
     record = json.loads((outcome.path / "search.json").read_text())
     assert record["node_encoding"] == said
+
+
+def _ring_with_chords(path: Path, nodes: int, *, offset: int = 0) -> list[str]:
+    return [f"{offset + i},{offset + (i + d) % nodes}" for d in (1, 5, 11) for i in range(nodes)]
+
+
+def test_train_on_a_featureless_graph_says_its_encoding_and_baselines(tmp_path: Path) -> None:
+    # Two separate 150-node parts: a disconnected graph without features.
+    edges = tmp_path / "two-parts.csv"
+    edges.write_text("\n".join(_ring_with_chords(edges, 150) + _ring_with_chords(edges, 150, offset=150)) + "\n")
+    args = ["train", "--dataset", str(edges), "--epochs", "5", "--results-dir", str(tmp_path / "r"),
+            "--node-encoding", "embedding+spectral", "--encoding-dims", "8"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "the graph has 2 connected parts (the largest holds 150 of 300 nodes)." in lines
+    assert ("node encoding embedding+spectral: a learnable embedding per node + Laplacian eigenvectors (8 dims), "
+            "308 input columns, structure from training edges only") in lines
+    assert any(line.startswith("tuned model test AUC ") and "vs best baseline (" in line for line in lines)
+    summary = json.loads(CliRunner().invoke(main, [*args, "--json", "--name", "j"]).stdout)
+    assert summary["config"]["node_encoding"] == "embedding+spectral" and summary["config"]["in_channels"] == 308
+    assert set(summary["baselines"]) == {"common_neighbours", "adamic_adar", "resource_allocation"}
+    # TensorBoard HParams record the encoding of the run.
+    hparams = _events(tmp_path / "r" / "j").PluginTagToContent("hparams")
+    assert b"embedding+spectral" in hparams["_hparams_/session_start_info"]
+
+
+def test_train_says_which_nodes_have_no_edges(tmp_path: Path) -> None:
+    import numpy as np
+
+    edges = tmp_path / "g.csv"
+    edges.write_text("\n".join(_ring_with_chords(edges, 200)) + "\n")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((210, 6)).astype("float32"))
+    result = CliRunner().invoke(main, ["train", "--dataset", str(edges), "--features", str(tmp_path / "x.npy"),
+                                       "--epochs", "3", "--results-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (f"{tmp_path / 'x.npy'} has 210 feature rows but g.csv's largest node id is 199: "
+            "nodes 200..209 (10) have no edges.") in result.output
+    assert "10 of 210 nodes have no edge at all" in result.output
+    assert "node encoding features: the graph's 6 node features" in result.output
+    assert "features-only" not in result.output or "vs best baseline" in result.output

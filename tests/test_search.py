@@ -124,3 +124,34 @@ def test_search_spreads_trials_over_a_two_node_cluster(two_node_cluster, tmp_pat
             nodes.add(json.loads(line)["node_id"])
     alive = set(two_node_cluster.wait_for_alive_nodes(2))
     assert nodes == alive  # every node ran trials, and nothing ran elsewhere
+
+
+def test_default_search_on_a_featureless_graph_searches_encodings_and_beats_nothing_silently(tmp_path: Path) -> None:
+    """A featureless edge list: the encoding is said, searched, shown per trial, in HParams and the
+    bundle; the summary puts the exported model beside the classic baselines on its split."""
+    edges = tmp_path / "ring.csv"
+    edges.write_text("".join(f"{i},{(i + d) % 400}\n" for d in (1, 3, 17) for i in range(400)))
+    result = CliRunner().invoke(main, [
+        "search", "default", "--dataset", str(edges), "--num-samples", "3", "--max-epochs", "4",
+        "--grace-period", "2", "--results-dir", str(tmp_path), "--name", "s", "--seed", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert ("Node encoding: no node features: trials search node_encoding over embedding, embedding+degree, "
+            "embedding+spectral, degree+spectral") in out
+    header = next(line for line in out.splitlines() if line.startswith("trial "))
+    assert "node_encoding" in header
+    assert "On its split's test edges: tuned model test AUC " in out
+    rows = list(csv.DictReader((tmp_path / "s" / "trials.csv").open()))
+    encodings = {row["node_encoding"] for row in rows}
+    assert encodings and encodings <= {"embedding", "embedding+degree", "embedding+spectral", "degree+spectral"}
+    metrics = json.loads((tmp_path / "s" / "best" / "metrics.json").read_text())
+    assert set(metrics["baselines"]) == {"common_neighbours", "adamic_adar", "resource_allocation"}
+    config = json.loads((tmp_path / "s" / "best" / "config.json").read_text())
+    winner = next(row for row in rows if row["trial"] == metrics["trial"])
+    assert config["model"]["node_encoding"] == winner["node_encoding"]
+    card = (tmp_path / "s" / "best" / "MODEL_CARD.md").read_text()
+    assert f"- Node encoding: `{winner['node_encoding']}`" in card and "Tuned model vs best baseline" in card
+    events = EventAccumulator(str(tmp_path / "s" / "tensorboard" / metrics["trial"]))
+    events.Reload()
+    assert winner["node_encoding"].encode() in events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
