@@ -37,8 +37,7 @@ from tune_gae.cli.options import (
               help="What the encoder reads: features, embedding, degree, spectral or parts joined by '+' "
                    "(default: features, or embedding for a graph without features). Structure comes from "
                    "training edges only.")
-@click.option("--encoding-dims", type=click.IntRange(1, 64), default=16, show_default=True,
-              help="Columns of the spectral encoding.")
+@hyper_option("encoding_dims", help="Columns of the spectral encoding (when --node-encoding uses spectral).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from tune_gae.errors import TuneGAEError
 
 if TYPE_CHECKING:
@@ -102,9 +100,11 @@ def _largest(distribution: Any, default: Any) -> Any:
 
 def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
     """The memory estimate of the biggest trial ``space`` can sample on ``split``."""
+    import torch
+
     from tune_gae.config import ModelConfig, TrainConfig
     from tune_gae.data.features import DEGREE_BUCKETS
-    from tune_gae.search.space import HIDDEN, Choice, HiddenLayers, _decode_widths
+    from tune_gae.search.space import HIDDEN, Choice, HiddenLayers, decode_widths
 
     entries = {p.name: p for p in space.parameters}
     graph = "features" if split.features_given else "featureless"
@@ -125,9 +125,9 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
         if isinstance(widths, HiddenLayers):
             hidden = [int(_largest(widths.width, 0))] * int(_largest(widths.layers, 0))
         elif isinstance(widths, Choice):
-            hidden = max((list(_decode_widths(o)) for o in widths.options), key=lambda w: max(w, default=0) * len(w))
+            hidden = max((list(decode_widths(o)) for o in widths.options), key=lambda w: max(w, default=0) * len(w))
         else:
-            hidden = list(_decode_widths(_largest(widths, ())))
+            hidden = list(decode_widths(_largest(widths, ())))
     encodings = [split.default_encoding]
     if applies("node_encoding"):
         options = _largest(entries["node_encoding"].distribution, split.default_encoding)
