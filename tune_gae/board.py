@@ -1,0 +1,331 @@
+"""A search's TensorBoard board: readable run names and one HParams row per trial, however it ended.
+
+TensorBoard's HParams tab takes a run's hyperparameters from the FIRST ``session_start_info`` in
+its folder and each metric's value from the LAST point of the scalar series of that tag in the
+same folder. Ray Tune runs no more code in a trial ASHA stops, so trials write only their
+per-epoch curves, and the driver writes every trial's HParams entry from the trial table once
+the search (or its resume) ends: one event file per run (``HPARAMS_SUFFIX``), replaced on every
+rewrite, so a resumed search shows its final state. Export adds the winner's test metrics to its
+run (``TEST_SUFFIX``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from tune_gae.tensorboard import hparam_value
+
+if TYPE_CHECKING:
+    from tune_gae.search import SearchSettings
+    from tune_gae.spaces import Parameter, SearchSpace
+
+TRIAL_PREFIX = "trial_"
+HPARAMS_SUFFIX = ".tune-gae-hparams"  # the driver's HParams entry of one run
+TEST_SUFFIX = ".tune-gae-test"  # the exported trial's test metrics
+SUMMARY_TAG = "final/"  # scalar tags of the HParams metrics: one group in Time Series
+# Why a trial stopped, as the HParams metric ``stop_reason`` (TensorBoard metrics are numbers).
+STOP_REASONS = ("epochs", "patience", "asha", "time budget", "nan", "error")
+FAILED = ("nan", "error")
+# The architecture keys a run name shows, with their prefixes: trial_1bd15062-vgae-gcn-h32-l16.
+NAME_KEYS = (("model", ""), ("encoder", ""), ("hidden_channels", "h"), ("latent_channels", "l"))
+
+
+# --------------------------------------------------------------------------- run names
+
+
+def run_name(trial: str, config: Mapping[str, Any]) -> str:
+    """``trial_<id>-<model>-<encoder>-h<widths>-l<latent>``: stable (the id and the config never
+    change), unique (the id), readable; only keys the config holds, no hidden part when none."""
+    parts = [trial]
+    for key, prefix in NAME_KEYS:
+        value = config.get(key)
+        if value is None or value == "" or value == []:
+            continue
+        shown = hparam_value(value)
+        if key == "hidden_channels" and (shown == "none" or config.get("encoder") == "linear"):
+            continue
+        parts.append(f"{prefix}{shown}")
+    return "-".join(str(part).replace("/", "_") for part in parts)
+
+
+def trial_of_run(folder_name: str) -> str:
+    """The trial a run folder belongs to: ``trial_1bd15062-gae-l16`` -> ``trial_1bd15062``."""
+    return folder_name.split("-", 1)[0]
+
+
+def run_dir(tensorboard_dir: Path, trial: str) -> Path | None:
+    """The run folder of ``trial`` (named by ``run_name`` or, before, by the trial alone)."""
+    if not tensorboard_dir.is_dir():
+        return None
+    found = sorted(p for p in tensorboard_dir.iterdir() if p.is_dir() and trial_of_run(p.name) == trial)
+    return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- what HParams shows
+
+
+@dataclass(frozen=True)
+class BoardMetric:
+    """One HParams metric: the trial-table column it comes from and how TensorBoard labels it."""
+
+    key: str
+    display_name: str
+    description: str
+
+    @property
+    def tag(self) -> str:
+        return SUMMARY_TAG + self.key
+
+    def info(self) -> api_pb2.MetricInfo:
+        return api_pb2.MetricInfo(
+            name=api_pb2.MetricName(tag=self.tag), display_name=self.display_name, description=self.description
+        )
+
+
+def board_metrics(rows: Iterable[Mapping[str, Any]], metric: str) -> list[BoardMetric]:
+    """Rank first, then every validation metric the trial table records (its best value, the
+    search's metric first), how the trial ended, and the test metric for each validation one
+    (only the exported trial has those: the test edges are scored once)."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k.startswith("best_val_") and k not in columns)
+    search_key = f"best_{metric}"
+    validation = sorted(columns, key=lambda key: key != search_key)
+    metrics = [BoardMetric("rank", "rank", f"1 = best {metric} of the trials that left a model")]
+    metrics += [BoardMetric(key, key.replace("_", " ", 1), f"best validation {key[5:]} over the trial's epochs")
+                for key in validation]
+    codes = ", ".join(f"{code} {reason}" for code, reason in enumerate(STOP_REASONS, start=1))
+    metrics += [
+        BoardMetric("stop_reason", "stop reason", f"why the trial stopped: {codes}"),
+        BoardMetric("epochs_run", "epochs run", "epochs the trial trained"),
+        BoardMetric("best_epoch", "best epoch", "the epoch of its best validation metric (its kept weights)"),
+    ]
+    metrics += [BoardMetric("test_" + key[len("best_val_"):], "test " + key[len("best_val_"):],
+                            "the exported model's test metric (scored once, at export)") for key in validation]
+    return metrics
+
+
+def stop_reason(row: Mapping[str, Any], *, rungs: tuple[int, ...], time_budget: bool) -> str:
+    """Why a finished trial stopped: the table's ``stop_reason`` when it has one, else read from
+    its row: errors, divergence, its epoch cap, patience, an ASHA rung, the time budget."""
+    if row.get("stop_reason"):
+        return str(row["stop_reason"])
+    if row.get("state") == "ERROR":
+        return "error"
+    if str(row.get("diverged")) == "True":
+        return "nan"
+    epochs_run = _number(row.get("epochs_run"))
+    planned, patience, best = (_number(row.get(key)) for key in ("epochs", "patience", "best_epoch"))
+    if planned and epochs_run >= planned:
+        return "epochs"
+    if patience and best is not None and epochs_run - best >= patience:
+        return "patience"
+    if epochs_run in rungs or not time_budget:
+        return "asha"  # ASHA decides only at rungs (each trial reports there)
+    return "time budget"
+
+
+def ranks(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, int]:
+    """Trial -> rank: 1 = best ``metric`` among trials that left a model (the one export picks),
+    then the others (errors, no checkpoint, no value) in table order."""
+    key = f"best_{metric}"
+    rows = list(rows)
+    usable = [r for r in rows if r.get("state") == "TERMINATED" and r.get("checkpoint") and _finite(r.get(key))]
+    usable.sort(key=lambda r: -float(r[key]))
+    ordered = usable + [r for r in rows if r not in usable]
+    return {str(r["trial"]): rank for rank, r in enumerate(ordered, start=1)}
+
+
+@dataclass(frozen=True)
+class BoardHParam:
+    """One sampled hyperparameter: its trial-table column, HParams name (ordered) and domain."""
+
+    key: str
+    position: int
+    parameter: Parameter
+
+    @property
+    def name(self) -> str:
+        # TensorBoard lists hyperparameters sorted by name and ticks the first five: the number
+        # keeps the space file's order; the display name is the key alone.
+        return f"{self.position:02d} {self.key}"
+
+    def info(self, observed: Iterable[Any]) -> api_pb2.HParamInfo:
+        from tune_gae.spaces import Choice, FloatRange, IntRange
+
+        distribution = self.parameter.distribution
+        info = api_pb2.HParamInfo(name=self.name, display_name=self.key, differs=True)
+        if isinstance(distribution, (FloatRange, IntRange)):
+            info.type = api_pb2.DATA_TYPE_FLOAT64
+            info.domain_interval.min_value = float(distribution.low)
+            info.domain_interval.max_value = float(distribution.high)
+            return info
+        values = ([hparam_value(v) for v in distribution.options] if isinstance(distribution, Choice)
+                  else sorted({self.value(v) for v in observed if v is not None}, key=str))
+        if all(isinstance(v, bool) for v in values):
+            info.type = api_pb2.DATA_TYPE_BOOL
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            info.type = api_pb2.DATA_TYPE_FLOAT64
+        else:
+            info.type = api_pb2.DATA_TYPE_STRING
+            values = [str(v) for v in values]
+        info.domain_discrete.extend(values)
+        return info
+
+    def value(self, raw: Any) -> bool | float | str:
+        """A trial-table value in the type its domain declares (a CSV gives text)."""
+        from tune_gae.spaces import Choice, FloatRange, IntRange
+
+        distribution = self.parameter.distribution
+        if isinstance(distribution, (FloatRange, IntRange)):
+            return float(raw)
+        if isinstance(distribution, Choice):
+            shown = str(hparam_value(raw))
+            for option in (hparam_value(o) for o in distribution.options):
+                if str(option) == shown:
+                    return option
+        return str(hparam_value(raw))
+
+
+def sampled_hparams(space: SearchSpace) -> list[BoardHParam]:
+    """What the space samples, in file order: constants and derived keys (seed, in_channels,
+    a default epochs) are the same for every trial and stay out of HParams."""
+    from tune_gae.spaces import Constant
+
+    sampled = [p for p in space.parameters if not isinstance(p.distribution, Constant)]
+    return [BoardHParam(p.name, position, p) for position, p in enumerate(sampled, start=1)]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_board(folder: Path, rows: list[dict[str, Any]], settings: SearchSettings, space: SearchSpace) -> None:
+    """(Re)write every trial's HParams entry in ``<folder>/tensorboard``: its sampled
+    hyperparameters (those that applied to it), rank, best validation metrics, epochs and why it
+    stopped. ``space`` is the search's space; ``rows`` its trial table (``search.trial_rows``)."""
+    from tune_gae.search import TENSORBOARD_DIR, asha_rungs
+
+    tensorboard_dir = folder / TENSORBOARD_DIR
+    capped = space.define_by_run(max_epochs=settings.max_epochs)
+    hparams = sampled_hparams(_with_parameters(space, capped.parameters))
+    metrics = board_metrics(rows, settings.metric)
+    rungs = asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs) \
+        if settings.scheduler == "asha" else ()
+    experiment = _plugin_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(
+        description=f"{len(rows)} trials of {space.name}, ranked by best {settings.metric}",
+        time_created_secs=time.time(),
+        hparam_infos=[h.info(row.get(h.key) for row in rows) for h in hparams],
+        metric_infos=[m.info() for m in metrics],
+    ))
+    rank_of = ranks(rows, settings.metric)
+    for row in rows:
+        trial = str(row["trial"])
+        run = run_dir(tensorboard_dir, trial) or tensorboard_dir / run_name(trial, row)
+        reason = stop_reason(row, rungs=rungs, time_budget=settings.time_budget_s is not None)
+        values = {m.key: _number(row.get(m.key)) for m in metrics if not m.key.startswith("test_")}
+        values.update(rank=rank_of[trial],
+                      stop_reason=STOP_REASONS.index(reason) + 1 if reason in STOP_REASONS else None)
+        step = int(_number(row.get("epochs_run")) or 0)
+        start = plugin_data_pb2.SessionStartInfo(start_time_secs=_start_time(run) or time.time())
+        for h in hparams:
+            if row.get(h.key) not in (None, ""):  # a conditional one that did not apply stays absent
+                _set_value(start.hparams[h.name], h.value(row[h.key]))
+        end = plugin_data_pb2.SessionEndInfo(
+            status=api_pb2.STATUS_FAILURE if reason in FAILED else api_pb2.STATUS_SUCCESS, end_time_secs=time.time()
+        )
+        summaries = [experiment, _plugin_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
+                     _scalars(values), _plugin_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end)]
+        _replace_events(run, HPARAMS_SUFFIX, summaries, step)
+
+
+def write_test_metrics(folder: Path, trial: str, metrics: Mapping[str, Any], *, step: int = 0) -> Path | None:
+    """Add the exported trial's test metrics (``test_*`` keys of ``metrics``) to its run; the
+    run folder, or None when the search has no TensorBoard folder for that trial."""
+    from tune_gae.search import TENSORBOARD_DIR
+
+    run = run_dir(folder / TENSORBOARD_DIR, trial)
+    if run is None:
+        return None
+    values = {key: value for key, value in metrics.items() if key.startswith("test_") and _finite(value)}
+    _replace_events(run, TEST_SUFFIX, [_scalars(values)], step)
+    return run
+
+
+def _plugin_summary(tag: str, **data: Any) -> Summary:
+    """An HParams plugin summary (what ``tensorboard.plugins.hparams.summary`` builds with TF)."""
+    content = metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(**data))
+    return Summary(value=[Summary.Value(tag=tag, metadata=content, tensor=metadata.NULL_TENSOR)])
+
+
+def _set_value(target: Any, value: bool | float | str) -> None:
+    if isinstance(value, bool):
+        target.bool_value = value
+    elif isinstance(value, (int, float)):
+        target.number_value = float(value)
+    else:
+        target.string_value = str(value)
+
+
+def _scalars(values: Mapping[str, Any]) -> Summary:
+    return Summary(value=[
+        Summary.Value(tag=SUMMARY_TAG + key, simple_value=math.nan if value is None else float(value))
+        for key, value in values.items()
+    ])
+
+
+def _replace_events(run: Path, suffix: str, summaries: list[Summary], step: int) -> None:
+    """One event file ending in ``suffix`` holding ``summaries``, replacing an earlier one (the
+    first metadata of a tag wins in TensorBoard: an old entry left behind would shadow this)."""
+    run.mkdir(parents=True, exist_ok=True)
+    for old in run.glob(f"*tfevents*{suffix}"):
+        old.unlink()
+    writer = EventFileWriter(str(run), filename_suffix=suffix)
+    try:
+        for summary in summaries:
+            writer.add_event(Event(summary=summary, step=step, wall_time=time.time()))
+    finally:
+        writer.close()
+
+
+def _start_time(run: Path) -> float | None:
+    """When the trial began logging (its first event file's name carries the time)."""
+    times = []
+    for path in run.glob("*tfevents*") if run.is_dir() else ():
+        if path.name.endswith((HPARAMS_SUFFIX, TEST_SUFFIX)):
+            continue
+        try:
+            times.append(float(path.name.split("tfevents.", 1)[1].split(".", 1)[0]))
+        except (IndexError, ValueError):
+            continue
+    return min(times) if times else None
+
+
+def _with_parameters(space: SearchSpace, parameters: tuple[Parameter, ...]) -> SearchSpace:
+    from dataclasses import replace
+
+    return replace(space, parameters=parameters)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _finite(value: Any) -> bool:
+    number = _number(value) if not isinstance(value, str) else None
+    return number is not None and math.isfinite(number)
