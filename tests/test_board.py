@@ -1,0 +1,147 @@
+"""The search's TensorBoard board: run names, stop reasons, ranks, and the HParams entry the
+driver writes for every trial, read back as TensorBoard reads it."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2, metadata
+
+from tune_gae.board import (
+    STOP_REASONS,
+    board_metrics,
+    ranks,
+    run_dir,
+    run_name,
+    sampled_hparams,
+    stop_reason,
+    trial_of_run,
+    write_board,
+    write_test_metrics,
+)
+from tune_gae.search import SearchSettings
+from tune_gae.spaces import load_space, parse_space
+
+SPACE = """
+parameters:
+  model: {choice: [gae, vgae]}
+  encoder: linear
+  latent_channels: {choice: [16, 256]}
+  lr: {loguniform: [0.001, 0.1]}
+  normalize_features: {choice: [false, true]}
+  kl_weight: {uniform: [0.1, 1.0], when: {model: vgae}}
+  epochs: {int: [5, 50]}
+"""
+
+
+def test_run_names_say_what_the_trial_is_and_lead_back_to_it() -> None:
+    linear = {"model": "gae", "encoder": "linear", "hidden_channels": [64], "latent_channels": 256, "lr": 0.01}
+    assert run_name("trial_4b5e1c2a", linear) == "trial_4b5e1c2a-gae-linear-l256"  # a linear encoder has no hidden
+    gcn = {"model": "vgae", "encoder": "gcn", "hidden_channels": "128-64", "latent_channels": 16}
+    assert run_name("trial_0a1b2c3d", gcn) == "trial_0a1b2c3d-vgae-gcn-h128-64-l16"
+    assert run_name("trial_0a1b2c3d", {"model": "gae", "hidden_channels": [32]}) == "trial_0a1b2c3d-gae-h32"
+    assert trial_of_run("trial_0a1b2c3d-vgae-gcn-h128-64-l16") == "trial_0a1b2c3d"
+
+
+def test_run_dir_finds_a_trial_by_its_id_alone(tmp_path: Path) -> None:
+    (tmp_path / "trial_aaaa1111-gae-l16").mkdir()
+    (tmp_path / "trial_aaaa11112-gae-l16").mkdir()  # a longer id with the same start is another trial
+    assert run_dir(tmp_path, "trial_aaaa1111") == tmp_path / "trial_aaaa1111-gae-l16"
+    assert run_dir(tmp_path, "trial_bbbb2222") is None
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    ({"state": "ERROR", "epochs_run": 3, "epochs": 30}, "error"),
+    ({"state": "TERMINATED", "diverged": True, "epochs_run": 3, "epochs": 30}, "nan"),
+    ({"state": "TERMINATED", "epochs_run": 30, "epochs": 30, "best_epoch": 30}, "epochs"),
+    ({"state": "TERMINATED", "epochs_run": 17, "epochs": 30, "best_epoch": 7, "patience": 10}, "patience"),
+    ({"state": "TERMINATED", "epochs_run": 10, "epochs": 30, "best_epoch": 9}, "asha"),
+    ({"state": "TERMINATED", "epochs_run": 13, "epochs": 30, "best_epoch": 13}, "time budget"),
+    ({"state": "TERMINATED", "epochs_run": 13, "epochs": 30, "stop_reason": "asha"}, "asha"),  # the table's own
+])
+def test_stop_reason_from_a_trial_row(row: dict[str, Any], expected: str) -> None:
+    assert stop_reason(row, rungs=(10,), time_budget=True) == expected
+
+
+def test_rank_one_is_the_best_trial_that_left_a_model() -> None:
+    rows = [
+        {"trial": "trial_err", "state": "ERROR", "best_val_auc": 0.99, "checkpoint": "/c/0"},  # crashed after reporting
+        {"trial": "trial_b", "state": "TERMINATED", "best_val_auc": 0.80, "checkpoint": "/c/1"},
+        {"trial": "trial_nan", "state": "TERMINATED", "best_val_auc": 0.0, "checkpoint": ""},  # diverged, no model
+        {"trial": "trial_a", "state": "TERMINATED", "best_val_auc": 0.90, "checkpoint": "/c/2"},
+    ]
+    assert ranks(rows, "val_auc") == {"trial_a": 1, "trial_b": 2, "trial_err": 3, "trial_nan": 4}
+
+
+def test_metrics_follow_the_trial_table_so_new_validation_metrics_appear() -> None:
+    rows = [{"trial": "t", "best_val_auc": 0.9, "best_val_ap": 0.8, "best_val_mrr": 0.3}]
+    keys = [m.key for m in board_metrics(rows, "val_ap")]
+    assert keys == ["rank", "best_val_ap", "best_val_auc", "best_val_mrr", "stop_reason", "epochs_run",
+                    "best_epoch", "test_ap", "test_auc", "test_mrr"]
+
+
+def test_only_sampled_hyperparameters_in_file_order() -> None:
+    space = parse_space(yaml.safe_load(SPACE))
+    assert [h.key for h in sampled_hparams(space)] == ["model", "latent_channels", "lr", "normalize_features",
+                                                       "kl_weight", "epochs"]
+    default = load_space(Path(__file__).resolve().parent.parent / "search_spaces" / "default.yaml")
+    names = [h.name for h in sampled_hparams(default)]
+    assert names == sorted(names)  # TensorBoard sorts by name: the numbers keep the file's order
+    assert [h.key for h in sampled_hparams(default)][:4] == ["model", "encoder", "hidden_channels", "latent_channels"]
+
+
+def _plugin_content(run: Path) -> tuple[EventAccumulator, dict[str, bytes]]:
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    return events, events.PluginTagToContent(metadata.PLUGIN_NAME)
+
+
+def test_write_board_gives_every_trial_its_entry_and_no_inapplicable_hyperparameter(tmp_path: Path) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(SPACE)
+    settings = SearchSettings(space=str(space_file), max_epochs=40, grace_period=10, reduction_factor=2)
+    common = {"encoder": "linear", "normalize_features": False, "checkpoint": "/c", "state": "TERMINATED"}
+    rows = [
+        {"trial": "trial_aaaa0001", "model": "vgae", "latent_channels": 256, "lr": 0.01, "kl_weight": 0.5,
+         "epochs": 40, "best_val_auc": 0.91, "best_val_ap": 0.9, "best_epoch": 38, "epochs_run": 40, **common},
+        {"trial": "trial_aaaa0002", "model": "gae", "latent_channels": 16, "lr": 0.002, "epochs": 33,
+         "best_val_auc": 0.85, "best_val_ap": 0.86, "best_epoch": 9, "epochs_run": 10, **common},
+    ]
+    logged = tmp_path / "tensorboard" / "trial_aaaa0001-vgae-linear-l256"  # the trial logged its curves here
+    logged.mkdir(parents=True)
+    write_board(tmp_path, rows, settings, parse_space(yaml.safe_load(SPACE)))
+    write_board(tmp_path, rows, settings, parse_space(yaml.safe_load(SPACE)))  # a rewrite replaces, never adds
+    runs = sorted(p.name for p in (tmp_path / "tensorboard").iterdir())
+    assert runs == ["trial_aaaa0001-vgae-linear-l256", "trial_aaaa0002-gae-linear-l16"]
+    expected = {
+        "trial_aaaa0001-vgae-linear-l256": {"rank": 1, "stop_reason": STOP_REASONS.index("epochs") + 1,
+                                            "best_val_auc": 0.91, "epochs_run": 40, "best_epoch": 38},
+        "trial_aaaa0002-gae-linear-l16": {"rank": 2, "stop_reason": STOP_REASONS.index("asha") + 1,
+                                          "best_val_auc": 0.85, "epochs_run": 10, "best_epoch": 9},
+    }
+    for run, values in expected.items():
+        assert len(list((tmp_path / "tensorboard" / run).glob("*tune-gae-hparams"))) == 1
+        events, content = _plugin_content(tmp_path / "tensorboard" / run)
+        start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+        hparams = {name.split(" ", 1)[1]: value for name, value in start.hparams.items()}
+        assert ("kl_weight" in hparams) == run.startswith("trial_aaaa0001")  # GAE trials: no kl_weight
+        assert "encoder" not in hparams and "seed" not in hparams  # constants are not hyperparameters here
+        for key, value in values.items():
+            assert events.Scalars(f"final/{key}")[-1].value == pytest.approx(value)
+        end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
+        assert end.status == api_pb2.STATUS_SUCCESS
+    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    domains = {info.display_name: info for info in experiment.hparam_infos}
+    assert list(domains["model"].domain_discrete) == ["gae", "vgae"]
+    assert list(domains["normalize_features"].domain_discrete) == [False, True]
+    assert (domains["epochs"].domain_interval.min_value, domains["epochs"].domain_interval.max_value) == (5, 40)
+
+    run = write_test_metrics(tmp_path, "trial_aaaa0001", {"test_auc": 0.88, "test_ap": 0.87, "val_auc": 0.91})
+    events, _ = _plugin_content(run)
+    assert events.Scalars("final/test_auc")[-1].value == pytest.approx(0.88)
+    assert "final/val_auc" not in events.Tags()["scalars"]
+    assert not math.isnan(events.Scalars("final/rank")[-1].value)
