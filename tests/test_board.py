@@ -11,7 +11,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2, metadata
 
-from tune_gae.board import (
+from tune_gae.search.board import (
     STOP_REASONS,
     board_metrics,
     ranks,
@@ -23,8 +23,8 @@ from tune_gae.board import (
     write_board,
     write_test_metrics,
 )
-from tune_gae.search import SearchSettings
-from tune_gae.spaces import load_space, parse_space
+from tune_gae.search.settings import SearchSettings
+from tune_gae.search.space_parser import load_space, parse_space
 
 SPACE = """
 parameters:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +22,14 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from tune_gae.tensorboard import hparam_value
+from tune_gae.search.results import TENSORBOARD_DIR
+from tune_gae.search.settings import asha_rungs
+from tune_gae.search.space import Choice, Constant, FloatRange, IntRange, Parameter, SearchSpace
+from tune_gae.train.logger import hparam_value
 
 if TYPE_CHECKING:
-    from tune_gae.search import SearchSettings
-    from tune_gae.spaces import Parameter, SearchSpace
+    from tune_gae.search.settings import SearchSettings
 
-TRIAL_PREFIX = "trial_"
 HPARAMS_SUFFIX = ".tune-gae-hparams"  # the driver's HParams entry of one run
 TEST_SUFFIX = ".tune-gae-test"  # the exported trial's test metrics
 SUMMARY_TAG = "final/"  # scalar tags of the HParams metrics: one group in Time Series
@@ -160,8 +161,6 @@ class BoardHParam:
         return f"{self.position:02d} {self.key}"
 
     def info(self, observed: Iterable[Any]) -> api_pb2.HParamInfo:
-        from tune_gae.spaces import Choice, FloatRange, IntRange
-
         distribution = self.parameter.distribution
         info = api_pb2.HParamInfo(name=self.name, display_name=self.key, differs=True)
         if isinstance(distribution, (FloatRange, IntRange)):
@@ -183,8 +182,6 @@ class BoardHParam:
 
     def value(self, raw: Any) -> bool | float | str:
         """A trial-table value in the type its domain declares (a CSV gives text)."""
-        from tune_gae.spaces import Choice, FloatRange, IntRange
-
         distribution = self.parameter.distribution
         if isinstance(distribution, (FloatRange, IntRange)):
             return float(raw)
@@ -199,8 +196,6 @@ class BoardHParam:
 def sampled_hparams(space: SearchSpace) -> list[BoardHParam]:
     """What the space samples, in file order: constants and derived keys (seed, in_channels,
     a default epochs) are the same for every trial and stay out of HParams."""
-    from tune_gae.spaces import Constant
-
     sampled = [p for p in space.parameters if not isinstance(p.distribution, Constant)]
     return [BoardHParam(p.name, position, p) for position, p in enumerate(sampled, start=1)]
 
@@ -212,8 +207,6 @@ def write_board(folder: Path, rows: list[dict[str, Any]], settings: SearchSettin
     """(Re)write every trial's HParams entry in ``<folder>/tensorboard``: its sampled
     hyperparameters (those that applied to it), rank, best validation metrics, epochs and why it
     stopped. ``space`` is the search's space; ``rows`` its trial table (``search.trial_rows``)."""
-    from tune_gae.search import TENSORBOARD_DIR, asha_rungs
-
     tensorboard_dir = folder / TENSORBOARD_DIR
     capped = space.define_by_run(max_epochs=settings.max_epochs)
     hparams = sampled_hparams(_with_parameters(space, capped.parameters))
@@ -250,8 +243,6 @@ def write_board(folder: Path, rows: list[dict[str, Any]], settings: SearchSettin
 def write_test_metrics(folder: Path, trial: str, metrics: Mapping[str, Any], *, step: int = 0) -> Path | None:
     """Add the exported trial's test metrics (``test_*`` keys of ``metrics``) to its run; the
     run folder, or None when the search has no TensorBoard folder for that trial."""
-    from tune_gae.search import TENSORBOARD_DIR
-
     run = run_dir(folder / TENSORBOARD_DIR, trial)
     if run is None:
         return None
@@ -310,8 +301,6 @@ def _start_time(run: Path) -> float | None:
 
 
 def _with_parameters(space: SearchSpace, parameters: tuple[Parameter, ...]) -> SearchSpace:
-    from dataclasses import replace
-
     return replace(space, parameters=parameters)
 
 
