@@ -14,7 +14,9 @@ import asyncio
 import base64
 import io
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -139,20 +141,21 @@ def main() -> None:
 
     tb_port, debug_port = free_port(), free_port()
     server = subprocess.Popen([sys.executable, "-m", "tune_gae.cli", "tensorboard", str(args.search),
-                               "--port", str(tb_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--port", str(tb_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     profile = tempfile.mkdtemp(prefix="hparams-shot-")
     chrome = subprocess.Popen(
         [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={profile}",
          f"--remote-debugging-port={debug_port}", f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{tb_port}"
         wait_for(f"{base}/data/runs", bool)
         fragment, click = PAGES[args.page]
         png = asyncio.run(screenshot(debug_port, f"{base}/{fragment}", click, width, height))
     finally:
-        for process in (chrome, server):
-            process.terminate()
+        for process in (chrome, server):  # each with what it started (its process group)
+            os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

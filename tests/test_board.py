@@ -2,7 +2,16 @@
 driver writes for every trial, read back as TensorBoard reads it."""
 from __future__ import annotations
 
+import csv
+import json
 import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +154,125 @@ def test_write_board_gives_every_trial_its_entry_and_no_inapplicable_hyperparame
     assert events.Scalars("final/test_auc")[-1].value == pytest.approx(0.88)
     assert "final/val_auc" not in events.Tags()["scalars"]
     assert not math.isnan(events.Scalars("final/rank")[-1].value)
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
+SERVER_TIMEOUT_S = 90.0
+
+
+class Served:
+    """`tune-gae tensorboard SEARCH` on a free localhost port, queried as its web page does."""
+
+    def __init__(self, search: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tune_gae.cli", "tensorboard", str(search), "--port", str(self.port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def get(self, route: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{route}", timeout=10) as response:
+            return json.loads(response.read())
+
+    def post(self, route: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{route}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def experiment(self) -> dict[str, Any]:
+        return self.post("/data/plugin/hparams/experiment", {"experimentName": "", "includeMetrics": True})
+
+    def session_groups(self, experiment: dict[str, Any]) -> list[dict[str, Any]]:
+        columns = [{"hparam": h["name"], "includeInResult": True} for h in experiment["hparamInfos"]]
+        columns += [{"metric": m["name"], "includeInResult": True} for m in experiment["metricInfos"]]
+        body = {"experimentName": "", "allowedStatuses": ALL_STATUSES, "colParams": columns,
+                "startIndex": 0, "sliceSize": 1000}
+        return self.post("/data/plugin/hparams/session_groups", body).get("sessionGroups", [])
+
+    def close(self) -> str:
+        """Stop the command and the TensorBoard it started (one process group); its output."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=30)
+        return output
+
+
+def _loaded(served: Served, trials: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The experiment and session groups once the server has read every trial (it loads in the
+    background), or what it had after SERVER_TIMEOUT_S."""
+    deadline = time.monotonic() + SERVER_TIMEOUT_S
+    experiment: dict[str, Any] = {}
+    groups: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        assert served.process.poll() is None, served.close()
+        try:
+            experiment = served.experiment()
+            groups = served.session_groups(experiment) if experiment.get("metricInfos") else []
+        except OSError:
+            pass
+        untested = [m for m in experiment.get("metricInfos", []) if not m["name"]["tag"].startswith("final/test_")]
+        if len(groups) == trials and all(len(g.get("metricValues", [])) >= len(untested) for g in groups):
+            return experiment, groups
+        time.sleep(1.0)
+    return experiment, groups
+
+
+def test_tensorboard_shows_every_trial_of_a_search_with_asha_stops(smoke_search: Path, smoke_bundle: Path) -> None:
+    """The done-when of issue #15, through what TensorBoard's web page calls."""
+    with (smoke_search / "trials.csv").open(newline="") as handle:
+        rows = {row["trial"]: row for row in csv.DictReader(handle)}
+    asha = STOP_REASONS.index("asha") + 1
+    exported = json.loads((smoke_bundle / "metrics.json").read_text())
+    served = Served(smoke_search)
+    try:
+        experiment, groups = _loaded(served, len(rows))
+        runs = served.get("/data/runs")
+        final_points = {
+            (run, tag): served.get(f"/data/plugin/scalars/scalars?run={run}&tag={tag}")
+            for run in runs for tag in ("final/rank", "final/best_val_auc")
+        }
+    finally:
+        served.close()
+
+    # Only what the smoke space samples, in its file's order; constants and derived keys absent.
+    assert [h["displayName"] for h in experiment["hparamInfos"]] == [
+        "model", "hidden_channels", "latent_channels", "lr", "epochs"]
+    declared = [m["name"]["tag"] for m in experiment["metricInfos"]]
+    assert declared == ["final/" + key for key in ("rank", "best_val_auc", "best_val_ap", "stop_reason",
+                                                   "epochs_run", "best_epoch", "test_auc", "test_ap")]
+
+    assert len(groups) == len(rows)
+    by_trial = {trial_of_run(g["name"]): g for g in groups}
+    assert set(by_trial) == set(rows)
+    assert not any(name.startswith("tensorboard/") for name in runs)
+    for trial, group in by_trial.items():
+        row = rows[trial]
+        assert group["name"] == run_name(trial, row)
+        values = {v["name"]["tag"][len("final/"):]: v["value"] for v in group["metricValues"]}
+        # Every trial, stopped or not, has every metric; test metrics only the exported one.
+        untested = {key.split("/", 1)[1] for key in declared if not key.startswith("final/test_")}
+        assert untested <= set(values), f"{trial} lacks {untested - set(values)}"
+        assert values["best_val_auc"] == pytest.approx(float(row["best_val_auc"]), abs=1e-6)
+        assert values["epochs_run"] == int(row["epochs_run"])
+        assert values["stop_reason"] == STOP_REASONS.index(row["stop_reason"]) + 1
+        assert ("test_auc" in values) == (trial == exported["trial"])
+        assert "seed" not in str(group["hparams"]) and "normalize_features" not in str(group["hparams"])
+    assert any(int(g_values["value"]) == asha for g in groups for g_values in g["metricValues"]
+               if g_values["name"]["tag"] == "final/stop_reason"), "the smoke search had no ASHA-stopped trial"
+
+    # The winner: rank 1 is the exported trial, with the test metrics export scored.
+    ranked = sorted(by_trial.items(), key=lambda item: next(
+        v["value"] for v in item[1]["metricValues"] if v["name"]["tag"] == "final/rank"))
+    assert ranked[0][0] == exported["trial"]
+    winner = {v["name"]["tag"]: v["value"] for v in ranked[0][1]["metricValues"]}
+    assert winner["final/test_auc"] == pytest.approx(exported["test_auc"], abs=1e-6)
+    assert winner["final/test_ap"] == pytest.approx(exported["test_ap"], abs=1e-6)
+
+    # No step-0 points: the summary values sit at the trial's last epoch.
+    for (run, _), points in final_points.items():
+        assert [step for _, step, _ in points] == [int(rows[trial_of_run(run)]["epochs_run"])]

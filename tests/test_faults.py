@@ -27,6 +27,7 @@ from ray_cluster import LocalRayCluster
 
 from tune_gae.cli.options import INTERRUPTED_EXIT_CODE
 from tune_gae.config import DataConfig
+from tune_gae.search.board import trial_of_run
 from tune_gae.search.runner import run_search, saved_trial_statuses
 from tune_gae.search.settings import SearchSettings
 
@@ -366,7 +367,7 @@ def assert_complete(search: Path, *, samples: int, epochs: int, untouched: dict[
     assert len(names) == samples == len(set(names))
     assert all(r["state"] == "TERMINATED" and int(r["epochs_run"]) == epochs for r in rows)
     assert set(trial_dirs(search)) == set(names) == set(saved_trial_statuses(search))
-    assert {p.name for p in (search / "tensorboard").iterdir()} == set(names)
+    assert {trial_of_run(p.name) for p in (search / "tensorboard").iterdir()} == set(names)
     # Optuna's sampler state came back: no configuration sampled twice (a fresh sampler with the
     # same seed would replay the first trials' learning rates).
     assert len({r["lr"] for r in rows}) == samples

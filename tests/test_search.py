@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tune_gae.cli import main
 from tune_gae.config import DataConfig
 from tune_gae.data.split import load_split
+from tune_gae.search.board import run_dir, run_name
 from tune_gae.search.cluster import trial_slots
 from tune_gae.search.settings import SearchSettings, asha_rungs
 
@@ -69,7 +70,9 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
 
     # Per-trial TensorBoard events: curves + an HParams entry, consistent with trials.csv.
     for row in rows:
-        acc = EventAccumulator(str(path / "tensorboard" / row["trial"]), size_guidance={"scalars": 0})
+        run = run_dir(path / "tensorboard", row["trial"])
+        assert run is not None and run.name == run_name(row["trial"], row)
+        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
         acc.Reload()
         assert {"loss", "val_auc", "val_ap"} <= set(acc.Tags()["scalars"])
         curve = acc.Scalars("val_auc")

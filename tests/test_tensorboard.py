@@ -29,7 +29,18 @@ def test_every_epoch_reads_back_as_three_curves(tmp_path: Path) -> None:
         assert [step for step, _ in scalars[key]] == [1, 2, 3, 4, 5]
         assert [value for _, value in scalars[key]] == pytest.approx([_row(e)[key] for e in range(1, 6)], rel=1e-6)
     assert "epoch_seconds" not in scalars
-    assert scalars["hparams/best_val_auc"] == [(0, pytest.approx(0.55))]
+    assert scalars["hparams/best_val_auc"] == [(5, pytest.approx(0.55))]  # at the last epoch, not step 0
+
+
+def test_a_search_trial_logs_curves_only(tmp_path: Path) -> None:
+    """The driver writes a trial's HParams entry once it ended (tune_gae.search.board)."""
+    logger = RunLogger(tmp_path / "run", None)
+    logger.log_epoch(_row(1))
+    logger.finish({"best_val_auc": 0.51})
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    assert events.Tags()["scalars"] == ["loss", "val_auc", "val_ap"]
+    assert {m.plugin_data.plugin_name for m in events.summary_metadata.values()} <= {"scalars", ""}
 
 
 def test_a_restarted_run_replaces_the_epochs_it_repeats(tmp_path: Path) -> None:

@@ -119,7 +119,19 @@ def export_best(
         _replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _show_in_tensorboard(folder, target)
     return target
+
+
+def _show_in_tensorboard(search: Path, bundle: Path) -> None:
+    """The exported trial's test metrics into its TensorBoard run: the winner, in HParams."""
+    from tune_gae.search.board import write_test_metrics
+
+    metrics = json.loads((bundle / METRICS_FILE).read_text())
+    try:
+        write_test_metrics(search, str(metrics["trial"]), metrics, step=int(metrics["epoch"]))
+    except OSError as exc:  # a read-only search folder: the bundle is what counts
+        warnings.warn(f"the test metrics were not added to {search}'s TensorBoard ({exc.strerror})", stacklevel=2)
 
 
 def select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> _Selected:

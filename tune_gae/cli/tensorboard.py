@@ -30,8 +30,13 @@ def tensorboard(path: str, host: str, port: int) -> None:
     import subprocess
     import sys
 
+    from tune_gae.search.results import TENSORBOARD_DIR, is_search_dir
+
     check_port_free(host, port)
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(Path(path).resolve()),
+    folder = Path(path).resolve()
+    if is_search_dir(folder) and (folder / TENSORBOARD_DIR).is_dir():
+        folder = folder / TENSORBOARD_DIR  # runs named trial_<id>-..., not tensorboard/trial_<id>-...
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(folder),
                "--host", host, "--port", str(port)]
     stopped_by: list[int] = []
 

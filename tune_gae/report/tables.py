@@ -98,9 +98,9 @@ def _history_rows(trial_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _tensorboard_rows(run_dir: Path) -> list[dict[str, Any]]:
+def _tensorboard_rows(run_dir: Path | None) -> list[dict[str, Any]]:
     """Every epoch's val_auc/val_ap from a trial's TensorBoard events (Ray only gets some)."""
-    if not run_dir.is_dir():
+    if run_dir is None or not run_dir.is_dir():
         return []
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -139,6 +139,8 @@ def learning_curves(
     path: str | Path | SearchFolder, metric: str | None = None, *, top: int = TOP_CURVES
 ) -> list[TrialCurve]:
     """Per-epoch validation curves of the ``top`` best trials (by ``metric``), best first."""
+    from tune_gae.search.board import run_dir
+
     search = SearchFolder.open(path)
     rows, metric = read_trials(search, metric)
     folder = search.path
@@ -148,7 +150,7 @@ def learning_curves(
             break
         trial_dir = _trial_dir(folder, row)
         curve = _curve(str(row["trial"]), _history_rows(trial_dir) if trial_dir else [],
-                       _tensorboard_rows(folder / TENSORBOARD_DIR / str(row["trial"])))
+                       _tensorboard_rows(run_dir(folder / TENSORBOARD_DIR, str(row["trial"]))))
         if curve.epochs:
             curves.append(curve)
     return curves

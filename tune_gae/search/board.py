@@ -22,6 +22,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from tune_gae.config import RUN_KEYS
 from tune_gae.search.results import TENSORBOARD_DIR
 from tune_gae.search.settings import asha_rungs
 from tune_gae.search.space import Choice, Constant, FloatRange, IntRange, Parameter, SearchSpace
@@ -193,28 +194,47 @@ class BoardHParam:
         return str(hparam_value(raw))
 
 
-def sampled_hparams(space: SearchSpace) -> list[BoardHParam]:
+def sampled_hparams(space: SearchSpace | None, rows: Iterable[Mapping[str, Any]] = ()) -> list[BoardHParam]:
     """What the space samples, in file order: constants and derived keys (seed, in_channels,
-    a default epochs) are the same for every trial and stay out of HParams."""
-    sampled = [p for p in space.parameters if not isinstance(p.distribution, Constant)]
+    a default epochs) are the same for every trial and stay out of HParams. Without the space
+    (its file moved since the search began): the run keys whose values differ between trials."""
+    if space is not None:
+        sampled = [p for p in space.parameters if not isinstance(p.distribution, Constant)]
+    else:
+        rows = list(rows)
+        observed = {key: {str(hparam_value(r[key])): r[key] for r in rows if r.get(key) not in (None, "")}
+                    for key in RUN_KEYS}
+        sampled = [Parameter(key, Choice(tuple(hparam_value(v) for v in values.values())))
+                   for key, values in observed.items() if len(values) > 1]
     return [BoardHParam(p.name, position, p) for position, p in enumerate(sampled, start=1)]
+
+
+def add_stop_reasons(rows: list[dict[str, Any]], settings: SearchSettings) -> None:
+    """A ``stop_reason`` for every row of the trial table (kept where the table has one)."""
+    rungs = asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs) \
+        if settings.scheduler == "asha" else ()
+    for row in rows:
+        row["stop_reason"] = stop_reason(row, rungs=rungs, time_budget=settings.time_budget_s is not None)
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def write_board(folder: Path, rows: list[dict[str, Any]], settings: SearchSettings, space: SearchSpace) -> None:
+def write_board(
+    folder: Path, rows: list[dict[str, Any]], settings: SearchSettings, space: SearchSpace | None
+) -> None:
     """(Re)write every trial's HParams entry in ``<folder>/tensorboard``: its sampled
     hyperparameters (those that applied to it), rank, best validation metrics, epochs and why it
-    stopped. ``space`` is the search's space; ``rows`` its trial table (``search.trial_rows``)."""
+    stopped. ``space`` is the search's space (None: unreadable); ``rows`` its trial table."""
     tensorboard_dir = folder / TENSORBOARD_DIR
-    capped = space.define_by_run(max_epochs=settings.max_epochs)
-    hparams = sampled_hparams(_with_parameters(space, capped.parameters))
+    if space is not None:  # ranges as the search sampled them: epochs capped by --max-epochs
+        space = replace(space, parameters=space.define_by_run(max_epochs=settings.max_epochs).parameters)
+    hparams = sampled_hparams(space, rows)
     metrics = board_metrics(rows, settings.metric)
     rungs = asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs) \
         if settings.scheduler == "asha" else ()
     experiment = _plugin_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(
-        description=f"{len(rows)} trials of {space.name}, ranked by best {settings.metric}",
+        description=f"{len(rows)} trials of {Path(settings.space).stem}, ranked by best {settings.metric}",
         time_created_secs=time.time(),
         hparam_infos=[h.info(row.get(h.key) for row in rows) for h in hparams],
         metric_infos=[m.info() for m in metrics],
@@ -298,10 +318,6 @@ def _start_time(run: Path) -> float | None:
         except (IndexError, ValueError):
             continue
     return min(times) if times else None
-
-
-def _with_parameters(space: SearchSpace, parameters: tuple[Parameter, ...]) -> SearchSpace:
-    return replace(space, parameters=parameters)
 
 
 def _number(value: Any) -> float | None:

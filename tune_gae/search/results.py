@@ -94,7 +94,8 @@ def remove_unrecorded_trials(path: Path, known: set[str], echo: Echo | None) -> 
     """
     for parent in (path, path / TENSORBOARD_DIR):
         for folder in sorted(parent.glob(f"{TRIAL_PREFIX}*")):
-            if folder.is_dir() and folder.name not in known and known:
+            trial = folder.name.split("-", 1)[0]  # a run folder: trial_<id>-<model>-... (board.run_name)
+            if folder.is_dir() and trial not in known and known:
                 shutil.rmtree(folder)
                 if echo is not None and parent == path:
                     echo(f"  removed {folder.name}: started after the last saved state, replaced by a new trial.")

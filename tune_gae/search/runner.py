@@ -533,15 +533,23 @@ def _finished_before(tuner: Any) -> int:
 
 
 def summarize(path: Path, grid: Any, split_hash: str, settings: SearchSettings) -> SearchOutcome:
-    """Write the trial table and the best trial; prune checkpoints (``--keep-checkpoints`` keeps
-    them). ``seconds`` is the running time over all the search's segments."""
+    """Write the trial table, every trial's HParams entry and the best trial; prune checkpoints
+    (``--keep-checkpoints`` keeps them). ``seconds`` is the running time over all the search's
+    segments."""
+    from tune_gae.search.board import write_board
     from tune_gae.search.pruning import prune_checkpoints
+    from tune_gae.search.space_parser import load_space
 
     rows = trial_rows(grid, settings.metric, search_rungs(settings))
     if not settings.keep_checkpoints:
         prune_checkpoints(path, rows, METRICS)
     folder = SearchFolder(path)
     folder.write_trials(rows)
+    try:
+        space = load_space(folder.record()["settings"]["space"])
+    except TuneGAEError:  # the space file moved since the search began: HParams shows what varied
+        space = None
+    write_board(path, rows, settings, space)  # every trial's HParams entry, ASHA-stopped ones too
     finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]
     best = finished[0] if finished else {}
     seconds = folder.seconds()

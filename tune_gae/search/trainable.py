@@ -29,6 +29,7 @@ from tune_gae.config import run_config_from_dict
 from tune_gae.data.split import LinkSplit, encode_for_run
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.encoders import prepare_features
+from tune_gae.search.board import run_name
 from tune_gae.search.results import CHECKPOINT_FILE
 from tune_gae.search.space import resolve_trial_config
 from tune_gae.train.allocator import keep_freed_memory
@@ -81,9 +82,9 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
         trainer.load_state_dict(state)
 
     context = tune.get_context()
-    logger = RunLogger(
-        Path(settings.tensorboard_dir) / context.get_trial_name(),
-        {**model_config.to_dict(), **vars(train_config)},
+    logger = RunLogger(  # curves only: the driver writes the HParams entry once the trial ended
+        Path(settings.tensorboard_dir) / run_name(context.get_trial_name(), resolve_trial_config(config)),
+        None,
         purge_step=trainer.epoch + 1 if trainer.epoch else None,
     )
     rungs = set(settings.checkpoint_epochs)
@@ -111,7 +112,6 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
             elif now - last_report >= settings.report_interval_s:
                 tune.report(row)
                 last_report = now
-        logger.finish({"best_val_auc": trainer.best["val_auc"], "best_val_ap": trainer.best["val_ap"]})
     finally:
         logger.close()
 

@@ -1,8 +1,9 @@
-"""TensorBoard event files for one run: per-epoch scalars plus an HParams entry.
+"""TensorBoard event files for one run: per-epoch scalars plus, for a single run, an HParams entry.
 
 The HParams entry is written into the run's own event file (not a sub-run, as
-``SummaryWriter.add_hparams`` does), so ``tensorboard --logdir <search>`` shows each trial once,
-with its curves and its row in the HParams tab.
+``SummaryWriter.add_hparams`` does), so TensorBoard shows the run once, with its curves and its
+row in the HParams tab. A search's trials log curves only: the driver writes their HParams
+entries once it knows how each trial ended (``tune_gae.search.board``).
 """
 from __future__ import annotations
 
@@ -27,24 +28,32 @@ def hparam_value(value: Any) -> bool | int | float | str:
 
 
 class RunLogger:
-    """Writes one run's curves and, at the end, its hyperparameters with final metrics."""
+    """Writes one run's curves and, at the end, its hyperparameters with final metrics
+    (``hyperparameters=None``: curves only)."""
 
-    def __init__(self, log_dir: str | Path, hyperparameters: Mapping[str, Any], *, purge_step: int | None = None) -> None:
+    def __init__(
+        self, log_dir: str | Path, hyperparameters: Mapping[str, Any] | None, *, purge_step: int | None = None
+    ) -> None:
         self.log_dir = Path(log_dir)
-        self.hyperparameters = {k: hparam_value(v) for k, v in hyperparameters.items()}
+        self.hyperparameters = None if hyperparameters is None else {
+            k: hparam_value(v) for k, v in hyperparameters.items()}
         self.writer = SummaryWriter(str(self.log_dir), purge_step=purge_step)
-        # Declare the HParams experiment up front so a run stopped early still shows in the tab.
-        self._write_hparams({"hparams/best_val_auc": 0.0, "hparams/best_val_ap": 0.0}, declare_only=True)
+        self.last_epoch = 0
+        if self.hyperparameters is not None:
+            # Declare the HParams experiment up front so a run stopped early still shows in the tab.
+            self._write_hparams({"hparams/best_val_auc": 0.0, "hparams/best_val_ap": 0.0}, declare_only=True)
 
     def log_epoch(self, row: Mapping[str, float]) -> None:
         """One event holding the epoch's scalars (3x less CPU than an ``add_scalar`` each: at
         3-10 ms epochs, three ``add_scalar`` calls cost 3-8 % of a trial)."""
         values = [Summary.Value(tag=key, simple_value=float(row[key])) for key in SCALARS if key in row]
-        self.writer._get_file_writer().add_summary(Summary(value=values), int(row["epoch"]))
+        self.last_epoch = int(row["epoch"])
+        self.writer._get_file_writer().add_summary(Summary(value=values), self.last_epoch)
 
     def finish(self, metrics: Mapping[str, float]) -> None:
         """Record final metrics (e.g. best_val_auc, test_auc) against the hyperparameters."""
-        self._write_hparams({f"hparams/{k}": float(v) for k, v in metrics.items() if v is not None})
+        if self.hyperparameters is not None:
+            self._write_hparams({f"hparams/{k}": float(v) for k, v in metrics.items() if v is not None})
         self.writer.close()
 
     def close(self) -> None:
@@ -56,7 +65,7 @@ class RunLogger:
         file_writer.add_summary(exp)
         file_writer.add_summary(start)
         file_writer.add_summary(end)
-        if not declare_only:
+        if not declare_only:  # at the last epoch, not a column of dots at step 0
             for key, value in metrics.items():
-                self.writer.add_scalar(key, value, 0)
+                self.writer.add_scalar(key, value, self.last_epoch)
         self.writer.flush()
