@@ -95,12 +95,15 @@ def test_metrics_follow_the_trial_table_so_new_validation_metrics_appear() -> No
 
 def test_only_sampled_hyperparameters_in_file_order() -> None:
     space = parse_space(yaml.safe_load(SPACE))
+    # Conditional ones last: TensorBoard ticks the first five and draws only trials with all of them.
     assert [h.key for h in sampled_hparams(space)] == ["model", "latent_channels", "lr", "normalize_features",
-                                                       "kl_weight", "epochs"]
+                                                       "epochs", "kl_weight"]
     default = load_space(Path(__file__).resolve().parent.parent / "search_spaces" / "default.yaml")
     names = [h.name for h in sampled_hparams(default)]
     assert names == sorted(names)  # TensorBoard sorts by name: the numbers keep the file's order
-    assert [h.key for h in sampled_hparams(default)][:4] == ["model", "encoder", "hidden_channels", "latent_channels"]
+    keys = [h.key for h in sampled_hparams(default)]
+    assert keys[:5] == ["model", "encoder", "latent_channels", "normalize_features", "lr"]
+    assert keys[-2:] == ["hidden_channels", "kl_weight"] and "seed" not in keys
 
 
 def _plugin_content(run: Path) -> tuple[EventAccumulator, dict[str, bytes]]:
@@ -119,18 +122,24 @@ def test_write_board_gives_every_trial_its_entry_and_no_inapplicable_hyperparame
          "epochs": 40, "best_val_auc": 0.91, "best_val_ap": 0.9, "best_epoch": 38, "epochs_run": 40, **common},
         {"trial": "trial_aaaa0002", "model": "gae", "latent_channels": 16, "lr": 0.002, "epochs": 33,
          "best_val_auc": 0.85, "best_val_ap": 0.86, "best_epoch": 9, "epochs_run": 10, **common},
+        {"trial": "trial_aaaa0003", "model": "gae", "latent_channels": 16, "lr": 0.05, "epochs": 33,  # crashed
+         "best_val_auc": None, "best_val_ap": None, "best_epoch": None, "epochs_run": 0,
+         **common, "state": "ERROR", "checkpoint": ""},
     ]
     logged = tmp_path / "tensorboard" / "trial_aaaa0001-vgae-linear-l256"  # the trial logged its curves here
     logged.mkdir(parents=True)
     write_board(tmp_path, rows, settings, parse_space(yaml.safe_load(SPACE)))
     write_board(tmp_path, rows, settings, parse_space(yaml.safe_load(SPACE)))  # a rewrite replaces, never adds
     runs = sorted(p.name for p in (tmp_path / "tensorboard").iterdir())
-    assert runs == ["trial_aaaa0001-vgae-linear-l256", "trial_aaaa0002-gae-linear-l16"]
+    assert runs == ["trial_aaaa0001-vgae-linear-l256", "trial_aaaa0002-gae-linear-l16", "trial_aaaa0003-gae-linear-l16"]
     expected = {
         "trial_aaaa0001-vgae-linear-l256": {"rank": 1, "stop_reason": STOP_REASONS.index("epochs") + 1,
                                             "best_val_auc": 0.91, "epochs_run": 40, "best_epoch": 38},
         "trial_aaaa0002-gae-linear-l16": {"rank": 2, "stop_reason": STOP_REASONS.index("asha") + 1,
                                           "best_val_auc": 0.85, "epochs_run": 10, "best_epoch": 9},
+        # No value is left out: TensorBoard would drop the trial's line.
+        "trial_aaaa0003-gae-linear-l16": {"rank": 3, "stop_reason": STOP_REASONS.index("error") + 1,
+                                          "best_val_auc": 0.0, "epochs_run": 0, "best_epoch": 0},
     }
     for run, values in expected.items():
         assert len(list((tmp_path / "tensorboard" / run).glob("*tune-gae-hparams"))) == 1
@@ -140,9 +149,9 @@ def test_write_board_gives_every_trial_its_entry_and_no_inapplicable_hyperparame
         assert ("kl_weight" in hparams) == run.startswith("trial_aaaa0001")  # GAE trials: no kl_weight
         assert "encoder" not in hparams and "seed" not in hparams  # constants are not hyperparameters here
         for key, value in values.items():
-            assert events.Scalars(f"final/{key}")[-1].value == pytest.approx(value)
+            assert events.Scalars(f"verdict/{key}")[-1].value == pytest.approx(value)
         end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
-        assert end.status == api_pb2.STATUS_SUCCESS
+        assert end.status == (api_pb2.STATUS_FAILURE if run.startswith("trial_aaaa0003") else api_pb2.STATUS_SUCCESS)
     experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
     domains = {info.display_name: info for info in experiment.hparam_infos}
     assert list(domains["model"].domain_discrete) == ["gae", "vgae"]
@@ -151,9 +160,9 @@ def test_write_board_gives_every_trial_its_entry_and_no_inapplicable_hyperparame
 
     run = write_test_metrics(tmp_path, "trial_aaaa0001", {"test_auc": 0.88, "test_ap": 0.87, "val_auc": 0.91})
     events, _ = _plugin_content(run)
-    assert events.Scalars("final/test_auc")[-1].value == pytest.approx(0.88)
-    assert "final/val_auc" not in events.Tags()["scalars"]
-    assert not math.isnan(events.Scalars("final/rank")[-1].value)
+    assert events.Scalars("verdict/test_auc")[-1].value == pytest.approx(0.88)
+    assert "verdict/val_auc" not in events.Tags()["scalars"]
+    assert not math.isnan(events.Scalars("verdict/rank")[-1].value)
 
 
 # --------------------------------------------------------------------------- a real server
@@ -215,7 +224,7 @@ def _loaded(served: Served, trials: int) -> tuple[dict[str, Any], list[dict[str,
             groups = served.session_groups(experiment) if experiment.get("metricInfos") else []
         except OSError:
             pass
-        untested = [m for m in experiment.get("metricInfos", []) if not m["name"]["tag"].startswith("final/test_")]
+        untested = [m for m in experiment.get("metricInfos", []) if not m["name"]["tag"].startswith("verdict/test_")]
         if len(groups) == trials and all(len(g.get("metricValues", [])) >= len(untested) for g in groups):
             return experiment, groups
         time.sleep(1.0)
@@ -234,7 +243,7 @@ def test_tensorboard_shows_every_trial_of_a_search_with_asha_stops(smoke_search:
         runs = served.get("/data/runs")
         final_points = {
             (run, tag): served.get(f"/data/plugin/scalars/scalars?run={run}&tag={tag}")
-            for run in runs for tag in ("final/rank", "final/best_val_auc")
+            for run in runs for tag in ("verdict/rank", "verdict/best_val_auc")
         }
     finally:
         served.close()
@@ -243,7 +252,7 @@ def test_tensorboard_shows_every_trial_of_a_search_with_asha_stops(smoke_search:
     assert [h["displayName"] for h in experiment["hparamInfos"]] == [
         "model", "hidden_channels", "latent_channels", "lr", "epochs"]
     declared = [m["name"]["tag"] for m in experiment["metricInfos"]]
-    assert declared == ["final/" + key for key in ("rank", "best_val_auc", "best_val_ap", "stop_reason",
+    assert declared == ["verdict/" + key for key in ("rank", "best_val_auc", "best_val_ap", "stop_reason",
                                                    "epochs_run", "best_epoch", "test_auc", "test_ap")]
 
     assert len(groups) == len(rows)
@@ -253,9 +262,9 @@ def test_tensorboard_shows_every_trial_of_a_search_with_asha_stops(smoke_search:
     for trial, group in by_trial.items():
         row = rows[trial]
         assert group["name"] == run_name(trial, row)
-        values = {v["name"]["tag"][len("final/"):]: v["value"] for v in group["metricValues"]}
+        values = {v["name"]["tag"][len("verdict/"):]: v["value"] for v in group["metricValues"]}
         # Every trial, stopped or not, has every metric; test metrics only the exported one.
-        untested = {key.split("/", 1)[1] for key in declared if not key.startswith("final/test_")}
+        untested = {key.split("/", 1)[1] for key in declared if not key.startswith("verdict/test_")}
         assert untested <= set(values), f"{trial} lacks {untested - set(values)}"
         assert values["best_val_auc"] == pytest.approx(float(row["best_val_auc"]), abs=1e-6)
         assert values["epochs_run"] == int(row["epochs_run"])
@@ -263,15 +272,15 @@ def test_tensorboard_shows_every_trial_of_a_search_with_asha_stops(smoke_search:
         assert ("test_auc" in values) == (trial == exported["trial"])
         assert "seed" not in str(group["hparams"]) and "normalize_features" not in str(group["hparams"])
     assert any(int(g_values["value"]) == asha for g in groups for g_values in g["metricValues"]
-               if g_values["name"]["tag"] == "final/stop_reason"), "the smoke search had no ASHA-stopped trial"
+               if g_values["name"]["tag"] == "verdict/stop_reason"), "the smoke search had no ASHA-stopped trial"
 
     # The winner: rank 1 is the exported trial, with the test metrics export scored.
     ranked = sorted(by_trial.items(), key=lambda item: next(
-        v["value"] for v in item[1]["metricValues"] if v["name"]["tag"] == "final/rank"))
+        v["value"] for v in item[1]["metricValues"] if v["name"]["tag"] == "verdict/rank"))
     assert ranked[0][0] == exported["trial"]
     winner = {v["name"]["tag"]: v["value"] for v in ranked[0][1]["metricValues"]}
-    assert winner["final/test_auc"] == pytest.approx(exported["test_auc"], abs=1e-6)
-    assert winner["final/test_ap"] == pytest.approx(exported["test_ap"], abs=1e-6)
+    assert winner["verdict/test_auc"] == pytest.approx(exported["test_auc"], abs=1e-6)
+    assert winner["verdict/test_ap"] == pytest.approx(exported["test_ap"], abs=1e-6)
 
     # No step-0 points: the summary values sit at the trial's last epoch.
     for (run, _), points in final_points.items():

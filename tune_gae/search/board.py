@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 HPARAMS_SUFFIX = ".tune-gae-hparams"  # the driver's HParams entry of one run
 TEST_SUFFIX = ".tune-gae-test"  # the exported trial's test metrics
-SUMMARY_TAG = "final/"  # scalar tags of the HParams metrics: one group in Time Series
+# Scalar tags of the HParams metrics: one Time Series group, after the per-epoch curves (loss,
+# val_*: groups sort by name), so the first cards are curves, not columns of dots.
+SUMMARY_TAG = "verdict/"
 # Why a trial stopped, as the HParams metric ``stop_reason`` (TensorBoard metrics are numbers).
 STOP_REASONS = ("epochs", "patience", "asha", "time budget", "nan", "error")
 FAILED = ("nan", "error")
@@ -103,9 +105,9 @@ def board_metrics(rows: Iterable[Mapping[str, Any]], metric: str) -> list[BoardM
     search_key = f"best_{metric}"
     validation = sorted(columns, key=lambda key: key != search_key)
     metrics = [BoardMetric("rank", "rank", f"1 = best {metric} of the trials that left a model")]
-    metrics += [BoardMetric(key, key.replace("_", " ", 1), f"best validation {key[5:]} over the trial's epochs")
+    metrics += [BoardMetric(key, key.replace("_", " ", 1), f"best validation {key[5:]} over the trial's epochs (0: none reported)")
                 for key in validation]
-    codes = ", ".join(f"{code} {reason}" for code, reason in enumerate(STOP_REASONS, start=1))
+    codes = ", ".join(f"{code} {reason}" for code, reason in enumerate(("other", *STOP_REASONS)))
     metrics += [
         BoardMetric("stop_reason", "stop reason", f"why the trial stopped: {codes}"),
         BoardMetric("epochs_run", "epochs run", "epochs the trial trained"),
@@ -195,11 +197,15 @@ class BoardHParam:
 
 
 def sampled_hparams(space: SearchSpace | None, rows: Iterable[Mapping[str, Any]] = ()) -> list[BoardHParam]:
-    """What the space samples, in file order: constants and derived keys (seed, in_channels,
-    a default epochs) are the same for every trial and stay out of HParams. Without the space
-    (its file moved since the search began): the run keys whose values differ between trials."""
+    """What the space samples, in file order, those sampled for every trial first: TensorBoard
+    ticks the first five and draws a parallel-coordinates line only for a trial with a value in
+    every ticked column, so a conditional one (hidden widths of gcn encoders only) among them
+    would hide the other trials. Constants and derived keys (seed, in_channels, a default epochs)
+    are the same for every trial and stay out. Without the space (its file moved since the
+    search began): the run keys whose values differ between trials."""
     if space is not None:
         sampled = [p for p in space.parameters if not isinstance(p.distribution, Constant)]
+        sampled.sort(key=lambda p: bool(p.requires))  # stable: file order within each part
     else:
         rows = list(rows)
         observed = {key: {str(hparam_value(r[key])): r[key] for r in rows if r.get(key) not in (None, "")}
@@ -244,9 +250,10 @@ def write_board(
         trial = str(row["trial"])
         run = run_dir(tensorboard_dir, trial) or tensorboard_dir / run_name(trial, row)
         reason = stop_reason(row, rungs=rungs, time_budget=settings.time_budget_s is not None)
-        values = {m.key: _number(row.get(m.key)) for m in metrics if not m.key.startswith("test_")}
+        # 0 for what a trial never reported (it failed first): TensorBoard drops a line with a gap.
+        values = {m.key: _number(row.get(m.key)) or 0.0 for m in metrics if not m.key.startswith("test_")}
         values.update(rank=rank_of[trial],
-                      stop_reason=STOP_REASONS.index(reason) + 1 if reason in STOP_REASONS else None)
+                      stop_reason=STOP_REASONS.index(reason) + 1 if reason in STOP_REASONS else 0)
         step = int(_number(row.get("epochs_run")) or 0)
         start = plugin_data_pb2.SessionStartInfo(start_time_secs=_start_time(run) or time.time())
         for h in hparams:
