@@ -21,19 +21,19 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import api_pb2, metadata
 
 from tune_gae.search.board import (
-    STOP_REASONS,
     board_metrics,
     ranks,
     run_dir,
     run_name,
     sampled_hparams,
-    stop_reason,
+    stop_code,
     trial_of_run,
     write_board,
     write_test_metrics,
 )
 from tune_gae.search.settings import SearchSettings
 from tune_gae.search.space_parser import load_space, parse_space
+from tune_gae.search.stopping import STOP_REASONS
 
 SPACE = """
 parameters:
@@ -63,17 +63,9 @@ def test_run_dir_finds_a_trial_by_its_id_alone(tmp_path: Path) -> None:
     assert run_dir(tmp_path, "trial_bbbb2222") is None
 
 
-@pytest.mark.parametrize(("row", "expected"), [
-    ({"state": "ERROR", "epochs_run": 3, "epochs": 30}, "error"),
-    ({"state": "TERMINATED", "diverged": True, "epochs_run": 3, "epochs": 30}, "nan"),
-    ({"state": "TERMINATED", "epochs_run": 30, "epochs": 30, "best_epoch": 30}, "epochs"),
-    ({"state": "TERMINATED", "epochs_run": 17, "epochs": 30, "best_epoch": 7, "patience": 10}, "patience"),
-    ({"state": "TERMINATED", "epochs_run": 10, "epochs": 30, "best_epoch": 9}, "asha"),
-    ({"state": "TERMINATED", "epochs_run": 13, "epochs": 30, "best_epoch": 13}, "time budget"),
-    ({"state": "TERMINATED", "epochs_run": 13, "epochs": 30, "stop_reason": "asha"}, "asha"),  # the table's own
-])
-def test_stop_reason_from_a_trial_row(row: dict[str, Any], expected: str) -> None:
-    assert stop_reason(row, rungs=(10,), time_budget=True) == expected
+def test_stop_codes_follow_the_trial_tables_reasons() -> None:
+    assert [stop_code({"stop_reason": reason}) for reason in STOP_REASONS] == list(range(1, len(STOP_REASONS) + 1))
+    assert stop_code({"stop_reason": ""}) == 0  # not ended
 
 
 def test_rank_one_is_the_best_trial_that_left_a_model() -> None:
@@ -119,11 +111,13 @@ def test_write_board_gives_every_trial_its_entry_and_no_inapplicable_hyperparame
     common = {"encoder": "linear", "normalize_features": False, "checkpoint": "/c", "state": "TERMINATED"}
     rows = [
         {"trial": "trial_aaaa0001", "model": "vgae", "latent_channels": 256, "lr": 0.01, "kl_weight": 0.5,
-         "epochs": 40, "best_val_auc": 0.91, "best_val_ap": 0.9, "best_epoch": 38, "epochs_run": 40, **common},
+         "epochs": 40, "best_val_auc": 0.91, "best_val_ap": 0.9, "best_epoch": 38, "epochs_run": 40,
+         "stop_reason": "epochs", **common},
         {"trial": "trial_aaaa0002", "model": "gae", "latent_channels": 16, "lr": 0.002, "epochs": 33,
-         "best_val_auc": 0.85, "best_val_ap": 0.86, "best_epoch": 9, "epochs_run": 10, **common},
+         "best_val_auc": 0.85, "best_val_ap": 0.86, "best_epoch": 9, "epochs_run": 10, "stop_reason": "asha",
+         **common},
         {"trial": "trial_aaaa0003", "model": "gae", "latent_channels": 16, "lr": 0.05, "epochs": 33,  # crashed
-         "best_val_auc": None, "best_val_ap": None, "best_epoch": None, "epochs_run": 0,
+         "best_val_auc": None, "best_val_ap": None, "best_epoch": None, "epochs_run": 0, "stop_reason": "error",
          **common, "state": "ERROR", "checkpoint": ""},
     ]
     logged = tmp_path / "tensorboard" / "trial_aaaa0001-vgae-linear-l256"  # the trial logged its curves here

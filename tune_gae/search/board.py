@@ -24,8 +24,8 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tune_gae.config import RUN_KEYS
 from tune_gae.search.results import TENSORBOARD_DIR
-from tune_gae.search.settings import asha_rungs
 from tune_gae.search.space import Choice, Constant, FloatRange, IntRange, Parameter, SearchSpace
+from tune_gae.search.stopping import ERROR, NAN, STOP_REASONS
 from tune_gae.train.logger import hparam_value
 
 if TYPE_CHECKING:
@@ -36,9 +36,7 @@ TEST_SUFFIX = ".tune-gae-test"  # the exported trial's test metrics
 # Scalar tags of the HParams metrics: one Time Series group, after the per-epoch curves (loss,
 # val_*: groups sort by name), so the first cards are curves, not columns of dots.
 SUMMARY_TAG = "verdict/"
-# Why a trial stopped, as the HParams metric ``stop_reason`` (TensorBoard metrics are numbers).
-STOP_REASONS = ("epochs", "patience", "asha", "time budget", "nan", "error")
-FAILED = ("nan", "error")
+FAILED = (NAN, ERROR)  # their HParams session status is "failure"
 # The architecture keys a run name shows, with their prefixes: trial_1bd15062-vgae-gcn-h32-l16.
 NAME_KEYS = (("model", ""), ("encoder", ""), ("hidden_channels", "h"), ("latent_channels", "l"))
 
@@ -107,7 +105,7 @@ def board_metrics(rows: Iterable[Mapping[str, Any]], metric: str) -> list[BoardM
     metrics = [BoardMetric("rank", "rank", f"1 = best {metric} of the trials that left a model")]
     metrics += [BoardMetric(key, key.replace("_", " ", 1), f"best validation {key[5:]} over the trial's epochs (0: none reported)")
                 for key in validation]
-    codes = ", ".join(f"{code} {reason}" for code, reason in enumerate(("other", *STOP_REASONS)))
+    codes = ", ".join(f"{code} {reason}" for code, reason in enumerate(("not ended", *STOP_REASONS)))
     metrics += [
         BoardMetric("stop_reason", "stop reason", f"why the trial stopped: {codes}"),
         BoardMetric("epochs_run", "epochs run", "epochs the trial trained"),
@@ -118,24 +116,11 @@ def board_metrics(rows: Iterable[Mapping[str, Any]], metric: str) -> list[BoardM
     return metrics
 
 
-def stop_reason(row: Mapping[str, Any], *, rungs: tuple[int, ...], time_budget: bool) -> str:
-    """Why a finished trial stopped: the table's ``stop_reason`` when it has one, else read from
-    its row: errors, divergence, its epoch cap, patience, an ASHA rung, the time budget."""
-    if row.get("stop_reason"):
-        return str(row["stop_reason"])
-    if row.get("state") == "ERROR":
-        return "error"
-    if str(row.get("diverged")) == "True":
-        return "nan"
-    epochs_run = _number(row.get("epochs_run"))
-    planned, patience, best = (_number(row.get(key)) for key in ("epochs", "patience", "best_epoch"))
-    if planned and epochs_run >= planned:
-        return "epochs"
-    if patience and best is not None and epochs_run - best >= patience:
-        return "patience"
-    if epochs_run in rungs or not time_budget:
-        return "asha"  # ASHA decides only at rungs (each trial reports there)
-    return "time budget"
+def stop_code(row: Mapping[str, Any]) -> int:
+    """The trial table's ``stop_reason`` as the number HParams shows: 1 + its index in
+    ``STOP_REASONS`` (0: not ended)."""
+    reason = row.get("stop_reason")
+    return STOP_REASONS.index(reason) + 1 if reason in STOP_REASONS else 0
 
 
 def ranks(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, int]:
@@ -215,14 +200,6 @@ def sampled_hparams(space: SearchSpace | None, rows: Iterable[Mapping[str, Any]]
     return [BoardHParam(p.name, position, p) for position, p in enumerate(sampled, start=1)]
 
 
-def add_stop_reasons(rows: list[dict[str, Any]], settings: SearchSettings) -> None:
-    """A ``stop_reason`` for every row of the trial table (kept where the table has one)."""
-    rungs = asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs) \
-        if settings.scheduler == "asha" else ()
-    for row in rows:
-        row["stop_reason"] = stop_reason(row, rungs=rungs, time_budget=settings.time_budget_s is not None)
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -237,8 +214,6 @@ def write_board(
         space = replace(space, parameters=space.define_by_run(max_epochs=settings.max_epochs).parameters)
     hparams = sampled_hparams(space, rows)
     metrics = board_metrics(rows, settings.metric)
-    rungs = asha_rungs(settings.grace_period, settings.reduction_factor, settings.max_epochs) \
-        if settings.scheduler == "asha" else ()
     experiment = _plugin_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(
         description=f"{len(rows)} trials of {Path(settings.space).stem}, ranked by best {settings.metric}",
         time_created_secs=time.time(),
@@ -249,19 +224,17 @@ def write_board(
     for row in rows:
         trial = str(row["trial"])
         run = run_dir(tensorboard_dir, trial) or tensorboard_dir / run_name(trial, row)
-        reason = stop_reason(row, rungs=rungs, time_budget=settings.time_budget_s is not None)
         # 0 for what a trial never reported (it failed first): TensorBoard drops a line with a gap.
         values = {m.key: _number(row.get(m.key)) or 0.0 for m in metrics if not m.key.startswith("test_")}
-        values.update(rank=rank_of[trial],
-                      stop_reason=STOP_REASONS.index(reason) + 1 if reason in STOP_REASONS else 0)
+        values.update(rank=rank_of[trial], stop_reason=stop_code(row))
         step = int(_number(row.get("epochs_run")) or 0)
         start = plugin_data_pb2.SessionStartInfo(start_time_secs=_start_time(run) or time.time())
         for h in hparams:
             if row.get(h.key) not in (None, ""):  # a conditional one that did not apply stays absent
                 _set_value(start.hparams[h.name], h.value(row[h.key]))
-        end = plugin_data_pb2.SessionEndInfo(
-            status=api_pb2.STATUS_FAILURE if reason in FAILED else api_pb2.STATUS_SUCCESS, end_time_secs=time.time()
-        )
+        status = (api_pb2.STATUS_FAILURE if row.get("stop_reason") in FAILED
+                  else api_pb2.STATUS_SUCCESS if row.get("stop_reason") else api_pb2.STATUS_RUNNING)
+        end = plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=time.time())
         summaries = [experiment, _plugin_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
                      _scalars(values), _plugin_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end)]
         _replace_events(run, HPARAMS_SUFFIX, summaries, step)
