@@ -18,6 +18,7 @@ import math
 import shutil
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
