@@ -85,17 +85,22 @@ def test_metrics_follow_the_trial_table_so_new_validation_metrics_appear() -> No
                     "best_epoch", "test_ap", "test_auc", "test_mrr"]
 
 
-def test_only_sampled_hyperparameters_in_file_order() -> None:
+def test_only_sampled_hyperparameters_in_file_order_those_every_trial_has_first() -> None:
     space = parse_space(yaml.safe_load(SPACE))
-    # Conditional ones last: TensorBoard ticks the first five and draws only trials with all of them.
     assert [h.key for h in sampled_hparams(space)] == ["model", "latent_channels", "lr", "normalize_features",
-                                                       "epochs", "kl_weight"]
+                                                       "kl_weight", "epochs"]  # constants left out
+    rows = [{"model": "vgae", "latent_channels": 16, "lr": 0.01, "normalize_features": True, "kl_weight": 0.5,
+             "epochs": 9},
+            {"model": "gae", "latent_channels": 16, "lr": 0.02, "normalize_features": False, "epochs": 7}]
+    # kl_weight last: TensorBoard ticks the first five and draws only trials with all of them.
+    assert [h.key for h in sampled_hparams(space, rows)] == ["model", "latent_channels", "lr",
+                                                             "normalize_features", "epochs", "kl_weight"]
     default = load_space(Path(__file__).resolve().parent.parent / "search_spaces" / "default.yaml")
     names = [h.name for h in sampled_hparams(default)]
-    assert names == sorted(names)  # TensorBoard sorts by name: the numbers keep the file's order
-    keys = [h.key for h in sampled_hparams(default)]
-    assert keys[:5] == ["model", "encoder", "latent_channels", "normalize_features", "lr"]
-    assert keys[-2:] == ["hidden_channels", "kl_weight"] and "seed" not in keys
+    assert names == sorted(names)  # TensorBoard sorts by name: the numbers keep the order
+    assert "seed" not in {h.key for h in sampled_hparams(default)}
+    sampled_once = [{"encoder": "linear", "model": "gae"}]  # what no trial sampled stays out
+    assert [h.key for h in sampled_hparams(default, sampled_once)] == ["model", "encoder"]
 
 
 def _plugin_content(run: Path) -> tuple[EventAccumulator, dict[str, bytes]]:

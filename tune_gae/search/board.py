@@ -182,21 +182,25 @@ class BoardHParam:
 
 
 def sampled_hparams(space: SearchSpace | None, rows: Iterable[Mapping[str, Any]] = ()) -> list[BoardHParam]:
-    """What the space samples, in file order, those sampled for every trial first: TensorBoard
-    ticks the first five and draws a parallel-coordinates line only for a trial with a value in
-    every ticked column, so a conditional one (hidden widths of gcn encoders only) among them
-    would hide the other trials. Constants and derived keys (seed, in_channels, a default epochs)
-    are the same for every trial and stay out. Without the space (its file moved since the
-    search began): the run keys whose values differ between trials."""
+    """What the space samples, in file order, those every trial has first: TensorBoard ticks the
+    first five and draws a parallel-coordinates line only for a trial with a value in every
+    ticked column, so a conditional one (hidden widths of gcn encoders only) among them would
+    hide the other trials. Constants and derived keys (seed, in_channels, a default epochs) are
+    the same for every trial and stay out, as does what no trial sampled (a condition on the
+    graph that never held). Without the space (its file moved since the search began): the run
+    keys whose values differ between trials."""
+    rows = list(rows)
     if space is not None:
         sampled = [p for p in space.parameters if not isinstance(p.distribution, Constant)]
-        sampled.sort(key=lambda p: bool(p.requires))  # stable: file order within each part
     else:
-        rows = list(rows)
         observed = {key: {str(hparam_value(r[key])): r[key] for r in rows if r.get(key) not in (None, "")}
                     for key in RUN_KEYS}
         sampled = [Parameter(key, Choice(tuple(hparam_value(v) for v in values.values())))
                    for key, values in observed.items() if len(values) > 1]
+    if rows:
+        counts = {p.name: sum(r.get(p.name) not in (None, "") for r in rows) for p in sampled}
+        sampled = [p for p in sampled if counts[p.name]]
+        sampled.sort(key=lambda p: counts[p.name] < len(rows))  # stable: file order within each part
     return [BoardHParam(p.name, position, p) for position, p in enumerate(sampled, start=1)]
 
 
