@@ -5,7 +5,6 @@ a VGAE) on its training graph (``embeddings.pt``).
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import torch
@@ -96,30 +95,9 @@ def read_pairs(path: str | Path, num_nodes: int) -> Tensor:
     path = Path(path).expanduser()
     if not path.is_file():
         raise TuneGAEError(f"pairs file {path} does not exist: check the path given to --pairs.")
-    pairs: list[tuple[int, int]] = []
-    with path.open(newline="") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        delimiter = "\t" if "\t" in sample else ("," if "," in sample else None)
-        rows = csv.reader(handle, delimiter=delimiter) if delimiter else (line.split() for line in handle)
-        for line_no, row in enumerate(rows, start=1):
-            cells = [c.strip() for c in row if c.strip()]
-            if not cells or cells[0].startswith("#"):
-                continue
-            if len(cells) < 2:
-                raise TuneGAEError(f"{path}:{line_no}: expected two node ids per line but got {','.join(cells)!r}.")
-            try:
-                u, v = int(cells[0]), int(cells[1])
-            except ValueError:
-                if line_no == 1 and not pairs:
-                    continue  # header row
-                raise TuneGAEError(f"{path}:{line_no}: node ids must be integers but got {cells[0]!r}, {cells[1]!r}.") from None
-            for node in (u, v):
-                if not 0 <= node < num_nodes:
-                    raise TuneGAEError(
-                        f"{path}:{line_no}: node {node} is out of range: the bundle's graph has nodes 0..{num_nodes - 1}."
-                    )
-            pairs.append((u, v))
+    from tune_gae.data.sources import read_id_pairs
+
+    pairs = read_id_pairs(path, num_nodes=num_nodes, graph="the bundle's graph")
     if not pairs:
         raise TuneGAEError(f"pairs file {path} holds no pairs: write lines of 'source,target' node ids.")
     return torch.tensor(pairs, dtype=torch.long).t()

@@ -97,26 +97,22 @@ def load_planetoid(name: str, root: Path) -> Data:
     return data
 
 
-def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
-    """A CSV/TSV file of two integer node-id columns (a header row is allowed)."""
-    if not path.is_file():
-        raise TuneGAEError(f"edge file {path} does not exist: check the path given to --dataset.")
+def read_id_pairs(path: Path, *, num_nodes: int | None = None, graph: str = "the graph") -> list[tuple[int, int]]:
+    """Integer node-id pairs from a CSV/TSV/whitespace file of two columns; a header row, blank
+    lines and ``#`` comments are allowed. Every problem is one line naming ``path:line``; with
+    ``num_nodes``, ids outside ``0..num_nodes-1`` are refused (``graph`` names whose ids they are)."""
     pairs: list[tuple[int, int]] = []
     with path.open(newline="") as handle:
         sample = handle.read(4096)
         handle.seek(0)
         delimiter = "\t" if "\t" in sample else ("," if "," in sample else None)
-        rows = csv.reader(handle, delimiter=delimiter) if delimiter else (
-            line.split() for line in handle
-        )
+        rows = csv.reader(handle, delimiter=delimiter) if delimiter else (line.split() for line in handle)
         for line_no, row in enumerate(rows, start=1):
             cells = [c.strip() for c in row if c.strip()]
             if not cells or cells[0].startswith("#"):
                 continue
             if len(cells) < 2:
-                raise TuneGAEError(
-                    f"{path}:{line_no}: expected two node ids per line but got {','.join(cells)!r}."
-                )
+                raise TuneGAEError(f"{path}:{line_no}: expected two node ids per line but got {','.join(cells)!r}.")
             try:
                 u, v = int(cells[0]), int(cells[1])
             except ValueError:
@@ -125,9 +121,23 @@ def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
                 raise TuneGAEError(
                     f"{path}:{line_no}: node ids must be integers but got {cells[0]!r}, {cells[1]!r}."
                 ) from None
-            if u < 0 or v < 0:
+            if num_nodes is not None:
+                for node in (u, v):
+                    if not 0 <= node < num_nodes:
+                        raise TuneGAEError(
+                            f"{path}:{line_no}: node {node} is out of range: {graph} has nodes 0..{num_nodes - 1}."
+                        )
+            elif u < 0 or v < 0:
                 raise TuneGAEError(f"{path}:{line_no}: node ids cannot be negative but got {u}, {v}.")
             pairs.append((u, v))
+    return pairs
+
+
+def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
+    """A CSV/TSV file of two integer node-id columns (a header row is allowed)."""
+    if not path.is_file():
+        raise TuneGAEError(f"edge file {path} does not exist: check the path given to --dataset.")
+    pairs = read_id_pairs(path)
     if not pairs:
         raise TuneGAEError(f"edge file {path} holds no edges: add lines of 'source,target' node ids.")
     edge_index = torch.tensor(pairs, dtype=torch.long).t()
