@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 import pytest
 from ray_cluster import LocalRayCluster
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tune_gae.cli.options import INTERRUPTED_EXIT_CODE
 from tune_gae.config import DataConfig
@@ -368,6 +369,12 @@ def assert_complete(search: Path, *, samples: int, epochs: int, untouched: dict[
     assert all(r["state"] == "TERMINATED" and int(r["epochs_run"]) == epochs for r in rows)
     assert set(trial_dirs(search)) == set(names) == set(saved_trial_statuses(search))
     assert {trial_of_run(p.name) for p in (search / "tensorboard").iterdir()} == set(names)
+    for run in (search / "tensorboard").iterdir():  # HParams: one entry per trial, the final one
+        assert len(list(run.glob("*tune-gae-hparams"))) == 1
+        events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        events.Reload()
+        assert [(e.step, e.value) for e in events.Scalars("verdict/epochs_run")] == [(epochs, epochs)]
+        assert [e.step for e in events.Scalars("val_auc")] == list(range(1, epochs + 1))  # no epoch twice
     # Optuna's sampler state came back: no configuration sampled twice (a fresh sampler with the
     # same seed would replay the first trials' learning rates).
     assert len({r["lr"] for r in rows}) == samples
