@@ -50,7 +50,8 @@ CLICK = f"""
   return true;
 }}
 """
-PAGES = {"hparams": ("#hparams", "Parallel coordinates view"), "timeseries": ("#timeseries", None)}
+PAGES = {"hparams": ("#hparams", "Parallel coordinates view"), "table": ("#hparams", "Table view"),
+         "timeseries": ("#timeseries", None)}
 
 
 def free_port() -> int:
