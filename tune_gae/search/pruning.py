@@ -1,7 +1,8 @@
 """Bounded disk: once a search ends, only the checkpoints an export can pick are kept.
 
-While it runs Ray keeps each trial's newest checkpoint (``CHECKPOINT_KEEP``): all that resume
-needs (ASHA decides on reported metrics, not files). When it ends, the winners by each
+While it runs Ray keeps each trial's two newest checkpoints (``CHECKPOINT_KEEP``): the saved
+experiment state a killed driver leaves can be a snapshot older than the newest checkpoint, and
+resume restores from the checkpoint that snapshot names (ASHA decides on reported metrics, not files). When it ends, the winners by each
 validation metric keep theirs (``tune-gae export --metric`` may pick either); every other
 trial's checkpoint is deleted unless ``--keep-checkpoints``. What stays per trial is its
 TensorBoard events, its reported metrics and its config: tens of kilobytes.
@@ -12,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-CHECKPOINT_KEEP = 1  # checkpoints Ray keeps per trial while the search runs
+CHECKPOINT_KEEP = 2  # per trial while the search runs: 1 loses the one a killed driver's state names
 CHECKPOINT_GLOB = "checkpoint_*"
 
 
