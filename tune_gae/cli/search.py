@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import click
@@ -78,6 +79,18 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
 
 
 def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> None:
+    from tune_gae.search.cluster import disconnect_ray
+
+    # Nothing below needs Ray: its shutdown (1-2 s of stopping processes) overlaps the export.
+    stopping = threading.Thread(target=disconnect_ray, name="tune-gae-ray-shutdown")
+    stopping.start()
+    try:
+        _report_search(outcome, metric, export, as_json)
+    finally:
+        stopping.join()
+
+
+def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> None:
     bundle = None
     if outcome.already_finished:  # resumed a finished search: its bundle is the one it has
         bundle = outcome.path / "best" if (outcome.path / "best").is_dir() else None

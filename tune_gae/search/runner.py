@@ -230,7 +230,7 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if settings.name:  # (a default name is new: it holds the time)
         check_results_dir(Path(settings.results_dir).expanduser().resolve() / settings.name,
                           overwrite=settings.overwrite)
-    with _ray_for(settings, load=lambda: _load_checked(settings, space)) as split:
+    with _ray_for(settings, load=lambda: _load_for_search(settings, space)) as split:
         path = experiment_path(settings, split, space_path)
         check_results_dir(path, overwrite=settings.overwrite)
         prepare_results_dir(path, overwrite=settings.overwrite)
@@ -326,6 +326,17 @@ def _ray_for(settings: SearchSettings, load: Callable[[], Loaded] | None = None)
             if started_here:
                 ray.shutdown()
             raise
+
+
+def _load_for_search(settings: SearchSettings, space: Any) -> LinkSplit:
+    """The data, loaded, split and checked once; then the driver's own Ray Tune and Optuna
+    imports (about a second), all while Ray starts."""
+    split = _load_checked(settings, space)
+    import optuna  # noqa: F401
+    import ray.tune.schedulers  # noqa: F401
+    import ray.tune.search.optuna  # noqa: F401
+
+    return split
 
 
 # What a local Ray's worker processes import as they start, before a trial is placed on them.
