@@ -56,13 +56,19 @@ def run(ctx: Context) -> dict[str, Any]:
     space = ctx.workdir / "bench-8-configs.yaml"
     space.write_text(SEARCH_SPACE % plan.epochs)
     folder = ctx.workdir / "bench-search"
-    command = run_timed(tune_gae_command(
+    argv = tune_gae_command(
         "search", str(space), "--dataset", ctx.dataset, "--data-root", ctx.root, "--scheduler", "fifo",
         "--num-samples", str(plan.configs), "--max-epochs", str(plan.epochs), "--results-dir", str(ctx.workdir),
         "--name", folder.name, "--overwrite", "--seed", "0",
-    ))
-    if command.returncode != 0:
-        raise RuntimeError(f"tune-gae search failed ({command.returncode}):\n{command.tail()}")
+    )
+    # The same command with Ray's idle workers preloading a module that costs nothing (``json``)
+    # instead of the trainable: what the preloading is worth, in the same run.
+    plain = run_timed(argv, env={"RAY_preload_python_modules": "json"})
+    command = run_timed(argv)
+    for done in (plain, command):
+        if done.returncode != 0:
+            raise RuntimeError(f"tune-gae search failed ({done.returncode}):\n{done.tail()}")
+    log(f"search: without the trainable preloaded in Ray's workers {plain.wall_s:.1f}s")
     moments = timeline(folder, command.spawned)
     log(f"search: `tune-gae search` {plan.configs} configs x {plan.epochs} epochs: {command.wall_s:.1f}s from spawn "
         f"to exit; trials ran {moments.get('first_trial_start_s')}-{moments.get('last_trial_end_s')}s")
@@ -85,6 +91,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "dataset": ctx.dataset, "configs": plan.configs, "epochs": plan.epochs, "parallel_slots": n,
         "command": " ".join(command.argv[2:]),
         "wall_s": wall, "seed_wall_s": round(seed_wall, 2), "ratio": round(wall / seed_wall, 3),
+        "wall_without_preload_s": plain.wall_s,
         **bare,
         "fixed_overhead_s": round(wall - compute / n, 2),
         "efficiency": round(compute / (wall * n), 3),
@@ -131,6 +138,9 @@ def markdown(result: dict[str, Any]) -> list[str]:
             (f"seed recipe, {result['configs']} runs one after another", f"{result['seed_wall_s']:.1f}"),
             (f"**ratio** (target <= {RATIO_TARGET:g})", f"**{result['ratio']:.3f}**"),
         ]),
+        f"The same command with Ray's idle worker processes not preloading the trainable "
+        f"(`RAY_preload_python_modules=json`, run just before): {result['wall_without_preload_s']:.1f} s.",
+        "",
         "Moments of the command, in seconds since it was spawned:",
         "",
         *table(("moment", "s"), [

@@ -49,13 +49,14 @@ def tune_gae_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tune_gae.cli", *args]
 
 
-def run_timed(argv: list[str], *, timeout_s: float = 1800.0) -> TimedCommand:
-    """Run ``argv`` as a fresh process; stamp each output line; the wall time ends at its exit."""
+def run_timed(argv: list[str], *, timeout_s: float = 1800.0, env: dict[str, str] | None = None) -> TimedCommand:
+    """Run ``argv`` as a fresh process (``env``: extra variables); stamp each output line; the
+    wall time ends at its exit."""
     lines: list[tuple[float, str]] = []
     spawned_mono = time.monotonic()
     spawned = time.time()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=str(REPO), env=command_env())
+                               cwd=str(REPO), env={**command_env(), **(env or {})})
 
     def pump(stream) -> None:  # noqa: ANN001
         for line in stream:
