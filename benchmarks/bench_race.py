@@ -35,6 +35,8 @@ def run(ctx: Context) -> dict[str, Any]:
     plan: Plan = ctx.pick(FULL, QUICK)
     if ctx.options.get("targets"):
         plan = Plan(plan.trials, plan.max_epochs, tuple(ctx.options["targets"]))
+    if ctx.options.get("race_trials"):
+        plan = Plan(int(ctx.options["race_trials"]), plan.max_epochs, plan.targets)
     ours = measured_search(ctx, "bench-race", [
         "default", "--dataset", ctx.dataset, "--num-samples", str(plan.trials), "--max-epochs", str(plan.max_epochs),
         "--seed", "0"])
@@ -98,7 +100,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "fresh shell commands and timed from their spawn: interpreter start, imports and data loading count on "
         f"both sides. tune-gae runs {result['parallel_slots']} trials at once (Ray Tune + OptunaSearch + ASHA); "
         "plain Optuna runs one trial at a time (TPE + MedianPruner) with torch using every core. The plateau is the "
-        "lower of the two searches' best validation AUCs.",
+        f"lower of the two searches' best validation AUCs after {result['plan']['trials']} trials.",
         "",
         *table(headers, [
             [f"`{ours['command']}`", *(seconds_text(ours["time_to"][lv]) for lv in levels),

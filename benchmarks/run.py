@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding Planetoid/<Name>/raw (default: $TUNE_GAE_DATA or /tmp/tgdata)")
     parser.add_argument("--dataset", default="Cora", help="dataset of the search-level parts")
     parser.add_argument("--target", default=None, help="validation AUC targets of the race, comma list")
+    parser.add_argument("--race-trials", type=int, default=None, help="trials of each side of the race (default 100)")
     parser.add_argument("--scaling-threads", type=int, default=1)
     parser.add_argument("--note", default=None, help="a sentence for RESULTS.md (e.g. the machine was shared)")
     parser.add_argument("--out", default=str(HERE), help="folder for results.json and RESULTS.md")
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{results['machine']['cpu']}, {results['machine']['cores']} cores")
     workdir = Path(tempfile.mkdtemp(prefix="tune-gae-bench-"))
     options = {"targets": [float(t) for t in args.target.split(",")] if args.target else None,
-               "scaling_threads": args.scaling_threads}
+               "scaling_threads": args.scaling_threads, "race_trials": args.race_trials}
     ctx = Context(quick=args.quick, root=root, workdir=workdir, dataset=args.dataset, options=options)
     try:
         for name, module in modules.items():
