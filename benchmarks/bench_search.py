@@ -89,7 +89,7 @@ def run(ctx: Context) -> dict[str, Any]:
     wall, n = command.wall_s, slots()
     result = {
         "dataset": ctx.dataset, "configs": plan.configs, "epochs": plan.epochs, "parallel_slots": n,
-        "command": " ".join(command.argv[2:]),
+        "command": " ".join(command.argv[3:]).replace(str(ctx.workdir), "<tmp>").replace(ctx.root, "<data>"),
         "wall_s": wall, "seed_wall_s": round(seed_wall, 2), "ratio": round(wall / seed_wall, 3),
         "wall_without_preload_s": plain.wall_s,
         **bare,
