@@ -45,9 +45,11 @@ from common import DEFAULT_DATA_ROOT, HERE, Context, elapsed, log, machine_info,
 
 
 def benchmark_modules() -> dict[str, ModuleType]:
-    """``bench_*.py`` modules by their ``PART``, in their ``ORDER``."""
+    """``bench_*.py`` modules that declare a ``PART``, by part, in their ``ORDER`` (a module
+    without one is a script of its own, e.g. ``bench_large_graphs.py``)."""
     modules = [importlib.import_module(path.stem) for path in sorted(HERE.glob("bench_*.py"))]
-    return {module.PART: module for module in sorted(modules, key=lambda m: (m.ORDER, m.PART))}
+    parts = [module for module in modules if hasattr(module, "PART")]
+    return {module.PART: module for module in sorted(parts, key=lambda m: (m.ORDER, m.PART))}
 
 
 def write_markdown(path: Path, results: dict[str, Any], modules: dict[str, ModuleType]) -> None:
