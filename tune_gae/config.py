@@ -123,6 +123,9 @@ class TrainConfig:
     kl_weight: float = 1.0
     neg_ratio: int = 1
     edge_dropout: float = 0.0
+    # Share of training edges hidden from message passing each epoch; the loss reconstructs
+    # exactly those (masked-edge reconstruction, MaskGAE: Li et al., KDD 2023). 0: plain GAE loss.
+    mask_ratio: float = 0.0
     patience: int = 0  # stop after this many epochs without a validation improvement (0: never)
     seed: int = 0
 

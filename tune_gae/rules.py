@@ -133,6 +133,7 @@ RULES: dict[str, Rule] = {
     "kl_weight": Rule(float, low=0.0),
     "neg_ratio": Rule(int, low=1),
     "edge_dropout": Rule(float, low=0.0, below=1.0),
+    "mask_ratio": Rule(float, low=0.0, below=1.0),
     "normalize_features": Rule(bool),
     "patience": Rule(int, low=0),
     "seed": Rule(int),

@@ -60,20 +60,34 @@ def train_epoch(
     """One optimisation step on the training graph; returns the loss.
 
     ``encoded``: the encoder's output for the current weights, computed with autograd (see
-    ``Trainer.step``); the forward pass is then skipped. Only valid without any dropout.
+    ``Trainer.step``); the forward pass is then skipped. Only valid without any dropout or mask.
+
+    With ``config.mask_ratio`` (MaskGAE, Li et al., KDD 2023) that share of training edges is
+    hidden from message passing this epoch and the loss reconstructs exactly those edges.
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
     if encoded is not None:
         z = encode_from(model, encoded)
     else:
-        edge_weight = None
+        edge_weight, masked_pos = None, None
+        num_edges = message_edges.size(1) // 2
+        keep = torch.ones(num_edges, dtype=torch.bool, device=x.device)
+        if config.mask_ratio > 0:
+            # message_edges is [train_pos, train_pos flipped] (LinkSplit.train_edge_index).
+            masked = torch.rand(num_edges, device=x.device) < config.mask_ratio
+            if bool(masked.any()):
+                keep = ~masked
+                masked_pos = message_edges[:, :num_edges][:, masked]
         if config.edge_dropout > 0:
-            # message_edges is [pairs, pairs flipped]: drop both directions of an edge together.
-            # Zero weights rather than a new edge list: the model keeps its cached graph structure.
-            keep = torch.rand(message_edges.size(1) // 2, device=x.device) >= config.edge_dropout
+            # Drop both directions of an edge together. Zero weights rather than a new edge
+            # list: the model keeps its cached graph structure.
+            keep = keep & (torch.rand(num_edges, device=x.device) >= config.edge_dropout)
+        if config.mask_ratio > 0 or config.edge_dropout > 0:
             edge_weight = keep.repeat(2).to(x.dtype)
         z = model.encode(x, message_edges, edge_weight)
+        if masked_pos is not None:
+            train_pos = prepare_pairs(masked_pos, x.size(0), z.size(1))
     num_pos = train_pos.count if isinstance(train_pos, PairSet) else train_pos.size(1)
     neg = prepare_pairs(sample_negatives(x.size(0), config.neg_ratio * num_pos, x.device), x.size(0), z.size(1))
     loss = recon_loss(z, train_pos, neg)
@@ -133,7 +147,8 @@ class Trainer:
             fused=self.device.type in FUSED_ADAM_DEVICES,
         )
         self._parameters = list(self.model.parameters())
-        self._reuse_forward = model_config.dropout == 0 and train_config.edge_dropout == 0
+        self._reuse_forward = (model_config.dropout == 0 and train_config.edge_dropout == 0
+                               and train_config.mask_ratio == 0)
         self._forward: tuple[Any, list[int]] | None = None
         self.epoch = 0
         self.best: dict[str, float] = {"val_auc": -1.0, "val_ap": -1.0, "epoch": 0}
