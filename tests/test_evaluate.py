@@ -34,6 +34,11 @@ def test_evaluate_two_seeds_same_and_fresh_splits(smoke_bundle: Path) -> None:
         assert all(0.5 < a <= 1 for a in aucs)
         assert all(1 <= r["best_epoch"] <= config["training"]["epochs"] for r in summary["runs"])
     assert report["exported"]["test_auc"] == metrics["test_auc"]
+    # Baselines for every split used: on the bundle's own split, exactly the bundle's numbers.
+    assert all(r["baselines"] == metrics["baselines"] for r in same["runs"])
+    assert same["baselines"]["adamic_adar"]["test_auc_mean"] == metrics["baselines"]["adamic_adar"]["test_auc"]
+    assert {"common_neighbours", "adamic_adar", "resource_allocation", "features_only"} == set(fresh["baselines"])
+    assert fresh["runs"][0]["baselines"] != fresh["runs"][1]["baselines"]  # each fresh split its own
     assert report["published"] == published_results("Cora")
     assert {"model": "GAE", "source": "Kipf & Welling 2016", "test_auc": 91.0, "test_ap": 92.0} in report["published"]
     if config["trial"]["epochs_run"] == config["training"]["epochs"]:
@@ -47,6 +52,7 @@ def test_evaluate_prints_beside_published_numbers(smoke_bundle: Path) -> None:
     assert "re-trained 1x from scratch" in result.output and "same split" in result.output
     assert "VGAE  Kipf & Welling 2016  91.4 / 92.6" in result.output
     assert "ARGA  Pan et al. 2018      92.4 / 93.2" in result.output
+    assert "tuned model test AUC " in result.output and "vs best baseline (" in result.output
 
 
 def test_published_results_only_for_planetoid() -> None:
