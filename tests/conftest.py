@@ -18,21 +18,29 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
     import torch_geometric.nn  # noqa: F401
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+# Data tests never skip: missing data fails them, saying what to set.
+PLANETOID_NEEDED = ("Cora", "CiteSeer")
 
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``$TUNE_GAE_DATA`` when set (CI points it at a writable copy), else a fresh copy here."""
-    if os.environ.get("TUNE_GAE_DATA"):
-        return Path(os.environ["TUNE_GAE_DATA"])
-    if not (SHARED_DATASETS / "Planetoid").is_dir():
-        pytest.skip(f"no Planetoid raw files at {SHARED_DATASETS}; set TUNE_GAE_DATA")
+    """``$TUNE_GAE_DATA`` when set (CI points it at a writable copy), else a writable copy of the
+    Planetoid raw files shipped in the package (``tune_gae/data/planetoid``)."""
+    from tune_gae.data.sources import DATA_ROOT_ENV, SHIPPED_PLANETOID
+
+    if os.environ.get(DATA_ROOT_ENV):
+        root = Path(os.environ[DATA_ROOT_ENV])
+        for name in PLANETOID_NEEDED:
+            if not (root / "Planetoid" / name / "raw").is_dir():
+                pytest.fail(f"{DATA_ROOT_ENV}={root} holds no Planetoid/{name}/raw: point {DATA_ROOT_ENV} at a "
+                            f"writable folder laid out as <root>/Planetoid/<Name>/raw, or unset it to use the "
+                            f"raw files shipped in {SHIPPED_PLANETOID}.")
+        return root
+    if not all((SHIPPED_PLANETOID / name / "raw").is_dir() for name in PLANETOID_NEEDED):
+        pytest.fail(f"the shipped Planetoid raw files are missing from {SHIPPED_PLANETOID}: restore them "
+                    f"(git checkout) or set {DATA_ROOT_ENV} to a folder holding Planetoid/<Name>/raw.")
     root = tmp_path_factory.mktemp("data")
-    shutil.copytree(SHARED_DATASETS / "Planetoid", root / "Planetoid")
-    for path in root.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.copytree(SHIPPED_PLANETOID, root / "Planetoid")
     return root
 
 

@@ -133,3 +133,18 @@ def test_missing_raw_files_offline_names_files_and_fix(tmp_path: Path) -> None:
     assert str(tmp_path / "Planetoid" / "Cora" / "raw") in message
     assert "ind.cora.x" in message and "--data-root" in message and "TUNE_GAE_DATA" in message
     assert "\n" not in message
+
+
+def test_without_a_data_root_the_shipped_raw_files_are_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh clone, offline, no TUNE_GAE_DATA: Cora and CiteSeer load from the package's copies,
+    copied first into the (writable) cache where PyG writes its processed files."""
+    from tune_gae.data.sources import DATA_ROOT_ENV, SHIPPED_PLANETOID, load_graph
+
+    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    graph = load_graph(DataConfig("CiteSeer"))
+    assert (graph.num_nodes, graph.x.size(1)) == (3327, 3703)
+    raw = tmp_path / "cache" / "tune-gae" / "Planetoid" / "CiteSeer" / "raw"
+    shipped = SHIPPED_PLANETOID / "CiteSeer" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(p.name for p in shipped.iterdir())
+    assert all((raw / p.name).read_bytes() == p.read_bytes() for p in shipped.iterdir())

@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from tune_gae.bundle.writer import select_trial
+from tune_gae.search.pruning import EXPORT_KEYS
 from tune_gae.search.results import SearchFolder
 from tune_gae.search.settings import METRICS
 
@@ -30,6 +33,9 @@ def test_only_the_winners_keep_a_checkpoint(smoke_search: Path, smoke_bundle: Pa
         assert select_trial(smoke_search, sorted(rows, key=lambda r: -r[f"best_{metric}"]), metric).row["trial"] \
             == ranked[metric]["trial"]
     assert json.loads((smoke_bundle / "metrics.json").read_text())["trial"] == ranked["val_auc"]["trial"]
+    for trial in with_checkpoint:  # what an export reads, no optimizer state: a finished search is not resumed
+        (checkpoint,) = (smoke_search / trial).glob("checkpoint_*/trainer.pt")
+        assert set(torch.load(checkpoint, weights_only=True)) == set(EXPORT_KEYS)
 
 
 def test_every_trial_stays_under_a_megabyte(smoke_search: Path) -> None:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tune_gae.config import DataConfig
 from tune_gae.search.runner import run_search
@@ -62,6 +63,7 @@ def test_patience_stops_are_recorded_as_patience_not_asha(ray_session: None, tmp
     rows = _table(outcome.path)
     # --keep-checkpoints: every trial keeps its last checkpoint.
     assert all(r["checkpoint"] and len(list((outcome.path / r["trial"]).glob("checkpoint_*"))) == 1 for r in rows)
+    assert all("optimizer" in torch.load(Path(r["checkpoint"]) / "trainer.pt", weights_only=True) for r in rows)
     assert len(rows) == 3 and {r["stop_reason"] for r in rows} <= set(STOP_REASONS)
     stopped = [r for r in rows if r["stop_reason"] == "patience"]
     assert stopped, [(r["stop_reason"], r["epochs_run"]) for r in rows]

@@ -13,6 +13,18 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------- model card
 
 
+def applicable_hyperparameters(model: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """The chosen hyperparameters that shaped this model: no input size or seed, no hidden widths
+    for a linear encoder, no KL weight for a GAE (it has no KL term)."""
+    ignored = {"in_channels", "seed"}
+    if model["encoder"] == "linear":
+        ignored.add("hidden_channels")
+    if model["model"] == "gae":
+        ignored.add("kl_weight")
+    return {k: v for k, v in {**model, **training}.items() if k not in ignored}
+
+
+
 def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]], encoder_note: str) -> str:
     search, trial, model, training = config["search"], config["trial"], config["model"], config["training"]
     states: dict[str, int] = {}
@@ -24,9 +36,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         f"ASHA (grace period {search['grace_period']} epochs, reduction factor {search['reduction_factor']}, "
         f"max {search['max_epochs']} epochs)" if search["scheduler"] == "asha" else "FIFO (no early stopping)"
     )
-    ignored = ("in_channels", "hidden_channels") if model["encoder"] == "linear" else ("in_channels",)
-    hyper = {**{k: v for k, v in model.items() if k not in ignored},
-             **{k: v for k, v in training.items() if k != "seed"}}
+    hyper = applicable_hyperparameters(model, training)
     split = config["split"]
     sizes = split["sizes"]
     return "\n".join([
@@ -126,5 +136,7 @@ def _space_lines(space_path: str, max_epochs: int) -> list[str]:
         text = parameter.describe()
         if parameter.name == "epochs":
             text += f" (capped at {max_epochs})"
-        lines.append(f"  - `{parameter.name}`: {parameter.kind} {text}{when}")
+        # Composite parameters (hidden_channels) describe their parts with their own kinds.
+        kind = "" if text.startswith(f"{parameter.kind} ") else f"{parameter.kind} "
+        lines.append(f"  - `{parameter.name}`: {kind}{text}{when}")
     return lines

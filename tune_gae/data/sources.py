@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -48,6 +49,25 @@ def default_data_root() -> Path:
     return (Path(cache) / "tune-gae").resolve()
 
 
+# Cora's and CiteSeer's Planetoid raw files (1.6 MB, as PyG downloads them) ship with the package:
+# a fresh install works offline. PubMed (33 MB) is downloaded, or read from --data-root.
+SHIPPED_PLANETOID = Path(__file__).resolve().parent / "planetoid"
+
+
+def seed_shipped_raw_files(name: str, root: Path) -> None:
+    """Copy the shipped raw files of ``name`` into ``root`` when it lacks them (PyG writes its
+    processed files next to them, so they cannot be read from the package folder itself)."""
+    shipped = SHIPPED_PLANETOID / name / "raw"
+    raw_dir = root / "Planetoid" / name / "raw"
+    if not shipped.is_dir():
+        return
+    for source in shipped.iterdir():
+        target = raw_dir / source.name
+        if not target.exists():
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+
 def load_graph(config: DataConfig) -> Data:
     """Load the graph named by ``config.dataset`` as a PyG ``Data`` (x, edge_index, name).
 
@@ -61,6 +81,8 @@ def load_graph(config: DataConfig) -> Data:
         data = load_edge_list(Path(source), features=Path(config.features) if config.features else None)
     else:
         root = Path(config.root).expanduser().resolve() if config.root else default_data_root()
+        if not config.root and not os.environ.get(DATA_ROOT_ENV):  # the default cache: seed it
+            seed_shipped_raw_files(planetoid_name(source), root)
         data = load_planetoid(source, root)
     return data
 
