@@ -1,6 +1,7 @@
 """Quiet by default: a search prints tune-gae's own lines only; --verbose shows the libraries' logs."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,8 @@ def _search(tmp_path: Path, data_root: Path, *flags: str) -> subprocess.Complete
         [sys.executable, "-m", "tune_gae.cli", *flags, "search", "smoke", "--dataset", "Cora", "--data-root",
          str(fresh), "--num-samples", "1", "--max-epochs", "5", "--results-dir", str(tmp_path), "--name", "s",
          "--no-export"],
+        # PyG stays silent under pytest (PYTEST_CURRENT_TEST): the command must run as a user runs it.
+        env={k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
         capture_output=True, text=True, timeout=600, check=False, start_new_session=True)
 
 

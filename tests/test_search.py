@@ -91,7 +91,9 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
         assert reported == sorted(set(reported)) and reported[-1] == epochs_run
         assert {r for r in rungs if r <= epochs_run} <= set(reported)
         if row["stopped_early"] == "True":  # the smoke space has no patience: ASHA stopped it
-            assert epochs_run in rungs
+            assert epochs_run in rungs and row["stop_reason"] == "asha"
+        else:
+            assert row["stop_reason"] == "epochs" and epochs_run == int(row["epochs"])
         reported_total += len(reported)
     assert reported_total < sum(int(r["epochs_run"]) for r in rows)
 
@@ -104,6 +106,20 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
 
     report = CliRunner().invoke(main, ["report", str(path)])
     assert report.exit_code == 0 and report.output.splitlines()[1].startswith(rows[0]["trial"])
+
+    # Resuming it says it finished, from the folder alone: no Ray, no torch, well under 2 s.
+    record_bytes = (path / "search.json").read_bytes()
+    code = ("import sys, time\nfrom click.testing import CliRunner\nfrom tune_gae.cli import main\n"
+            f"began = time.monotonic()\nresult = CliRunner().invoke(main, ['resume', {str(path)!r}])\n"
+            "print(result.exit_code, round(time.monotonic() - began, 2), 'ray' in sys.modules, 'torch' in sys.modules)\n"
+            "print(result.output)")
+    resumed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    status, output = resumed.stdout.split("\n", 1)
+    code_, seconds, ray_loaded, torch_loaded = status.split()
+    assert (code_, ray_loaded, torch_loaded) == ("0", "False", "False") and float(seconds) < 2.0, resumed.stdout
+    assert output.startswith(f"smoke already finished: 6 trials in {record['seconds']:.0f} s, best val_auc "
+                             f"{float(rows[0]['best_val_auc']):.4f} ({rows[0]['trial']}). Nothing to resume.")
+    assert (path / "search.json").read_bytes() == record_bytes  # nothing rewritten
 
 
 @pytest.mark.cluster

@@ -34,7 +34,9 @@ from tune_gae.cli.options import (
 @setting_option("cpus_per_trial")
 @setting_option("gpus_per_trial", help="Fractions share a GPU (0.25 = four trials per GPU).")
 @setting_option("max_concurrent", help="Cap on trials running at once.")
-@click.option("--address", default=None, help="Ray cluster to join (e.g. auto, 10.0.0.1:6379). Default: start Ray locally.")
+@click.option("--address", default=None,
+              help="Ray cluster to join (HOST:PORT, or auto: the one `ray start` recorded here). Default: "
+                   "$RAY_ADDRESS, else a local Ray started for this search.")
 @click.option("--name", default=None, help="Search folder under --results-dir (default: <dataset>-<space>-<time>).")
 @setting_option("results_dir", type=click.Path(file_okay=False))
 @setting_option("seed", help="Seeds the split, the sampler and the models.")
