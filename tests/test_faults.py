@@ -222,8 +222,8 @@ def test_killed_trial_is_retried_from_its_checkpoint(ray_session: None, tmp_path
     # A checkpoint every 10 epochs, at each ASHA rung and at the end (the last epoch).
     assert {int(r["epoch"]) for r in history if r["checkpoint_dir_name"]} == checkpoints
 
-    # Checkpoints: old ones pruned (one kept per trial), the last one holds the final epoch and the
-    # best-validation weights the table reports.
+    # Checkpoints: when the search ends the winner keeps one (the others are pruned), holding the
+    # final epoch and the best-validation weights the table reports.
     import torch
 
     for name, row in rows.items():
