@@ -171,6 +171,8 @@ def test_default_search_on_a_featureless_graph_searches_encodings_and_beats_noth
     assert config["model"]["node_encoding"] == winner["node_encoding"]
     card = (tmp_path / "s" / "best" / "MODEL_CARD.md").read_text()
     assert f"- Node encoding: `{winner['node_encoding']}`" in card and "Tuned model vs best baseline" in card
-    events = EventAccumulator(str(tmp_path / "s" / "tensorboard" / metrics["trial"]))
+    from tune_gae.search.board import run_dir
+
+    events = EventAccumulator(str(run_dir(tmp_path / "s" / "tensorboard", metrics["trial"])))
     events.Reload()
     assert winner["node_encoding"].encode() in events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
