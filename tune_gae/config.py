@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_gae.errors import TuneGAEError, did_you_mean
-from tune_gae.rules import ENCODER_KINDS, MODEL_KINDS, RULES, WIDTH_RULE
+from tune_gae.rules import ENCODER_KINDS, MODEL_KINDS, NEGATIVE_KINDS, RULES, WIDTH_RULE
 
 __all__ = ["DataConfig", "ModelConfig", "RunResult", "TrainConfig", "did_you_mean", "run_config_from_dict",
            "ENCODER_KINDS", "MODEL_KINDS"]
@@ -65,9 +65,14 @@ class DataConfig:
     val_ratio: float = 0.05
     test_ratio: float = 0.10
     split_seed: int = 0
+    negatives: str = "uniform"  # evaluation negatives: "uniform" or "hard" (rules.NEGATIVE_KINDS)
 
     def __post_init__(self) -> None:
         check_dataset(self.dataset)
+        if self.negatives not in NEGATIVE_KINDS:
+            raise TuneGAEError(
+                f"negatives must be one of {', '.join(NEGATIVE_KINDS)} but got {self.negatives!r}."
+            )
         for name in ("val_ratio", "test_ratio"):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:

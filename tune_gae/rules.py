@@ -21,6 +21,19 @@ NODE_ENCODINGS = tuple(
     "+".join(p for i, p in enumerate(ENCODING_PARTS) if mask >> i & 1) for mask in range(1, 2 ** len(ENCODING_PARTS))
 )
 RANGE_KINDS = ("uniform", "loguniform", "int", "logint")
+
+
+# Link metrics, declared once: Hits@K at these K, then every metric a split's evaluation edges
+# give (tune_gae.train.metrics computes them), and the names a search may select and stop on.
+HITS_AT: tuple[int, ...] = (10, 20, 50, 100)
+LINK_METRICS: tuple[str, ...] = ("auc", "ap", "mrr", *(f"hits@{k}" for k in HITS_AT))
+VALIDATION_METRICS: tuple[str, ...] = tuple(f"val_{name}" for name in LINK_METRICS)
+TEST_METRICS: tuple[str, ...] = tuple(f"test_{name}" for name in LINK_METRICS)
+# How evaluation negatives are drawn (tune_gae.data.negatives): uniform non-edges shared by all
+# positives, or HeaRT-style hard negatives, each positive its own.
+NEGATIVE_KINDS: tuple[str, ...] = ("uniform", "hard")
+
+
 KINDS = ("choice", *RANGE_KINDS, "value")
 
 

@@ -15,8 +15,10 @@ from torch_geometric.data import Data
 
 from tune_gae.config import DataConfig
 from tune_gae.data.features import SPECTRAL_DIMS, describe_encoding, encoding_parts, node_inputs
+from tune_gae.data.negatives import hard_negatives
 from tune_gae.data.sources import load_graph, unique_pairs
 from tune_gae.errors import TuneGAEError
+from tune_gae.rules import NEGATIVE_KINDS
 
 # Validation edges rank trials, test edges judge the winner: with a handful of either, every
 # trial ties at AUC 1.0 and the epoch-1 model gets exported. Below this many, a split is refused.
@@ -33,6 +35,8 @@ class LinkSplit:
     Positive pair tensors hold each edge once (``[2, E]``, low id first). ``train_edge_index``
     (both directions) is the only graph models pass messages over; it holds no validation or
     test positive. ``test_pos``/``test_neg`` are ``None`` in the copy that trials receive.
+    Negatives are ``[2, N]`` uniform non-edges shared by every positive, or (``--negatives
+    hard``) ``[2, P, K]``: positive ``i``'s own ``K`` hard negatives in ``[:, i]``.
     """
 
     x: Tensor
@@ -91,12 +95,18 @@ class LinkSplit:
     def train_edge_index(self) -> Tensor:
         return torch.cat([self.train_pos, self.train_pos.flip(0)], dim=1)
 
+    @property
+    def negatives(self) -> str:
+        """``uniform`` (shared ``[2, N]`` negatives) or ``hard`` (per positive, ``[2, P, K]``)."""
+        return "hard" if self.val_neg.dim() == 3 else "uniform"
+
     def without_test(self) -> LinkSplit:
         """The copy a search's trials get: no test edge at all."""
         return replace(self, test_pos=None, test_neg=None)
 
     def edge_tensors(self) -> dict[str, Tensor]:
-        """The split as named ``[2, E]`` tensors (what the export bundle's ``split.pt`` holds)."""
+        """The split as named tensors (what the export bundle's ``split.pt`` holds): ``[2, E]``
+        pairs, hard negatives ``[2, P, K]``."""
         tensors = {
             "train_edge_index": self.train_edge_index,
             "val_pos": self.val_pos,
@@ -107,13 +117,19 @@ class LinkSplit:
         return tensors
 
 
-def split_edges(data: Data, *, val_ratio: float, test_ratio: float, seed: int) -> LinkSplit:
+def split_edges(
+    data: Data, *, val_ratio: float, test_ratio: float, seed: int, negatives: str = "uniform"
+) -> LinkSplit:
     """Split edges into train/val/test positives plus equal numbers of fixed negatives.
 
     Everything is drawn from one ``torch.Generator`` seeded with ``seed``: same graph and seed,
     same split, same hash. Negatives are non-edges of the FULL graph, distinct, and the
-    validation and test negatives do not overlap.
+    validation and test negatives do not overlap. ``negatives="hard"`` keeps the same positives
+    and replaces the negatives by each positive's own hard ones (``tune_gae.data.negatives``,
+    drawn from the same generator after the uniform ones); the hash then covers the kind too.
     """
+    if negatives not in NEGATIVE_KINDS:
+        raise TuneGAEError(f"--negatives must be one of {', '.join(NEGATIVE_KINDS)} but got {negatives!r}.")
     num_nodes = int(data.num_nodes)
     pairs = unique_pairs(data.edge_index, num_nodes)
     num_edges = pairs.size(1)
@@ -132,10 +148,15 @@ def split_edges(data: Data, *, val_ratio: float, test_ratio: float, seed: int) -
     val_pos = pairs[:, perm[:num_val]]
     test_pos = pairs[:, perm[num_val : num_val + num_test]]
     train_pos = pairs[:, perm[num_val + num_test :]]
-    negatives = _sample_non_edges(pairs, num_nodes, num_val + num_test, gen)
-    val_neg, test_neg = negatives[:, :num_val], negatives[:, num_val:]
+    uniform = _sample_non_edges(pairs, num_nodes, num_val + num_test, gen)
+    val_neg, test_neg = uniform[:, :num_val], uniform[:, num_val:]
+    kind: tuple[str, ...] = ()
+    if negatives == "hard":
+        val_neg = hard_negatives(val_pos, train_pos, pairs, num_nodes, gen)
+        test_neg = hard_negatives(test_pos, train_pos, pairs, num_nodes, gen)
+        kind = (negatives,)  # uniform splits keep the hashes they always had
     name = str(getattr(data, "name", "graph"))
-    split_hash = _hash_split(data.x, train_pos, val_pos, val_neg, test_pos, test_neg)
+    split_hash = _hash_split(data.x, train_pos, val_pos, val_neg, test_pos, test_neg, kinds=kind)
     notes = (*getattr(data, "notes", ()), *_structure_notes(pairs, train_pos, num_nodes))
     return LinkSplit(
         data.x, train_pos, val_pos, val_neg, test_pos, test_neg, name, split_hash,
@@ -199,9 +220,11 @@ def _sample_non_edges(pairs: Tensor, num_nodes: int, count: int, gen: torch.Gene
     return torch.stack([chosen // num_nodes, chosen % num_nodes])
 
 
-def _hash_split(x: Tensor, *tensors: Tensor) -> str:
+def _hash_split(x: Tensor, *tensors: Tensor, kinds: tuple[str, ...] = ()) -> str:
     digest = hashlib.sha256()
     digest.update(str(tuple(x.shape)).encode())
+    for kind in kinds:
+        digest.update(f"negatives={kind}".encode())
     for tensor in tensors:
         digest.update(tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -211,5 +234,6 @@ def load_split(config: DataConfig) -> LinkSplit:
     """Load the graph and split it: the one call a search's driver makes."""
     data = load_graph(config)
     return split_edges(
-        data, val_ratio=config.val_ratio, test_ratio=config.test_ratio, seed=config.split_seed
+        data, val_ratio=config.val_ratio, test_ratio=config.test_ratio, seed=config.split_seed,
+        negatives=config.negatives,
     )

@@ -8,21 +8,22 @@ import pytest
 import torch
 
 from tune_gae.config import DataConfig
-from tune_gae.data import _unique_pairs, load_graph, split_edges
-from tune_gae.errors import TuneGAEError
-from tune_gae.hard_negatives import (
+from tune_gae.data import load_graph, split_edges
+from tune_gae.data.negatives import (
     HARD_PER_ENDPOINT,
     RANDOM_PER_ENDPOINT,
     hard_negatives,
     per_endpoint_counts,
 )
+from tune_gae.data.sources import unique_pairs
+from tune_gae.errors import TuneGAEError
 
 
 @pytest.fixture(scope="module")
 def cora(data_root: Path) -> tuple:
     data = load_graph(DataConfig("Cora", root=str(data_root)))
     split = split_edges(data, val_ratio=0.05, test_ratio=0.1, seed=3)
-    pairs = _unique_pairs(data.edge_index, data.num_nodes)
+    pairs = unique_pairs(data.edge_index, data.num_nodes)
     negatives = hard_negatives(split.val_pos, split.train_pos, pairs, data.num_nodes, torch.Generator().manual_seed(3))
     return data, split, pairs, negatives
 
@@ -89,3 +90,20 @@ def test_too_small_graph_is_refused() -> None:
     pairs = torch.tensor([[0, 1, 2], [1, 2, 3]])
     with pytest.raises(TuneGAEError, match="too small or dense for hard negatives.*--negatives uniform"):
         hard_negatives(pairs[:, :1], pairs[:, 1:], pairs, 30, torch.Generator().manual_seed(0))
+
+
+def test_hard_split_keeps_positives_and_is_recorded_in_the_hash(cora: tuple) -> None:
+    data, uniform, _, _ = cora
+    hard = split_edges(data, val_ratio=0.05, test_ratio=0.1, seed=3, negatives="hard")
+    assert uniform.negatives == "uniform" and hard.negatives == "hard"
+    assert torch.equal(hard.val_pos, uniform.val_pos) and torch.equal(hard.test_pos, uniform.test_pos)
+    assert hard.val_neg.shape[:2] == (2, uniform.val_pos.size(1))
+    assert hard.test_neg.shape[:2] == (2, uniform.test_pos.size(1))
+    assert hard.split_hash != uniform.split_hash
+    again = split_edges(data, val_ratio=0.05, test_ratio=0.1, seed=3, negatives="hard")
+    assert again.split_hash == hard.split_hash and torch.equal(again.test_neg, hard.test_neg)
+
+
+def test_unknown_negatives_kind_is_refused() -> None:
+    with pytest.raises(TuneGAEError, match="negatives must be one of uniform, hard but got 'hrad'"):
+        DataConfig("Cora", negatives="hrad")

@@ -30,7 +30,6 @@ from torch import Tensor
 
 from tune_gae.errors import TuneGAEError
 
-NEGATIVE_KINDS = ("uniform", "hard")
 # Per corrupted endpoint: 200 ranked + 50 random, i.e. 500 negatives per positive as in HeaRT.
 HARD_PER_ENDPOINT = 200
 RANDOM_PER_ENDPOINT = 50
