@@ -180,3 +180,5 @@ class RunResult:
     seconds: float
     split_hash: str
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
+    # Every validation and test metric by name (val_auc ... val_hits@100, test_auc ... test_mrr).
+    metrics: dict[str, float] = field(default_factory=dict)

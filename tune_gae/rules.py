@@ -173,6 +173,8 @@ SEARCH_RULES: dict[str, Rule] = {
     "time_budget_s": Rule(float, low=1.0),
     "report_interval_s": Rule(float, low=0.0),
     "seed": Rule(int),
+    "reselect_top": Rule(int, low=0),
+    "reselect_seeds": Rule(int, low=0),
 }
 
 

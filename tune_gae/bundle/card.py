@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tune_gae.errors import TuneGAEError
+from tune_gae.rules import LINK_METRICS
 
 if TYPE_CHECKING:
 
@@ -39,6 +40,12 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
     hyper = applicable_hyperparameters(model, training)
     split = config["split"]
     sizes = split["sizes"]
+    negatives = (
+        f"each with its own {split.get('negatives_per_positive')} hard negatives (HeaRT-style: one endpoint "
+        "corrupted, partners ranked by resource allocation on the training graph, plus random ones)"
+        if split.get("negatives") == "hard" else "each with as many sampled non-edges"
+    )
+    names = [name for name in LINK_METRICS if f"val_{name}" in metrics and f"test_{name}" in metrics]
     return "\n".join([
         f"# {model['model'].upper()} link predictor for {config['dataset']}",
         "",
@@ -53,7 +60,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         + ("" if model.get("node_encoding", "features") == "features" else
            " (structure from the training edges only; `tune-gae embed` rebuilds it from `split.pt`)") + ".",
         f"- Split: seed {split['seed']}, hash `{split['hash']}`: {sizes['train_edge_index'] // 2} training edges, "
-        f"{sizes['val_pos']} validation and {sizes.get('test_pos', 0)} test edges, each with as many sampled non-edges.",
+        f"{sizes['val_pos']} validation and {sizes.get('test_pos', 0)} test edges, {negatives}.",
         f"- Space: `{search['space']}`" + (":" if space_lines else "."),
         *space_lines,
         f"- {search['num_trials']} trials (" + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
@@ -61,9 +68,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "",
         "## How this model was selected",
         "",
-        f"- The trial with the highest validation {metrics['selected_by'].replace('val_', '').upper()} "
-        f"(`{metrics['selected_by']}`), and within it the weights of its best validation epoch "
-        f"({trial['best_epoch']} of {trial['epochs_run']} run).",
+        *_selection_lines(trial, metrics),
         "- Trials never received the test edges. The test metrics below were computed once, at export.",
         "- Chosen hyperparameters: " + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ".",
         "- The best of many trials overfits the validation edges a little: run "
@@ -71,11 +76,14 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "",
         "## Metrics",
         "",
-        "| | AUC | AP |",
-        "|---|---|---|",
-        f"| validation (search) | {metrics['val_auc']:.4f} | {metrics['val_ap']:.4f} |",
-        f"| test (once, at export) | {metrics['test_auc']:.4f} | {metrics['test_ap']:.4f} |",
-        *_baseline_rows(metrics),
+        "| | " + " | ".join(_label(name) for name in names) + " |",
+        "|---" * (len(names) + 1) + "|",
+        "| validation (these weights) | " + " | ".join(f"{metrics['val_' + n]:.4f}" for n in names) + " |",
+        "| test (once, at export) | " + " | ".join(f"{metrics['test_' + n]:.4f}" for n in names) + " |",
+        "",
+        "Hits@K: share of positives scored strictly above the K-th best of their negatives (OGB); MRR: "
+        "mean of 1/rank of each positive among its negatives, ties counted half. AUC/AP pool all negatives.",
+        *_baseline_rows(metrics, names),
         "",
         "## How to load",
         "",
@@ -109,18 +117,45 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
     ])
 
 
-def _baseline_rows(metrics: dict[str, Any]) -> list[str]:
+def _baseline_rows(metrics: dict[str, Any], names: list[str]) -> list[str]:
     """Classic baselines on the same test edges, then "tuned model vs best baseline"."""
     from tune_gae.train.baselines import LABELS, baseline_line
 
     baselines = metrics.get("baselines")
     if not baselines:
         return []
-    rows = [f"| {LABELS.get(name, name)} (test, same split) | {m['test_auc']:.4f} | {m['test_ap']:.4f} |"
+    # Baselines report AUC and AP; the metric table's other columns stay empty for them.
+    rest = " | ".join("–" for _ in names[2:])
+    rows = [f"| {LABELS.get(name, name)} (test, same split) | {m['test_auc']:.4f} | {m['test_ap']:.4f} | {rest} |"
             for name, m in baselines.items()]
     return [*rows, "", f"Tuned model vs best baseline: {baseline_line(metrics['test_auc'], baselines)}. "
             "Heuristics read the training graph only; features-only is an MLP of the node features with the "
             "same inner-product decoder and no message passing (tune_gae.train.baselines)."]
+
+
+def _label(name: str) -> str:
+    return {"auc": "AUC", "ap": "AP", "mrr": "MRR"}.get(name, name.replace("hits@", "Hits@"))
+
+
+def _selection_lines(trial: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """How the exported weights were chosen: re-selection over fresh seeds, or the single best trial."""
+    metric = metrics["selected_by"]
+    again = trial.get("reselection")
+    if again:
+        values = ", ".join(f"{v:.4f}" for v in again["values"])
+        return [
+            f"- Re-selection: after the search, the top {again['candidates']} trials by `{metric}` were "
+            f"re-trained from scratch with {len(again['values'])} fresh seeds each (same split, no test "
+            f"edges); trial `{trial['id']}` had the best mean `{metric}`: {again['mean']:.4f} ± "
+            f"{again['std']:.4f} ({values}).",
+            f"- Exported weights: that configuration's fresh run with the best `{metric}` (seed "
+            f"{again['seed']}), at its best validation epoch ({trial['best_epoch']} of {trial['epochs_run']} run). "
+            "The search trial's own value is not averaged in: it is the maximum that put the trial in the top list.",
+        ]
+    return [
+        f"- The trial with the highest validation {_label(metric.replace('val_', ''))} (`{metric}`), and "
+        f"within it the weights of its best validation epoch ({trial['best_epoch']} of {trial['epochs_run']} run).",
+    ]
 
 
 def _space_lines(space_path: str, max_epochs: int) -> list[str]:

@@ -209,7 +209,8 @@ def load_embeddings(bundle: str | Path) -> Tensor:
 
 
 def load_bundle_split(bundle: str | Path) -> dict[str, Tensor]:
-    """``split.pt``: ``train_edge_index`` (both directions), ``val_pos/neg``, ``test_pos/neg``."""
+    """``split.pt``: ``train_edge_index`` (both directions), ``val_pos/neg``, ``test_pos/neg``
+    (negatives ``[2, N]`` shared, or ``[2, P, K]`` per positive with ``--negatives hard``)."""
     config = read_bundle_config(bundle)
     folder = _bundle_dir(bundle)
     edges = _load_tensors(folder, SPLIT_FILE)
@@ -218,9 +219,12 @@ def load_bundle_split(bundle: str | Path) -> dict[str, Tensor]:
         found = sorted(edges) if isinstance(edges, dict) else type(edges).__name__
         raise TuneGAEError(f"{path} must hold {', '.join(SPLIT_KEYS)} but holds {found}: re-export the bundle.")
     num_nodes = int(config["num_nodes"])
+    hard = config.get("split", {}).get("negatives") == "hard"
     for key, tensor in edges.items():
-        if not isinstance(tensor, Tensor) or tensor.dim() != 2 or tensor.size(0) != 2 or tensor.dtype != torch.long:
-            raise TuneGAEError(f"{path}: {key} must be a [2, E] long tensor: re-export the bundle.")
+        # Hard negatives are per positive: [2, P, K] (positive i's own in [:, i]).
+        dims, shape = (3, "[2, P, K]") if hard and key.endswith("_neg") else (2, "[2, E]")
+        if not isinstance(tensor, Tensor) or tensor.dim() != dims or tensor.size(0) != 2 or tensor.dtype != torch.long:
+            raise TuneGAEError(f"{path}: {key} must be a {shape} long tensor: re-export the bundle.")
         if tensor.numel() and (int(tensor.min()) < 0 or int(tensor.max()) >= num_nodes):
             raise TuneGAEError(f"{path}: {key} has node ids outside 0..{num_nodes - 1}: re-export the bundle.")
     return edges

@@ -50,6 +50,7 @@ from tune_gae.config import (
 )
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.portable import write_portable_encoder
+from tune_gae.rules import VALIDATION_METRICS
 from tune_gae.search.results import CHECKPOINT_FILE, SearchFolder
 from tune_gae.search.settings import METRICS
 
@@ -74,6 +75,10 @@ class _Selected:
     checkpoint: Path
     state: dict[str, Any]
     value: float
+    # How the winner was chosen when re-selection picked it (search.json's "winner"), and the
+    # hyperparameters of its fresh run (seed included); None: the single best trial.
+    reselected: dict[str, Any] | None = None
+    hyper: dict[str, Any] | None = None
 
 
 def export_best(
@@ -96,6 +101,8 @@ def export_best(
     record = search.record()
     settings = search.settings()
     selected = select_trial(folder, rows, metric)
+    if metric == settings.metric and record.get("winner") and record.get("reselection"):
+        selected = _reselected_winner(folder, rows, record, metric)
     target = Path(out).expanduser().resolve() if out is not None else folder / BEST_DIR
     _check_target(target)
 
@@ -109,7 +116,10 @@ def export_best(
             f"{selected.checkpoint} was trained on {model_config.in_channels} input features but the "
             f"dataset has {split.num_features}: export from the data the search used."
         )
-    train_config = _train_config(selected, model_config, settings.seed)
+    if selected.hyper is not None:
+        _, train_config = run_config_from_dict(selected.hyper, in_channels=model_config.in_channels)
+    else:
+        train_config = _train_config(selected, model_config, settings.seed)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}-{uuid.uuid4().hex[:12]}")
@@ -166,6 +176,21 @@ def select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> _Sele
             best = _Selected(row, checkpoint, state, value)
     assert best is not None
     return best
+
+
+def _reselected_winner(folder: Path, rows: list[dict[str, Any]], record: dict[str, Any], metric: str) -> _Selected:
+    """The re-selection's winner: its configuration's fresh run with the best validation score."""
+    from tune_gae.search.reselect import RESELECTION_DIR, FreshRun, load_run
+
+    winner = record["winner"]
+    entry = next(e for e in record["reselection"] if e["trial"] == winner["trial"])
+    state = load_run(folder, winner["trial"], int(winner["seed"]))
+    if not state.get("best_state"):
+        raise TuneGAEError(f"the re-selected run of {winner['trial']} has no weights: resume the search to re-train it.")
+    row = next((r for r in rows if r.get("trial") == winner["trial"]), {"trial": winner["trial"]})
+    file = folder / RESELECTION_DIR / FreshRun(winner["trial"], int(winner["seed"])).file_name
+    return _Selected(row, file, state, float(state["best"][metric]), reselected={**winner, "entry": entry},
+                     hyper={**entry["config"], "seed": int(winner["seed"])})
 
 
 def _finite(value: Any) -> bool:
@@ -281,13 +306,21 @@ def _write_bundle(
             "val_ratio": settings.data.val_ratio,
             "test_ratio": settings.data.test_ratio,
             "sizes": {k: int(v.size(1)) for k, v in edges.items()},
+            "negatives": split.negatives,
+            "negatives_per_positive": int(split.val_neg.size(2)) if split.negatives == "hard" else None,
         },
         "trial": {
             "id": row["trial"],
             "best_epoch": int(best["epoch"]),
             "epochs_run": int(state.get("epoch", row.get("epochs_run") or 0)),
             "selected_by": metric,
-            "checkpoint": str(selected.checkpoint.parent),
+            "checkpoint": str(selected.checkpoint.parent if selected.reselected is None else selected.checkpoint),
+            "reselection": None if selected.reselected is None else {
+                "rule": selected.reselected["rule"], "seed": selected.reselected["seed"],
+                "mean": selected.reselected["entry"]["mean"], "std": selected.reselected["entry"]["std"],
+                "values": selected.reselected["entry"]["values"],
+                "candidates": len(record.get("reselection") or []),
+            },
         },
         "search": {
             "path": str(folder),
@@ -317,10 +350,9 @@ def _write_bundle(
         "trial": row["trial"],
         "epoch": int(best["epoch"]),
         "selected_by": metric,
-        "val_auc": float(best["val_auc"]),
-        "val_ap": float(best["val_ap"]),
-        "test_auc": tested["test_auc"],
-        "test_ap": tested["test_ap"],
+        "negatives": split.negatives,
+        **{name: float(best[name]) for name in VALIDATION_METRICS if name in best},
+        **tested,  # test_auc ... test_hits@100: the one use of the test edges
         "split_hash": split.split_hash,
         "num_val_edges": int(split.val_pos.size(1)),
         "num_test_edges": int(split.test_pos.size(1)) if split.test_pos is not None else 0,

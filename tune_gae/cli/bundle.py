@@ -27,7 +27,8 @@ def export_command(path: str, metric: str | None, out: str | None, data_root: st
     click.echo(
         f"Exported {metrics['trial']} (epoch {metrics['epoch']}, {metrics['selected_by']} "
         f"{metrics[metrics['selected_by']]:.4f}) to {bundle}\n"
-        f"test AUC {metrics['test_auc']:.4f} AP {metrics['test_ap']:.4f} (computed once, at export)"
+        f"test AUC {metrics['test_auc']:.4f} AP {metrics['test_ap']:.4f} MRR {metrics['test_mrr']:.4f} "
+        f"Hits@20 {metrics['test_hits@20']:.4f} ({metrics['negatives']} negatives; computed once, at export)"
     )
 
 

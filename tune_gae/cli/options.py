@@ -9,6 +9,13 @@ from typing import Any
 import click
 
 from tune_gae.errors import TuneGAEError
+from tune_gae.rules import NEGATIVE_KINDS
+
+negatives_option = click.option(
+    "--negatives", type=click.Choice(NEGATIVE_KINDS), default="uniform", show_default=True,
+    help="Evaluation negatives: uniform non-edges shared by all positives, or hard (HeaRT-style: "
+         "each positive's own, one endpoint corrupted, ranked by resource allocation on the training graph).",
+)
 
 
 class UserError(click.ClickException):

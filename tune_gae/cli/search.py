@@ -13,6 +13,7 @@ from tune_gae.cli.options import (
     dataset_option,
     features_option,
     interruptible,
+    negatives_option,
     print_top,
     setting_option,
     user_errors,
@@ -31,6 +32,10 @@ from tune_gae.cli.options import (
 @setting_option("reduction_factor")
 @setting_option("metric", help="Validation metric Optuna maximises and ASHA compares.")
 @setting_option("scheduler")
+@negatives_option
+@setting_option("reselect_top", help="After the search, re-train this many best trials with fresh seeds; the "
+                "best mean validation score wins the export (0: off, the single best trial wins).")
+@setting_option("reselect_seeds", help="Fresh seeds per re-trained trial (0: off).")
 @setting_option("cpus_per_trial")
 @setting_option("gpus_per_trial", help="Fractions share a GPU (0.25 = four trials per GPU).")
 @setting_option("max_concurrent", help="Cap on trials running at once.")
@@ -55,6 +60,7 @@ from tune_gae.cli.options import (
 @user_errors
 def search(space: str, dataset: str, features: str | None, data_root: str | None, num_samples: int,
            max_epochs: int, grace_period: int | None, reduction_factor: int, metric: str, scheduler: str,
+           negatives: str, reselect_top: int, reselect_seeds: int,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
            report_interval_s: float, time_budget_s: float | None, overwrite: bool, keep_checkpoints: bool,
@@ -68,13 +74,15 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
     from tune_gae.search.settings import SearchSettings
 
     settings = SearchSettings(
-        space=space, data=DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed),
+        space=space, data=DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
+                                      negatives=negatives),
         num_samples=num_samples, max_epochs=max_epochs, grace_period=grace_period,
         reduction_factor=reduction_factor, metric=metric, scheduler=scheduler,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
         address=address, name=name, results_dir=results_dir, seed=seed,
         checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
         time_budget_s=time_budget_s, report_interval_s=report_interval_s, keep_checkpoints=keep_checkpoints,
+        reselect_top=reselect_top, reselect_seeds=reselect_seeds,
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)
@@ -103,7 +111,7 @@ def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
     if as_json:
         click.echo(json.dumps({
             "path": str(outcome.path), "best_trial": outcome.best_trial, "best": outcome.best,
-            "num_trials": len(outcome.trials), "split_hash": outcome.split_hash,
+            "winner": outcome.winner, "num_trials": len(outcome.trials), "split_hash": outcome.split_hash,
             "seconds": round(outcome.seconds, 1), "bundle": str(bundle) if bundle else None,
             "already_finished": outcome.already_finished,
             "baselines": _bundle_metrics(bundle).get("baselines") if bundle else None,
@@ -113,7 +121,8 @@ def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
     print_top(outcome.trials, metric)
     click.echo(f"\n{len(outcome.trials)} trials in {outcome.seconds:.0f} s. Results: {outcome.path}")
     if bundle:
-        click.echo(f"Best model: {bundle}")
+        how = "re-selected over fresh seeds" if outcome.winner != outcome.best_trial else "best trial"
+        click.echo(f"Best model ({outcome.winner}, {how}): {bundle}")
         line = _baseline_summary(bundle)
         if line:
             click.echo(line)

@@ -11,6 +11,8 @@ from tune_gae.cli.options import (
     dataset_option,
     features_option,
     hyper_option,
+    metric_choice,
+    negatives_option,
     parse_widths,
     user_errors,
 )
@@ -39,6 +41,9 @@ from tune_gae.cli.options import (
                    "training edges only.")
 @hyper_option("encoding_dims", help="Columns of the spectral encoding (when --node-encoding uses spectral).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
+@negatives_option
+@click.option("--metric", type=metric_choice(), default="val_auc", show_default=True,
+              help="Keep the epoch with the best value of this validation metric.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
 @click.option("--name", default=None, help="Run folder under --results-dir (default: <dataset>-<model>-<time>).")
@@ -62,6 +67,8 @@ def train(
     node_encoding: str | None,
     encoding_dims: int,
     seed: int,
+    negatives: str,
+    metric: str,
     device: str,
     results_dir: str,
     name: str | None,
@@ -69,11 +76,12 @@ def train(
 ) -> None:
     """Train one GAE/VGAE, select the best validation epoch, test it once.
 
-    Writes TensorBoard events (loss, val_auc, val_ap, HParams) under RESULTS_DIR/NAME.
+    Writes TensorBoard events (loss, every validation metric, HParams) under RESULTS_DIR/NAME.
     """
     from tune_gae.config import DataConfig
 
-    data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed)
+    data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
+                             negatives=negatives)
     from tune_gae.train.local_run import train_run  # torch + PyG: after the flags were checked
 
     hyper = dict(
@@ -84,14 +92,15 @@ def train(
     if node_encoding:
         hyper["node_encoding"] = node_encoding
     summary = train_run(data_config, hyper, results_dir=results_dir, name=name, device=device,
-                        echo=None if as_json else click.echo)
+                        metric=metric, echo=None if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(summary))
     else:
         click.echo(
             f"{summary['dataset']} {model.upper()}: best epoch {summary['best_epoch']}/{summary['epochs']}  "
             f"val AUC {summary['val_auc']:.4f} AP {summary['val_ap']:.4f}  "
-            f"test AUC {summary['test_auc']:.4f} AP {summary['test_ap']:.4f}  "
+            f"test AUC {summary['test_auc']:.4f} AP {summary['test_ap']:.4f} MRR {summary['test_mrr']:.4f} "
+            f"Hits@20 {summary['test_hits@20']:.4f} ({summary['negatives']} negatives)  "
             f"({summary['seconds']:.1f} s)\n{summary['baseline_line']}\nTensorBoard: tensorboard --logdir {summary['log_dir']}"
         )
 

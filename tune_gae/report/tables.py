@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tune_gae.errors import TuneGAEError
+from tune_gae.rules import VALIDATION_METRICS
 from tune_gae.search.results import TENSORBOARD_DIR, SearchFolder, csv_cell
 
 TOP_CURVES = 5
@@ -69,9 +70,10 @@ class TrialCurve:
     val_auc: list[float]
     val_ap: list[float]
     started: float  # Unix time the trial started (inf when unknown)
+    series: dict[str, list[float]] = field(default_factory=dict)  # every validation metric logged
 
     def values(self, metric: str) -> list[float]:
-        return self.val_auc if metric == "val_auc" else self.val_ap
+        return self.series.get(metric) or (self.val_auc if metric == "val_auc" else self.val_ap)
 
 
 def _trial_dir(folder: Path, row: dict[str, Any]) -> Path | None:
@@ -106,13 +108,15 @@ def _tensorboard_rows(run_dir: Path | None) -> list[dict[str, Any]]:
 
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
-    if not {"val_auc", "val_ap"} <= set(events.Tags().get("scalars", [])):
+    tags = set(events.Tags().get("scalars", []))
+    if not {"val_auc", "val_ap"} <= tags:
         return []
+    keys = [name for name in VALIDATION_METRICS if name in tags]
     by_epoch: dict[int, dict[str, Any]] = {}
-    for key in ("val_auc", "val_ap"):
+    for key in keys:
         for event in events.Scalars(key):
             by_epoch.setdefault(event.step, {"epoch": event.step})[key] = event.value
-    return [by_epoch[e] for e in sorted(by_epoch) if len(by_epoch[e]) == 3]
+    return [by_epoch[e] for e in sorted(by_epoch) if len(by_epoch[e]) == len(keys) + 1]
 
 
 def _curve(trial: str, rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]] | None = None) -> TrialCurve:
@@ -132,6 +136,8 @@ def _curve(trial: str, rows: list[dict[str, Any]], epoch_rows: list[dict[str, An
         val_auc=[float(by_epoch[e]["val_auc"]) for e in epochs],
         val_ap=[float(by_epoch[e]["val_ap"]) for e in epochs],
         started=started,
+        series={name: [float(by_epoch[e][name]) for e in epochs] for name in VALIDATION_METRICS
+                if all(_finite(by_epoch[e].get(name)) for e in epochs)},
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tune_gae.errors import TuneGAEError
+from tune_gae.rules import VALIDATION_METRICS
 from tune_gae.search.settings import Echo, SearchSettings
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
@@ -270,8 +271,7 @@ def trial_rows(grid: Any, metric: str, rungs: Collection[int] = ()) -> list[dict
         row = {
             "trial": f"trial_{metrics.get('trial_id', '')}" if metrics.get("trial_id") else Path(result.path).name,
             "state": state,
-            "best_val_auc": metrics.get("best_val_auc"),
-            "best_val_ap": metrics.get("best_val_ap"),
+            **{f"best_{name}": metrics.get(f"best_{name}") for name in VALIDATION_METRICS},
             "best_epoch": metrics.get("best_epoch"),
             "epochs_run": epochs_run,
             "stop_reason": reason,  # one of tune_gae.search.stopping.STOP_REASONS; "" while it runs

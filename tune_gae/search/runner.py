@@ -254,7 +254,7 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     with _ray_tune_env(settings):
         tuner = _tuner(settings, split, path, space, echo)
         grid = _fit(tuner, path, settings, echo, stop, segment)
-    return summarize(path, grid, split.split_hash, settings)
+    return summarize(path, grid, split, settings, echo)
 
 
 def _now() -> str:
@@ -464,7 +464,8 @@ def finished_outcome(search_folder: SearchFolder) -> SearchOutcome:
     record = search_folder.record()
     return SearchOutcome(search_folder.path, record.get("best_trial"), record.get("best") or {},
                          search_folder.trials(), record["split_hash"], search_folder.seconds(),
-                         already_finished=True)
+                         already_finished=True,
+                         winner=(record.get("winner") or {}).get("trial") or record.get("best_trial"))
 
 
 def _resume_search(search_folder: SearchFolder, settings: SearchSettings, echo: Echo | None,
@@ -510,7 +511,7 @@ def _resume_search(search_folder: SearchFolder, settings: SearchSettings, echo: 
              f"trials finished before; {rest}.")
     with _ray_tune_env(settings):
         grid = _fit(tuner, folder, settings, echo, stop, segment)
-    return summarize(folder, grid, split.split_hash, settings)
+    return summarize(folder, grid, split, settings, echo)
 
 
 class _DropRayRestoreHint(logging.Filter):
@@ -543,17 +544,17 @@ def _finished_before(tuner: Any) -> int:
         return 0
 
 
-def summarize(path: Path, grid: Any, split_hash: str, settings: SearchSettings) -> SearchOutcome:
-    """Write the trial table, every trial's HParams entry and the best trial; prune checkpoints
-    (``--keep-checkpoints`` keeps them). ``seconds`` is the running time over all the search's
-    segments."""
+def summarize(
+    path: Path, grid: Any, split: LinkSplit, settings: SearchSettings, echo: Echo | None = None
+) -> SearchOutcome:
+    """Write the trial table and the best trial, re-select the top trials with fresh seeds (unless
+    off), then prune checkpoints (``--keep-checkpoints`` keeps them). ``seconds`` is the running
+    time over all the search's segments; the re-selection's own is ``reselection_seconds``."""
     from tune_gae.search.board import write_board
     from tune_gae.search.pruning import prune_checkpoints
     from tune_gae.search.space_parser import load_space
 
     rows = trial_rows(grid, settings.metric, search_rungs(settings))
-    if not settings.keep_checkpoints:
-        prune_checkpoints(path, rows, METRICS)
     folder = SearchFolder(path)
     folder.write_trials(rows)
     try:
@@ -563,6 +564,18 @@ def summarize(path: Path, grid: Any, split_hash: str, settings: SearchSettings) 
     write_board(path, rows, settings, space)  # every trial's HParams entry, ASHA-stopped ones too
     finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]
     best = finished[0] if finished else {}
+    folder.update_record(best_trial=best.get("trial"), best=best)
+    winner = best.get("trial")
+    if settings.reselects and finished:
+        from tune_gae.search.reselect import reselect_search
+
+        began = time.monotonic()
+        entries = reselect_search(path, grid, split, settings, rows, echo)
+        winner = entries[0]["trial"] if entries else winner
+        folder.update_record(reselection_seconds=round(time.monotonic() - began, 1))
+    if not settings.keep_checkpoints:
+        prune_checkpoints(path, rows, METRICS)
+        folder.write_trials(rows)  # pruned trials' checkpoint cells are blank now
     seconds = folder.seconds()
-    folder.update_record(finished=_now(), seconds=seconds, best_trial=best.get("trial"), best=best)
-    return SearchOutcome(path, best.get("trial"), best, rows, split_hash, seconds)
+    folder.update_record(finished=_now(), seconds=seconds)
+    return SearchOutcome(path, best.get("trial"), best, rows, split.split_hash, seconds, winner=winner)

@@ -9,9 +9,9 @@ from typing import Any
 
 from tune_gae.config import DataConfig
 from tune_gae.errors import TuneGAEError
-from tune_gae.rules import SEARCH_RULES
+from tune_gae.rules import SEARCH_RULES, VALIDATION_METRICS
 
-METRICS = ("val_auc", "val_ap")
+METRICS = VALIDATION_METRICS  # what Optuna and ASHA may select and stop on
 SCHEDULERS = ("asha", "fifo")
 
 
@@ -22,6 +22,12 @@ REPORT_INTERVAL_S = 0.1
 DEFAULT_GRACE_PERIOD = 20  # epochs every trial runs before ASHA may stop it
 # Settings whose command-line flag is not the field name.
 FLAGS = {"time_budget_s": "time_budget", "report_interval_s": "report_interval"}
+
+
+# Re-selection before export (tune_gae.search.reselect): the top trials re-trained with this many
+# fresh seeds each; on the README's Cora search it adds 9 short runs over the free slots.
+RESELECT_TOP = 3
+RESELECT_SEEDS = 3
 
 
 Echo = Callable[[str], None]
@@ -67,6 +73,13 @@ class SearchSettings:
     time_budget_s: float | None = None  # stop starting/running trials after this long
     report_interval_s: float = REPORT_INTERVAL_S  # 0: report every epoch to Ray Tune
     keep_checkpoints: bool = False  # keep every trial's last checkpoint, not only the winners'
+    reselect_top: int = RESELECT_TOP  # 0 (or reselect_seeds 0): export the single best trial
+    reselect_seeds: int = RESELECT_SEEDS
+
+    @property
+    def reselects(self) -> bool:
+        """Whether the top trials are re-trained with fresh seeds before export."""
+        return self.reselect_top > 0 and self.reselect_seeds > 0
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -109,6 +122,7 @@ class SearchOutcome:
     split_hash: str
     seconds: float  # running time over all the search's segments (first run and resumes)
     already_finished: bool = False  # resume found nothing left to run
+    winner: str | None = None  # the exported trial: the re-selection's winner, else best_trial
 
 
 # --------------------------------------------------------------------------- helpers

@@ -29,6 +29,7 @@ from tune_gae.config import run_config_from_dict
 from tune_gae.data.split import LinkSplit, encode_for_run
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.encoders import prepare_features
+from tune_gae.rules import VALIDATION_METRICS
 from tune_gae.search.board import run_name
 from tune_gae.search.results import CHECKPOINT_FILE
 from tune_gae.search.space import resolve_trial_config
@@ -131,10 +132,8 @@ def _diverged_row(trainer: Trainer) -> dict[str, Any]:
         # A NaN loss stops step() before it counts the epoch; a bad best is found after.
         "epoch": trainer.epoch if trainer.done else trainer.epoch + 1,
         "loss": math.nan,
-        "val_auc": 0.0,
-        "val_ap": 0.0,
-        "best_val_auc": trainer.best["val_auc"] if usable else 0.0,
-        "best_val_ap": trainer.best["val_ap"] if usable else 0.0,
+        **{name: 0.0 for name in VALIDATION_METRICS},
+        **{f"best_{name}": trainer.best[name] if usable else 0.0 for name in VALIDATION_METRICS},
         "best_epoch": trainer.best["epoch"] if usable else 0,
         "diverged": 1,
     }

@@ -188,10 +188,12 @@ def baseline_metrics(
     neg = getattr(split, f"{prefix}_neg")
     if pos is None or neg is None:
         raise ValueError(f"this split carries no {prefix} edges.")
+    # Hard negatives are [2, P, K] (each positive its own): AUC/AP pool them, as for the model.
+    neg, val_neg = neg.reshape(2, -1), split.val_neg.reshape(2, -1)  # type: ignore[attr-defined]
     out = heuristic_metrics(train_pos, num_nodes, pos, neg, prefix=prefix)
     if features is not None:
         out[FEATURES_ONLY] = features_only_metrics(
-            features, train_pos, split.val_pos, split.val_neg, pos, neg, prefix=prefix  # type: ignore[attr-defined]
+            features, train_pos, split.val_pos, val_neg, pos, neg, prefix=prefix  # type: ignore[attr-defined]
         )
     return out
 

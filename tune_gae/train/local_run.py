@@ -24,6 +24,7 @@ def train_run(
     results_dir: str | Path = "results",
     name: str | None = None,
     device: str = "auto",
+    metric: str = "val_auc",
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Load + split the data, train, log to TensorBoard, return a JSON-ready summary."""
@@ -47,23 +48,22 @@ def train_run(
     except OSError as exc:
         raise TuneGAEError(f"cannot create {log_dir} ({exc.strerror}): pass a writable --results-dir.") from None
     logger = RunLogger(log_dir, {**model_config.to_dict(), **vars(train_config)})
-    result, _ = train(split, model_config, train_config, device=torch_device, on_epoch=logger.log_epoch)
+    result, _ = train(split, model_config, train_config, device=torch_device, metric=metric,
+                      on_epoch=logger.log_epoch)
     summary = {
         "dataset": split.name,
-        "val_auc": result.val_auc,
-        "val_ap": result.val_ap,
-        "test_auc": result.test_auc,
-        "test_ap": result.test_ap,
+        **result.metrics,  # val_auc ... val_hits@100, test_auc ... test_hits@100
+        "negatives": split.negatives,
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,
         "seconds": round(result.seconds, 3),
         "split_hash": result.split_hash,
+        "selected_by": metric,
         "log_dir": str(log_dir),
         "config": {**model_config.to_dict(), **vars(train_config)},
     }
     # Classic baselines on this very split, so the test numbers have something to stand beside.
     summary["baselines"] = baseline_metrics(graph_split, features=graph_split.x if graph_split.features_given else None)
     summary["baseline_line"] = baseline_line(float(result.test_auc), summary["baselines"])
-    logger.finish({"best_val_auc": result.val_auc, "best_val_ap": result.val_ap,
-                   "test_auc": result.test_auc, "test_ap": result.test_ap})
+    logger.finish({(f"best_{k}" if k.startswith("val_") else k): v for k, v in result.metrics.items()})
     return summary

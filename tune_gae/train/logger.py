@@ -15,7 +15,9 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-SCALARS = ("loss", "val_auc", "val_ap")
+from tune_gae.rules import VALIDATION_METRICS
+
+SCALARS = ("loss", *VALIDATION_METRICS)
 
 
 def hparam_value(value: Any) -> bool | int | float | str:
@@ -41,7 +43,7 @@ class RunLogger:
         self.last_epoch = 0
         if self.hyperparameters is not None:
             # Declare the HParams experiment up front so a run stopped early still shows in the tab.
-            self._write_hparams({"hparams/best_val_auc": 0.0, "hparams/best_val_ap": 0.0}, declare_only=True)
+            self._write_hparams({f"hparams/best_{name}": 0.0 for name in VALIDATION_METRICS}, declare_only=True)
 
     def log_epoch(self, row: Mapping[str, float]) -> None:
         """One event holding the epoch's scalars (3x less CPU than an ``add_scalar`` each: at

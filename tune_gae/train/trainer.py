@@ -19,9 +19,12 @@ from tune_gae.config import ModelConfig, RunResult, TrainConfig
 from tune_gae.data.split import LinkSplit
 from tune_gae.nn.encoders import build_model, embed, encode_from, prepare_features
 from tune_gae.nn.pairs import PairSet, prepare_pairs, recon_loss, score_pairs
-from tune_gae.train.metrics import auc_ap
+from tune_gae.rules import LINK_METRICS, VALIDATION_METRICS
+from tune_gae.train.metrics import score_metrics
 
-METRICS = ("val_auc", "val_ap")
+METRICS = VALIDATION_METRICS
+
+
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
@@ -101,13 +104,17 @@ def train_epoch(
 
 @torch.no_grad()
 def validation_metrics(model: GAE, x: Tensor, message_edges: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
-    """AUC and AP of inner-product scores for the given positive and negative pairs."""
+    """Every link metric of inner-product scores for the given positive and negative pairs."""
     return link_metrics(embed(model, x, message_edges), pos, neg)
 
 
 def link_metrics(z: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
-    """AUC and AP of the embeddings' inner products for positive and negative pairs."""
-    return auc_ap(score_pairs(z, pos), score_pairs(z, neg))
+    """``LINK_METRICS`` (auc, ap, mrr, hits@K) of the embeddings' inner products.
+
+    ``neg`` is ``[2, N]`` (shared by every positive) or ``[2, P, K]`` (each positive its own).
+    """
+    neg_scores = score_pairs(z, neg.reshape(2, -1)).view(neg.shape[1:])
+    return score_metrics(score_pairs(z, pos), neg_scores)
 
 
 class Trainer:
@@ -151,7 +158,7 @@ class Trainer:
                                and train_config.mask_ratio == 0)
         self._forward: tuple[Any, list[int]] | None = None
         self.epoch = 0
-        self.best: dict[str, float] = {"val_auc": -1.0, "val_ap": -1.0, "epoch": 0}
+        self.best: dict[str, float] = _unset_best()
         # Views of the live weights (optimiser steps update them in place): cloned on improvement.
         self._state_views = list(self.model.state_dict().items())
         self.best_state: dict[str, Tensor] = self._weights()
@@ -177,17 +184,14 @@ class Trainer:
         z = self._embed_keeping_forward() if self._reuse_forward else embed(self.model, self.x, self.message_edges)
         metrics = link_metrics(z, self.val_pos, self.val_neg)
         self.epoch += 1
-        result = {"epoch": self.epoch, "loss": loss, "val_auc": metrics["auc"], "val_ap": metrics["ap"]}
+        result: dict[str, float] = {"epoch": self.epoch, "loss": loss}
+        result.update({f"val_{name}": metrics[name] for name in LINK_METRICS})
         if result[self.metric] > self.best[self.metric]:
-            self.best = {"val_auc": result["val_auc"], "val_ap": result["val_ap"], "epoch": self.epoch}
+            self.best = {**{name: result[name] for name in VALIDATION_METRICS}, "epoch": self.epoch}
             self.best_state = self._weights()
             self._best_z = z  # the best weights' embedding: checked for inf/NaN only when asked
-        result.update(
-            best_val_auc=self.best["val_auc"],
-            best_val_ap=self.best["val_ap"],
-            best_epoch=self.best["epoch"],
-            epoch_seconds=time.perf_counter() - started,
-        )
+        result.update({f"best_{name}": self.best[name] for name in VALIDATION_METRICS})
+        result.update(best_epoch=self.best["epoch"], epoch_seconds=time.perf_counter() - started)
         return result
 
     def _embed_keeping_forward(self) -> Tensor:
@@ -256,14 +260,20 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.best = dict(state["best"])
+        self.best = {**_unset_best(), **state["best"]}  # checkpoints from before Hits/MRR lack them
         self.best_state = copy.copy(state["best_state"])
         self._best_z = None
         torch.set_rng_state(state["rng"])
 
 
+def _unset_best() -> dict[str, float]:
+    """The best-so-far record before any epoch: every validation metric below its range."""
+    return {**{name: -1.0 for name in VALIDATION_METRICS}, "epoch": 0}
+
+
 def score_test_edges(model: GAE, split: LinkSplit, device: torch.device | str = "cpu") -> dict[str, float]:
-    """Test AUC/AP of a trained model: call once, for the selected model only."""
+    """Every test metric (``test_auc``, ``test_mrr``, ``test_hits@K``...) of a trained model:
+    call once, for the selected model only."""
     if split.test_pos is None or split.test_neg is None:
         raise ValueError("this split carries no test edges (a search trial's copy).")
     device = torch.device(device)
@@ -274,7 +284,7 @@ def score_test_edges(model: GAE, split: LinkSplit, device: torch.device | str = 
         split.test_pos.to(device),
         split.test_neg.to(device),
     )
-    return {"test_auc": metrics["auc"], "test_ap": metrics["ap"]}
+    return {f"test_{name}": metrics[name] for name in LINK_METRICS}
 
 
 def train(
@@ -307,5 +317,6 @@ def train(
         seconds=time.perf_counter() - started,
         split_hash=split.split_hash,
         history=history,
+        metrics={**{name: trainer.best[name] for name in VALIDATION_METRICS}, **tested},
     )
     return result, model

@@ -1,0 +1,252 @@
+"""Re-selection before export: the top trials re-trained with fresh seeds, winner by mean.
+
+The best of many trials on one set of validation edges is partly noise (the winner's curse).
+After the search, the ``top`` trials by validation are re-trained from scratch with ``seeds``
+fresh model seeds each, as Ray tasks spread over the cluster's free slots, on the same split
+without its test edges. The winner is the configuration with the best MEAN validation score
+over those fresh runs; the search trial's own value is recorded but not averaged in, because
+it is the maximum that put the configuration in the top list.
+
+Exported weights: the winning configuration's fresh run with the best validation score (its
+best-validation epoch). Every fresh run's weights are kept in ``<search>/reselection/`` so an
+interrupted re-selection continues where it stopped (``tune-gae resume``), and so export reads
+the chosen weights instead of training again.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.errors import TuneGAEError
+
+if TYPE_CHECKING:
+    from tune_gae.data.split import LinkSplit
+    from tune_gae.search.settings import Echo, SearchSettings
+
+RESELECTION_DIR = "reselection"
+# Fresh model seeds start here, away from the search's own seed (trials use settings.seed).
+SEED_OFFSET = 1000
+
+
+
+
+@dataclass(frozen=True)
+class FreshRun:
+    """One re-training of a candidate configuration with one fresh seed."""
+
+    trial: str
+    seed: int
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.trial}-seed{self.seed}.pt"
+
+
+def fresh_seeds(search_seed: int, count: int) -> list[int]:
+    """The model seeds of the fresh runs: the same for every candidate (paired comparison)."""
+    return [search_seed + SEED_OFFSET + i for i in range(count)]
+
+
+def candidates(rows: list[dict[str, Any]], metric: str, top: int) -> list[dict[str, Any]]:
+    """The ``top`` finished trials with a usable checkpoint, best validation first."""
+    key = f"best_{metric}"
+    usable = [
+        row for row in rows
+        if row.get("state") == "TERMINATED" and row.get("checkpoint") and _finite(row.get(key))
+    ]
+    usable.sort(key=lambda row: -float(row[key]))
+    return usable[:top]
+
+
+def retrain(split: LinkSplit, hyper: dict[str, Any], metric: str, threads: int) -> dict[str, Any]:
+    """Train one configuration to its planned epochs on ``split`` (no test edges); best weights back."""
+    import torch
+
+    from tune_gae.config import run_config_from_dict
+    from tune_gae.train.allocator import keep_freed_memory
+    from tune_gae.train.trainer import DivergedError, Trainer
+
+    keep_freed_memory()
+    torch.set_num_threads(max(1, threads))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
+    trainer = Trainer(split, model_config, train_config, device=device, metric=metric)
+    diverged = False
+    try:
+        while not trainer.done:
+            trainer.step()
+    except DivergedError:
+        diverged = True
+    usable = trainer.best_is_finite()
+    return {
+        "best": {k: float(v) for k, v in trainer.best.items()} if usable else {},
+        "best_state": {k: v.cpu() for k, v in trainer.best_state.items()} if usable else {},
+        "model_config": model_config.to_dict(),
+        "epoch": trainer.epoch,
+        "diverged": diverged or not usable,
+    }
+
+
+def run_reselection(
+    path: Path,
+    split: LinkSplit,
+    rows: list[dict[str, Any]],
+    trial_configs: dict[str, dict[str, Any]],
+    *,
+    metric: str,
+    top: int,
+    seeds: int,
+    search_seed: int,
+    cpus_per_run: float,
+    gpus_per_run: float,
+    echo: Echo | None = None,
+) -> list[dict[str, Any]]:
+    """Re-train the top trials with fresh seeds (Ray tasks; Ray must be connected); the record.
+
+    ``trial_configs``: each candidate trial's resolved hyperparameters (``params.json``).
+    Runs whose weights already sit in ``<path>/reselection`` are not trained again. Returns one
+    entry per candidate, best mean first: ``trial, config, search_value, seeds, values, mean, std``.
+    """
+    import ray
+    import torch
+
+    chosen = candidates(rows, metric, top)
+    if top < 1 or seeds < 1 or len(chosen) < 1:
+        return []
+    folder = path / RESELECTION_DIR
+    folder.mkdir(exist_ok=True)
+    seed_list = fresh_seeds(search_seed, seeds)
+    runs = [FreshRun(row["trial"], seed) for row in chosen for seed in seed_list]
+    todo = [run for run in runs if not (folder / run.file_name).is_file()]
+    if echo is not None:
+        echo(f"Re-selection: top {len(chosen)} trials x {seeds} fresh seeds on best_{metric} "
+             f"({len(runs) - len(todo)} of {len(runs)} runs already done).")
+    if todo:
+        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=2)(retrain)
+        split_ref = ray.put(split)
+        pending = {
+            task.remote(split_ref, {**trial_configs[run.trial], "seed": run.seed}, metric, int(cpus_per_run)): run
+            for run in todo
+        }
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            run = pending.pop(done[0])
+            try:
+                state = ray.get(done[0])
+            except Exception as exc:  # noqa: BLE001 - a failed run counts as missing, not fatal
+                state = {"best": {}, "best_state": {}, "diverged": True, "error": f"{type(exc).__name__}"}
+            torch.save(state, folder / f".{run.file_name}.part")
+            (folder / f".{run.file_name}.part").rename(folder / run.file_name)
+            if echo is not None:
+                value = state["best"].get(metric)
+                shown = f"{value:.4f}" if value is not None else "diverged"
+                echo(f"  {run.trial} seed {run.seed}: {metric} {shown} ({len(pending)} left)")
+    return summarize_reselection(path, chosen, trial_configs, metric, seed_list)
+
+
+def load_run(path: Path, trial: str, seed: int) -> dict[str, Any]:
+    """A fresh run's saved state (weights, best metrics, model config)."""
+    import torch
+
+    file = path / RESELECTION_DIR / FreshRun(trial, seed).file_name
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
+        raise TuneGAEError(
+            f"cannot read {file} ({type(exc).__name__}): resume the search (`tune-gae resume {path}`) "
+            f"to re-train it."
+        ) from None
+
+
+def summarize_reselection(
+    path: Path,
+    chosen: list[dict[str, Any]],
+    trial_configs: dict[str, dict[str, Any]],
+    metric: str,
+    seed_list: list[int],
+) -> list[dict[str, Any]]:
+    """One entry per candidate from the saved runs, best mean first (diverged runs count as 0)."""
+    entries = []
+    for row in chosen:
+        values = []
+        for seed in seed_list:
+            best = load_run(path, row["trial"], seed).get("best") or {}
+            values.append(float(best.get(metric, 0.0)))
+        entries.append({
+            "trial": row["trial"],
+            "config": trial_configs[row["trial"]],
+            "search_value": float(row[f"best_{metric}"]),
+            "seeds": seed_list,
+            "values": values,
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        })
+    entries.sort(key=lambda entry: -entry["mean"])
+    return entries
+
+
+def winner_run(path: Path, entry: dict[str, Any], metric: str) -> tuple[int, dict[str, Any]]:
+    """The winning configuration's fresh run with the best validation score: (seed, state)."""
+    best_seed = max(zip(entry["values"], entry["seeds"]), key=lambda pair: pair[0])[1]
+    state = load_run(path, entry["trial"], best_seed)
+    if not state.get("best_state"):
+        raise TuneGAEError(f"every fresh run of {entry['trial']} diverged: export with --no-reselection.")
+    return best_seed, state
+
+
+def write_record(path: Path, entries: list[dict[str, Any]], metric: str, top: int, seeds: int) -> None:
+    """Record the re-selection in ``search.json`` (``reselection`` + how the winner was chosen)."""
+    from tune_gae.search.results import SearchFolder
+
+    winner = None
+    if entries:
+        seed, _ = winner_run(path, entries[0], metric)
+        winner = {
+            "trial": entries[0]["trial"],
+            "seed": seed,
+            "mean": entries[0]["mean"],
+            "rule": f"best mean {metric} over {seeds} fresh seeds among the top {len(entries)} trials; "
+                    f"exported: that configuration's fresh run with the best {metric} (seed {seed})",
+        }
+    SearchFolder(path).update_record(
+        reselection=entries, reselection_settings={"top": top, "seeds": seeds, "metric": metric}, winner=winner
+    )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def reselect_search(
+    path: Path, grid: Any, split: LinkSplit, settings: SearchSettings, rows: list[dict[str, Any]],
+    echo: Echo | None = None,
+) -> list[dict[str, Any]]:
+    """The search's re-selection phase (after its trials): run, record in ``search.json``, return.
+
+    Ctrl-C raises ``SearchInterrupted``: finished runs are saved, ``tune-gae resume`` continues.
+    """
+    from tune_gae.search.settings import SearchInterrupted
+    from tune_gae.search.space import resolve_trial_config
+
+    configs = {}
+    for result in grid:
+        metrics = result.metrics or {}
+        name = f"trial_{metrics['trial_id']}" if metrics.get("trial_id") else Path(result.path).name
+        configs[name] = {"seed": settings.seed, **resolve_trial_config(result.config or {})}
+    try:
+        entries = run_reselection(
+            path, split.without_test(), [row for row in rows if row["trial"] in configs], configs,
+            metric=settings.metric, top=settings.reselect_top, seeds=settings.reselect_seeds,
+            search_seed=settings.seed, cpus_per_run=settings.cpus_per_trial,
+            gpus_per_run=settings.gpus_per_trial, echo=echo,
+        )
+    except KeyboardInterrupt:
+        raise SearchInterrupted(path, None, settings.num_samples) from None
+    write_record(path, entries, settings.metric, settings.reselect_top, settings.reselect_seeds)
+    if echo is not None and entries:
+        echo(f"Winner by mean {settings.metric} over {settings.reselect_seeds} fresh seeds: {entries[0]['trial']} "
+             f"({entries[0]['mean']:.4f} ± {entries[0]['std']:.4f}; its search value {entries[0]['search_value']:.4f}).")
+    return entries
