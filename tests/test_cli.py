@@ -21,6 +21,9 @@ def test_train_json_tensorboard_and_hparams(data_root: Path, tmp_path: Path) -> 
     summary = json.loads(result.stdout)  # exactly one JSON object on stdout
     for key in ("val_auc", "val_ap", "test_auc", "test_ap", "epochs", "seconds", "split_hash"):
         assert key in summary
+    for part in ("val", "test"):  # every ranking metric, for validation and test
+        assert all(0 <= summary[f"{part}_{k}"] <= 1 for k in ("mrr", "hits@10", "hits@20", "hits@50", "hits@100"))
+    assert summary["negatives"] == "uniform" and summary["selected_by"] == "val_auc"
     assert summary["epochs"] == 15 and summary["config"]["hidden_channels"] == [16, 8]
     acc = _events(tmp_path / "run")
     assert {"loss", "val_auc", "val_ap"} <= set(acc.Tags()["scalars"])
@@ -134,3 +137,20 @@ def test_train_says_which_nodes_have_no_edges(tmp_path: Path) -> None:
     assert "10 of 210 nodes have no edge at all" in result.output
     assert "node encoding features: the graph's 6 node features" in result.output
     assert "features-only" not in result.output or "vs best baseline" in result.output
+
+
+def test_train_selects_on_mrr_against_hard_negatives(tmp_path: Path) -> None:
+    args = ["train", "--dataset", "synthetic:nodes=1200", "--epochs", "8", "--negatives", "hard", "--metric",
+            "val_mrr", "--results-dir", str(tmp_path), "--name", "hard", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["negatives"] == "hard" and summary["selected_by"] == "val_mrr"
+    curve = _events(tmp_path / "hard").Scalars("val_mrr")
+    assert abs(max(e.value for e in curve) - summary["val_mrr"]) < 1e-6  # the kept epoch is the MRR-best
+
+
+def test_unknown_metric_names_the_choices() -> None:
+    result = CliRunner().invoke(main, ["search", "smoke", "--metric", "val_hits@30"])
+    assert result.exit_code == 2
+    assert "'val_hits@30' is not one of" in result.output and "'val_hits@20'" in result.output

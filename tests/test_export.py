@@ -5,12 +5,14 @@ import csv
 import json
 import pickle
 import shutil
+import statistics
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -30,6 +32,7 @@ from tune_gae.data.split import LinkSplit, load_split
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.encoders import embed
 from tune_gae.nn.portable import PortableEncoder, pickled_members
+from tune_gae.rules import TEST_METRICS, VALIDATION_METRICS
 
 pytestmark = pytest.mark.slow
 
@@ -57,31 +60,54 @@ def _copy(bundle: Path, tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- the bundle
 
 
-def test_bundle_describes_the_best_trial(smoke_search: Path, smoke_bundle: Path, split: LinkSplit) -> None:
+def test_search_json_records_the_reselection_and_its_winner(smoke_search: Path) -> None:
+    record = json.loads((smoke_search / "search.json").read_text())
+    entries = record["reselection"]
+    rows = _rows(smoke_search)
+    assert len(entries) >= 2 and record["reselection_settings"] == {"top": 3, "seeds": 3, "metric": "val_auc"}
+    # The candidates are the top trials by the search's validation metric.
+    assert [e["trial"] for e in sorted(entries, key=lambda e: -e["search_value"])] == [r["trial"] for r in rows[:len(entries)]]
+    for entry in entries:
+        assert len(entry["values"]) == len(entry["seeds"]) == 3 and all(0.5 < v <= 1 for v in entry["values"])
+        assert entry["mean"] == pytest.approx(statistics.fmean(entry["values"]), abs=1e-12)
+        assert entry["std"] == pytest.approx(statistics.stdev(entry["values"]), abs=1e-12)
+        saved = [torch.load(smoke_search / "reselection" / f"{entry['trial']}-seed{seed}.pt", weights_only=True)
+                 for seed in entry["seeds"]]
+        assert [s["best"]["val_auc"] for s in saved] == entry["values"]
+    assert record["winner"]["trial"] == max(entries, key=lambda e: e["mean"])["trial"] == entries[0]["trial"]
+
+
+def test_bundle_describes_the_reselected_winner(smoke_search: Path, smoke_bundle: Path, split: LinkSplit) -> None:
     assert sorted(p.name for p in smoke_bundle.iterdir()) == sorted(BUNDLE_FILES)
     record = json.loads((smoke_search / "search.json").read_text())
     config = read_bundle_config(smoke_bundle)
     metrics = json.loads((smoke_bundle / "metrics.json").read_text())
-    best = _rows(smoke_search)[0]  # trials.csv is best first
+    entry = record["reselection"][0]
+    best = next(r for r in _rows(smoke_search) if r["trial"] == record["winner"]["trial"])
 
     assert config["format"] == "tune-gae-bundle" and config["format_version"] == 1
-    assert config["trial"]["id"] == metrics["trial"] == record["best_trial"] == best["trial"]
+    # The export is the best-mean configuration's fresh run with the best validation score.
+    seed = entry["seeds"][entry["values"].index(max(entry["values"]))]
+    assert config["trial"]["id"] == metrics["trial"] == record["winner"]["trial"] == entry["trial"] == best["trial"]
+    assert config["training"]["seed"] == seed == record["winner"]["seed"]
+    assert metrics["val_auc"] == max(entry["values"])
+    assert config["trial"]["reselection"]["mean"] == entry["mean"]
+    run = torch.load(smoke_search / "reselection" / f"{entry['trial']}-seed{seed}.pt", weights_only=True)
     assert config["split"]["hash"] == metrics["split_hash"] == record["split_hash"] == split.split_hash
     assert config["split"]["seed"] == 0 and config["dataset"] == "Cora" and config["data"]["dataset"] == "Cora"
     assert config["in_channels"] == config["model"]["in_channels"] == 1433 and config["num_nodes"] == 2708
     assert set(config["versions"]) == {"torch", "torch_geometric", "ray", "optuna", "tune_gae"}
     assert config["versions"]["torch"] == torch.__version__
-    assert config["trial"]["best_epoch"] == metrics["epoch"] == int(best["best_epoch"])
-    assert metrics["val_auc"] == pytest.approx(float(best["best_val_auc"]), abs=1e-12)
-    assert metrics["val_ap"] == pytest.approx(float(best["best_val_ap"]), abs=1e-12)
+    assert config["trial"]["best_epoch"] == metrics["epoch"] == int(run["best"]["epoch"])
+    assert all(metrics[k] == pytest.approx(run["best"][k], abs=1e-12) for k in VALIDATION_METRICS)
     assert 0.5 < metrics["test_auc"] <= 1 and 0.5 < metrics["test_ap"] <= 1
+    assert set(TEST_METRICS) <= set(metrics) and metrics["negatives"] == "uniform"
 
-    # model.pt is the checkpoint's best-validation state_dict, plain tensors only.
+    # model.pt is that run's best-validation state_dict, plain tensors only.
     state = torch.load(smoke_bundle / "model.pt", weights_only=True)
-    checkpoint = torch.load(Path(best["checkpoint"]) / "trainer.pt", weights_only=True)
-    assert state.keys() == checkpoint["best_state"].keys()
-    assert all(torch.equal(state[k], checkpoint["best_state"][k]) for k in state)
-    assert config["model"] == checkpoint["model_config"]
+    assert state.keys() == run["best_state"].keys()
+    assert all(torch.equal(state[k], run["best_state"][k]) for k in state)
+    assert config["model"] == run["model_config"]
     params = json.loads((Path(best["checkpoint"]).parent / "params.json").read_text())
     assert config["training"]["lr"] == params["lr"] and config["training"]["epochs"] == params["epochs"]
 
@@ -94,6 +120,8 @@ def test_bundle_describes_the_best_trial(smoke_search: Path, smoke_bundle: Path,
     card = (smoke_bundle / "MODEL_CARD.md").read_text()
     assert best["trial"] in card and "smoke.yaml" in card and f"{metrics['test_auc']:.4f}" in card
     assert 'torch.export.load("path/to/bundle/encoder.pt2")' in card and "load_model" in card
+    assert f"{metrics['test_mrr']:.4f}" in card and f"best mean `val_auc`: {entry['mean']:.4f}" in card
+    assert f"seed {seed}" in card
 
 
 def test_metrics_recomputed_with_sklearn_from_the_saved_embeddings(smoke_bundle: Path) -> None:
@@ -106,6 +134,23 @@ def test_metrics_recomputed_with_sklearn_from_the_saved_embeddings(smoke_bundle:
         labels = [1] * pos.size(1) + [0] * neg.size(1)
         assert roc_auc_score(labels, scores) == pytest.approx(metrics[f"{part}_auc"], abs=1e-4)
         assert average_precision_score(labels, scores) == pytest.approx(metrics[f"{part}_ap"], abs=1e-4)
+
+
+def test_hits_and_mrr_recomputed_from_the_saved_embeddings(smoke_bundle: Path) -> None:
+    """Independent route: numpy scores from embeddings.pt + split.pt, OGB's formulas by hand."""
+    z = load_embeddings(smoke_bundle).double().numpy()
+    edges = {k: v.numpy() for k, v in load_bundle_split(smoke_bundle).items()}
+    metrics = json.loads((smoke_bundle / "metrics.json").read_text())
+    for part in ("test", "val"):
+        pos, neg = edges[f"{part}_pos"], edges[f"{part}_neg"]
+        pos_scores = np.einsum("ij,ij->i", z[pos[0]], z[pos[1]])
+        neg_scores = np.einsum("ij,ij->i", z[neg[0]], z[neg[1]])
+        ranked = np.sort(neg_scores)[::-1]
+        for k in (10, 20, 50, 100):
+            hits = np.mean(pos_scores > ranked[k - 1]) if len(ranked) >= k else 1.0
+            assert metrics[f"{part}_hits@{k}"] == pytest.approx(hits, abs=2 / len(pos_scores))
+        ranks = [1 + ((neg_scores > s).sum() + (neg_scores >= s).sum()) / 2 for s in pos_scores]
+        assert metrics[f"{part}_mrr"] == pytest.approx(np.mean(1 / np.array(ranks)), abs=1e-3)
 
 
 def test_no_held_out_edge_is_in_the_training_graph(smoke_bundle: Path) -> None:

@@ -48,7 +48,7 @@ def test_asha_rungs() -> None:
 def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, tmp_path: Path) -> None:
     args = ["search", "smoke", "--dataset", "Cora", "--data-root", str(data_root), "--num-samples", "6",
             "--max-epochs", "20", "--grace-period", "5", "--results-dir", str(tmp_path), "--name", "smoke",
-            "--json", "--no-export"]
+            "--metric", "val_mrr", "--reselect-top", "0", "--json", "--no-export"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -63,9 +63,11 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
     rows = _rows(path)
     assert len(rows) == 6 and len({r["trial"] for r in rows}) == 6
     assert all(r["state"] == "TERMINATED" for r in rows)
-    best_values = [float(r["best_val_auc"]) for r in rows]
-    assert best_values == sorted(best_values, reverse=True)  # best first
-    assert record["best_trial"] == rows[0]["trial"] == summary["best_trial"]
+    best_values = [float(r["best_val_mrr"]) for r in rows]
+    assert best_values == sorted(best_values, reverse=True)  # best first, by the chosen metric
+    assert record["best_trial"] == rows[0]["trial"] == summary["best_trial"] == summary["winner"]
+    assert "reselection" not in record  # --reselect-top 0: the single best trial is the winner
+    assert all(0 <= float(r["best_val_hits@20"]) <= 1 for r in rows)
     assert all(int(r["epochs_run"]) <= min(int(r["epochs"]), 20) for r in rows)  # --max-epochs caps
 
     # Per-trial TensorBoard events: curves + an HParams entry, consistent with trials.csv.
@@ -74,10 +76,10 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
         assert run is not None and run.name == run_name(row["trial"], row)
         acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
         acc.Reload()
-        assert {"loss", "val_auc", "val_ap"} <= set(acc.Tags()["scalars"])
-        curve = acc.Scalars("val_auc")
+        assert {"loss", "val_auc", "val_ap", "val_mrr", "val_hits@10", "val_hits@100"} <= set(acc.Tags()["scalars"])
+        curve = acc.Scalars("val_mrr")
         assert len(curve) == int(row["epochs_run"])
-        assert max(e.value for e in curve) == pytest.approx(float(row["best_val_auc"]), abs=1e-6)
+        assert max(e.value for e in curve) == pytest.approx(float(row["best_val_mrr"]), abs=1e-6)
         assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
 
     # Ray Tune gets fewer reports than epochs (every 0.1 s by default) but one at every ASHA rung
@@ -101,7 +103,7 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
     import torch
 
     state = torch.load(Path(rows[0]["checkpoint"]) / "trainer.pt", weights_only=True)
-    assert state["best"]["val_auc"] == pytest.approx(float(rows[0]["best_val_auc"]))
+    assert state["best"]["val_mrr"] == pytest.approx(float(rows[0]["best_val_mrr"]))
     assert state["best"]["epoch"] == int(rows[0]["best_epoch"])
 
     report = CliRunner().invoke(main, ["report", str(path)])

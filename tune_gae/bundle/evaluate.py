@@ -21,6 +21,7 @@ from tune_gae.bundle.reader import (
     read_bundle_config,
 )
 from tune_gae.errors import TuneGAEError
+from tune_gae.rules import TEST_METRICS, VALIDATION_METRICS
 from tune_gae.search.results import require_same_split
 from tune_gae.train.baselines import baseline_metrics, best_baseline
 
@@ -50,7 +51,7 @@ def published_results(dataset: str) -> list[dict[str, Any]]:
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and sample standard deviation (0 for one run) of the runs' test and validation metrics."""
     out: dict[str, Any] = {"runs": runs}
-    for key in ("test_auc", "test_ap", "val_auc", "val_ap"):
+    for key in (*TEST_METRICS, *VALIDATION_METRICS):
         values = [run[key] for run in runs]
         out[f"{key}_mean"] = statistics.fmean(values)
         out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -71,6 +72,8 @@ def evaluate_bundle(
     *,
     data_root: str | None = None,
     device: str = "cpu",
+    negatives: str | None = None,
+    fresh_only: bool = False,
     echo: Echo | None = None,
 ) -> dict[str, Any]:
     """Re-train the bundle's configuration from scratch with model seeds ``0..seeds-1``.
@@ -79,6 +82,8 @@ def evaluate_bundle(
     once. Runs use the bundle's split (checked by hash); with ``resplit`` the same seeds also run on
     fresh splits (split seeds ``s+1..s+seeds`` after the bundle's seed ``s``). Returns means, sample
     standard deviations, every run, the exported model's own numbers and the published ones.
+    ``negatives`` evaluates against another kind of negatives than the bundle's (same positives);
+    ``fresh_only`` (with ``resplit``) skips the runs on the bundle's own split.
     """
     import json
 
@@ -97,14 +102,21 @@ def evaluate_bundle(
     except RuntimeError as exc:
         raise TuneGAEError(f"bad --device {device!r} ({exc}): use auto, cpu or cuda.") from None
 
+    if fresh_only and not resplit:
+        raise TuneGAEError("--fresh-only needs --resplit: without it there is nothing to run.")
+    kind = negatives or data_config.negatives
     graph = load_graph(data_config)
+    metric = str(config.get("trial", {}).get("selected_by") or "val_auc")
 
-    def split_for(seed: int):  # noqa: ANN202
-        return split_edges(graph, val_ratio=data_config.val_ratio, test_ratio=data_config.test_ratio, seed=seed)
+    def split_for(seed: int, negatives_kind: str = kind):  # noqa: ANN202
+        return split_edges(graph, val_ratio=data_config.val_ratio, test_ratio=data_config.test_ratio, seed=seed,
+                           negatives=negatives_kind)
 
-    own = split_for(data_config.split_seed)
+    own = split_for(data_config.split_seed, data_config.negatives)
     require_same_split(own.split_hash, config["split"]["hash"], since="export",
                        fix="point --data-root at the dataset the bundle was trained on.")
+    if kind != data_config.negatives and not fresh_only:
+        own = split_for(data_config.split_seed)  # the same positives, the other negatives
 
     baselines_by_split: dict[str, dict[str, dict[str, float]]] = {}
 
@@ -120,19 +132,20 @@ def evaluate_bundle(
         for seed, split_seed in zip(range(seeds), split_seeds):
             split = own if split_seed == data_config.split_seed else split_for(split_seed)
             encoded = split.with_encoding(model_config.node_encoding, model_config.encoding_dims)
-            result, _ = train(encoded, model_config, replace(train_config, seed=seed), device=torch_device)
-            run = {"seed": seed, "split_seed": split_seed, "split_hash": split.split_hash,
-                   "val_auc": result.val_auc, "val_ap": result.val_ap, "test_auc": result.test_auc,
-                   "test_ap": result.test_ap, "best_epoch": result.best_epoch, "seconds": round(result.seconds, 2),
+            result, _ = train(encoded, model_config, replace(train_config, seed=seed), device=torch_device,
+                              metric=metric)
+            run = {"seed": seed, "split_seed": split_seed, "split_hash": split.split_hash, **result.metrics,
+                   "best_epoch": result.best_epoch, "seconds": round(result.seconds, 2),
                    "baselines": baselines_for(split)}
             runs.append(run)
             if echo is not None:
                 echo(f"  {label} seed {seed} (split {split_seed}): test AUC {run['test_auc']:.4f} "
-                     f"AP {run['test_ap']:.4f}, best epoch {run['best_epoch']}/{train_config.epochs}; "
+                     f"AP {run['test_ap']:.4f} MRR {run['test_mrr']:.4f} Hits@20 {run['test_hits@20']:.4f}, "
+                     f"best epoch {run['best_epoch']}/{train_config.epochs}; "
                      f"best baseline {best_baseline(run['baselines'])[1]:.4f}")
         return _summary(runs)
 
-    same = run_all("same split", [data_config.split_seed] * seeds)
+    same = None if fresh_only else run_all("same split", [data_config.split_seed] * seeds)
     fresh = None
     if resplit:
         fresh = run_all("fresh split", [data_config.split_seed + 1 + i for i in range(seeds)])
@@ -145,8 +158,12 @@ def evaluate_bundle(
         "seeds": seeds,
         "epochs": train_config.epochs,
         "split_hash": own.split_hash,
+        "negatives": kind,
+        "selected_by": metric,
         "same_split": same,
         "fresh_splits": fresh,
-        "exported": {k: exported.get(k) for k in ("val_auc", "val_ap", "test_auc", "test_ap")},
+        # The exported model's own numbers, when they were measured against the same kind of negatives.
+        "exported": ({k: exported.get(k) for k in (*VALIDATION_METRICS, *TEST_METRICS)}
+                     if exported.get("negatives", "uniform") == kind else {}),
         "published": published_results(str(config.get("dataset") or "")),
     }

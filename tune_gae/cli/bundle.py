@@ -9,6 +9,7 @@ import click
 
 from tune_gae.cli.main import main
 from tune_gae.cli.options import data_root_option, metric_choice, user_errors
+from tune_gae.rules import NEGATIVE_KINDS
 
 
 @main.command("export")
@@ -99,12 +100,16 @@ def _mean_std(summary: dict[str, Any], key: str) -> str:
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Re-training runs (model seeds 0..N-1).")
 @click.option("--resplit", is_flag=True, help="Also re-train on fresh splits (split seeds after the bundle's).")
+@click.option("--fresh-only", is_flag=True, help="With --resplit: only the fresh splits, not the bundle's own.")
+@click.option("--negatives", type=click.Choice(NEGATIVE_KINDS), default=None,
+              help="Evaluate against these negatives instead of the bundle's (same positives).")
 @data_root_option
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
 @user_errors
-def evaluate(bundle: str, seeds: int, resplit: bool, data_root: str | None, device: str, as_json: bool) -> None:
-    """Re-train BUNDLE's configuration from scratch over seeds; report test AUC/AP mean ± std.
+def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives: str | None,
+             data_root: str | None, device: str, as_json: bool) -> None:
+    """Re-train BUNDLE's configuration from scratch over seeds; report test metrics mean ± std.
 
     Each run selects its best validation epoch and is tested once. Printed beside the published
     GAE/VGAE/ARGA numbers for the dataset.
@@ -113,18 +118,20 @@ def evaluate(bundle: str, seeds: int, resplit: bool, data_root: str | None, devi
     from tune_gae.train.baselines import LABELS, baseline_line
 
     result = evaluate_bundle(bundle, seeds=seeds, resplit=resplit, data_root=data_root, device=device,
-                             echo=None if as_json else click.echo)
+                             negatives=negatives, fresh_only=fresh_only, echo=None if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(result))
         return
     click.echo(f"\n{result['dataset']} {result['model'].upper()} (config of {result['trial']}, "
-               f"{result['epochs']} epochs), re-trained {seeds}x from scratch, test AUC / AP in %:")
-    lines = [(f"same split ({result['split_hash']})", result["same_split"])]
+               f"{result['epochs']} epochs), re-trained {seeds}x from scratch, {result['negatives']} negatives, "
+               f"test AUC / AP / MRR / Hits@20 in %:")
+    lines = [(f"same split ({result['split_hash']})", result["same_split"])] if result["same_split"] else []
     if result["fresh_splits"] is not None:
         seeds_used = [run["split_seed"] for run in result["fresh_splits"]["runs"]]
         lines.append((f"fresh splits (seeds {seeds_used[0]}-{seeds_used[-1]})", result["fresh_splits"]))
     for label, summary in lines:
-        click.echo(f"  {label + ':':<32} {_mean_std(summary, 'test_auc')} / {_mean_std(summary, 'test_ap')}")
+        click.echo(f"  {label + ':':<32} " + " / ".join(
+            _mean_std(summary, key) for key in ("test_auc", "test_ap", "test_mrr", "test_hits@20")))
         for name, means in (summary.get("baselines") or {}).items():
             click.echo(f"    {LABELS.get(name, name) + ' (same splits):':<36} "
                        f"{100 * means['test_auc_mean']:.1f} / {100 * means['test_ap_mean']:.1f}")
@@ -133,9 +140,10 @@ def evaluate(bundle: str, seeds: int, resplit: bool, data_root: str | None, devi
             click.echo(f"    {baseline_line(summary['test_auc_mean'], best)} (means)")
     exported = result["exported"]
     if exported.get("test_auc") is not None:
-        click.echo(f"  {'exported model (one run):':<32} {100 * exported['test_auc']:.1f} / {100 * exported['test_ap']:.1f}")
+        click.echo(f"  {'exported model (one run):':<32} " + " / ".join(
+            f"{100 * exported[key]:.1f}" for key in ("test_auc", "test_ap", "test_mrr", "test_hits@20")))
     if result["published"]:
-        click.echo("Published (85/5/10 edge split):")
+        click.echo("Published test AUC / AP (85/5/10 edge split, uniform negatives; docs/references.md):")
         for row in result["published"]:
             click.echo(f"  {row['model']:<5} {row['source']:<20} {row['test_auc']:.1f} / {row['test_ap']:.1f}")
     click.echo("(mean ± sample standard deviation over runs)")
