@@ -131,20 +131,34 @@ def run_reselection(
             task.remote(split_ref, {**trial_configs[run.trial], "seed": run.seed}, metric, int(cpus_per_run)): run
             for run in todo
         }
+        failed: list[str] = []
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             run = pending.pop(done[0])
             try:
                 state = ray.get(done[0])
-            except Exception as exc:  # noqa: BLE001 - a failed run counts as missing, not fatal
-                state = {"best": {}, "best_state": {}, "diverged": True, "error": f"{type(exc).__name__}"}
+            except Exception as exc:  # noqa: BLE001 - not saved: resume retries it
+                failed.append(f"{run.trial} seed {run.seed}: {type(exc).__name__}: {_last_line(exc)}")
+                if echo is not None:
+                    echo(f"  {failed[-1]} ({len(pending)} left)")
+                continue
             torch.save(state, folder / f".{run.file_name}.part")
             (folder / f".{run.file_name}.part").rename(folder / run.file_name)
             if echo is not None:
                 value = state["best"].get(metric)
                 shown = f"{value:.4f}" if value is not None else "diverged"
                 echo(f"  {run.trial} seed {run.seed}: {metric} {shown} ({len(pending)} left)")
+        if failed:
+            raise TuneGAEError(
+                f"{len(failed)} re-selection run(s) failed (first: {failed[0]}): `tune-gae resume {path}` "
+                f"retries them, or search again with --reselect-top 0."
+            )
     return summarize_reselection(path, chosen, trial_configs, metric, seed_list)
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
 
 
 def load_run(path: Path, trial: str, seed: int) -> dict[str, Any]:
@@ -193,7 +207,7 @@ def winner_run(path: Path, entry: dict[str, Any], metric: str) -> tuple[int, dic
     best_seed = max(zip(entry["values"], entry["seeds"]), key=lambda pair: pair[0])[1]
     state = load_run(path, entry["trial"], best_seed)
     if not state.get("best_state"):
-        raise TuneGAEError(f"every fresh run of {entry['trial']} diverged: export with --no-reselection.")
+        raise TuneGAEError(f"every fresh run of {entry['trial']} diverged: search again with --reselect-top 0.")
     return best_seed, state
 
 
