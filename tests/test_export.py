@@ -420,3 +420,35 @@ def test_search_trials_never_receive_test_edges(smoke_search: Path, split: LinkS
     # 3. Every trial of the real search passed that guard and trained to its end.
     rows = _rows(smoke_search)
     assert rows and all(r["state"] == "TERMINATED" and int(r["epochs_run"]) > 0 for r in rows)
+
+
+def test_hard_negative_search_exports_a_bundle_whose_ranking_metrics_recompute(
+    ray_session: None, data_root: Path, tmp_path: Path
+) -> None:
+    """`--negatives hard` end to end: split.pt holds [2, P, K] per-positive negatives, and
+    test/val MRR and Hits@K recompute from embeddings.pt + split.pt by hand (numpy)."""
+    args = ["search", "smoke", "--dataset", "Cora", "--data-root", str(data_root), "--negatives", "hard",
+            "--metric", "val_mrr", "--num-samples", "2", "--max-epochs", "10", "--reselect-top", "2",
+            "--reselect-seeds", "1", "--results-dir", str(tmp_path), "--name", "hard", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    bundle = tmp_path / "hard" / "best"
+    config = read_bundle_config(bundle)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert config["split"]["negatives"] == metrics["negatives"] == "hard" and metrics["selected_by"] == "val_mrr"
+    record = json.loads((tmp_path / "hard" / "search.json").read_text())
+    assert len(record["reselection"]) == 2 and record["settings"]["data"]["negatives"] == "hard"
+    z = load_embeddings(bundle).double().numpy()
+    edges = {k: v.numpy() for k, v in load_bundle_split(bundle).items()}
+    per_positive = config["split"]["negatives_per_positive"]
+    for part in ("test", "val"):
+        pos, neg = edges[f"{part}_pos"], edges[f"{part}_neg"]
+        assert neg.shape == (2, pos.shape[1], per_positive)
+        pos_scores = np.einsum("ij,ij->i", z[pos[0]], z[pos[1]])
+        neg_scores = np.einsum("pkj,pkj->pk", z[neg[0]], z[neg[1]])  # row i: positive i's own
+        above = (neg_scores > pos_scores[:, None]).sum(1)
+        at_or_above = (neg_scores >= pos_scores[:, None]).sum(1)
+        assert metrics[f"{part}_mrr"] == pytest.approx(np.mean(1 / (1 + (above + at_or_above) / 2)), abs=1e-3)
+        for k in (10, 20, 50, 100):  # OGB: strictly above the K-th best of its own negatives
+            kth = np.sort(neg_scores, axis=1)[:, ::-1][:, k - 1]
+            assert metrics[f"{part}_hits@{k}"] == pytest.approx(np.mean(pos_scores > kth), abs=2 / len(pos_scores))
