@@ -66,12 +66,14 @@ def retrain(split: LinkSplit, hyper: dict[str, Any], metric: str, threads: int) 
     import torch
 
     from tune_gae.config import run_config_from_dict
+    from tune_gae.data.split import encode_for_run
     from tune_gae.train.allocator import keep_freed_memory
     from tune_gae.train.trainer import DivergedError, Trainer
 
     keep_freed_memory()
     torch.set_num_threads(max(1, threads))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    split, hyper = encode_for_run(split, hyper)  # the trial's node encoding (training edges only)
     model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
     trainer = Trainer(split, model_config, train_config, device=device, metric=metric)
     diverged = False
