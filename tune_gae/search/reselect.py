@@ -266,3 +266,12 @@ def reselect_search(
         echo(f"Winner by mean {settings.metric} over {settings.reselect_seeds} fresh seeds: {entries[0]['trial']} "
              f"({entries[0]['mean']:.4f} ± {entries[0]['std']:.4f}; its search value {entries[0]['search_value']:.4f}).")
     return entries
+
+
+def prune_runs(path: Path, winner: dict[str, Any] | None) -> None:
+    """Delete every fresh run's weights but the exported one's (bounded disk; the values stay
+    in ``search.json``)."""
+    keep = FreshRun(winner["trial"], int(winner["seed"])).file_name if winner else None
+    for file in (path / RESELECTION_DIR).glob("*.pt"):
+        if file.name != keep:
+            file.unlink()

@@ -573,6 +573,10 @@ def summarize(
         entries = reselect_search(path, grid, split, settings, rows, echo)
         winner = entries[0]["trial"] if entries else winner
         folder.update_record(reselection_seconds=round(time.monotonic() - began, 1))
+        if not settings.keep_checkpoints:
+            from tune_gae.search.reselect import prune_runs
+
+            prune_runs(path, folder.record().get("winner"))
     if not settings.keep_checkpoints:
         prune_checkpoints(path, rows, METRICS)
         folder.write_trials(rows)  # pruned trials' checkpoint cells are blank now
