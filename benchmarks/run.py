@@ -30,6 +30,7 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -84,6 +85,19 @@ def write_markdown(path: Path, results: dict[str, Any], modules: dict[str, Modul
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
+def _without_note(args: list[str]) -> list[str]:
+    """The command line as RESULTS.md shows it: ``--note`` is printed on its own."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            kept.append(arg)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     modules = benchmark_modules()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -116,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # The seed recipe's `return float(loss)` (as in PyG's script) warns on every call.
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
-    command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/run.py " + shlex.join(_without_note(argv if argv is not None else sys.argv[1:]))
     results: dict[str, Any] = {
         "command": command.strip(), "quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "note": args.note, "machine": machine_info(), "parts": {},
