@@ -33,6 +33,10 @@ from tune_gae.cli.options import (
 @hyper_option("weight_decay")
 @hyper_option("kl_weight", help="VGAE only: weight of KL/N in the loss.")
 @hyper_option("patience", help="Stop after this many epochs without a validation improvement (0: never).")
+@hyper_option("neg_ratio", help="Sampled non-edges per training edge each epoch.")
+@hyper_option("edge_dropout", help="Share of message-passing edges dropped each epoch.")
+@hyper_option("mask_ratio", help="Share of training edges hidden from message passing each epoch and "
+              "reconstructed (MaskGAE); 0: the plain GAE loss.")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,
               help="Row-normalise node features (the paper's setting) or feed them raw.")
 @click.option("--node-encoding", default=None,
@@ -63,6 +67,9 @@ def train(
     weight_decay: float,
     kl_weight: float,
     patience: int,
+    neg_ratio: int,
+    edge_dropout: float,
+    mask_ratio: float,
     normalize_features: bool,
     node_encoding: str | None,
     encoding_dims: int,
@@ -87,7 +94,8 @@ def train(
     hyper = dict(
         model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
-        normalize_features=normalize_features, patience=patience, seed=seed, encoding_dims=encoding_dims,
+        normalize_features=normalize_features, patience=patience, seed=seed,
+        neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,
     )
     if node_encoding:
         hyper["node_encoding"] = node_encoding
