@@ -129,24 +129,31 @@ def features_only_metrics(
     settings: FeaturesOnlySettings = FeaturesOnlySettings(),
 ) -> dict[str, float]:
     """The features-only MLP baseline: selected on validation, scored once on ``pos``/``neg``."""
+    from tune_gae.nn.encoders import prepare_features
     from tune_gae.nn.pairs import score_pairs
+    from tune_gae.nn.sparse import SparseOperator
     from tune_gae.train.trainer import sample_negatives
 
     generator_state = torch.get_rng_state()
     torch.manual_seed(settings.seed)
     try:
-        x = (x.to_dense() if x.layout != torch.strided else x).float()
-        mlp = torch.nn.Sequential(
-            torch.nn.Linear(x.size(1), settings.hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(settings.hidden, settings.latent),
-        )
-        optimizer = torch.optim.Adam(mlp.parameters(), lr=settings.lr)
+        first = torch.nn.Linear(x.size(1), settings.hidden)
+        mlp = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(settings.hidden, settings.latent))
+        # Bag-of-words features (Cora: 98.7 % zeros) enter as CSR, as they do in the encoders:
+        # the first layer is then a sparse-dense product (~20x less work than a dense one).
+        features = prepare_features(x.float() if x.layout == torch.strided else x, normalize=False)
+        sparse = SparseOperator(features) if features.layout != torch.strided else None
+
+        def embed_nodes() -> Tensor:
+            hidden = sparse @ first.weight.t() + first.bias if sparse is not None else first(features)
+            return mlp(hidden)
+
+        optimizer = torch.optim.Adam([*first.parameters(), *mlp.parameters()], lr=settings.lr)
         best_auc, best_state, best_epoch = -1.0, None, 0
         for epoch in range(1, settings.epochs + 1):
             mlp.train()
             optimizer.zero_grad(set_to_none=True)
-            z = mlp(x)
+            z = embed_nodes()
             negatives = sample_negatives(x.size(0), train_pos.size(1), x.device)
             logits = torch.cat([score_pairs(z, train_pos), score_pairs(z, negatives)])
             labels = torch.cat([torch.ones(train_pos.size(1)), torch.zeros(negatives.size(1))])
@@ -155,18 +162,20 @@ def features_only_metrics(
             optimizer.step()
             with torch.no_grad():
                 mlp.eval()
-                z = mlp(x)
+                z = embed_nodes()
                 val_auc = auc_ap(score_pairs(z, val_pos), score_pairs(z, val_neg))["auc"]
             if val_auc > best_auc:
                 best_auc, best_epoch = val_auc, epoch
-                best_state = {k: v.clone() for k, v in mlp.state_dict().items()}
+                best_state = {k: v.clone() for k, v in [*first.state_dict(prefix="first.").items(),
+                                                        *mlp.state_dict(prefix="mlp.").items()]}
             elif epoch - best_epoch >= settings.patience:
                 break
         assert best_state is not None
-        mlp.load_state_dict(best_state)
+        first.load_state_dict({k[len("first."):]: v for k, v in best_state.items() if k.startswith("first.")})
+        mlp.load_state_dict({k[len("mlp."):]: v for k, v in best_state.items() if k.startswith("mlp.")})
         with torch.no_grad():
             mlp.eval()
-            z = mlp(x)
+            z = embed_nodes()
             metrics = auc_ap(score_pairs(z, pos), score_pairs(z, neg))
     finally:
         torch.set_rng_state(generator_state)
