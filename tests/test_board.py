@@ -76,6 +76,8 @@ def test_rank_one_is_the_best_trial_that_left_a_model() -> None:
         {"trial": "trial_a", "state": "TERMINATED", "best_val_auc": 0.90, "checkpoint": "/c/2"},
     ]
     assert ranks(rows, "val_auc") == {"trial_a": 1, "trial_b": 2, "trial_err": 3, "trial_nan": 4}
+    # Re-selection chose trial_b (best mean over fresh seeds): export takes it, so it ranks first.
+    assert ranks(rows, "val_auc", winner="trial_b") == {"trial_b": 1, "trial_a": 2, "trial_err": 3, "trial_nan": 4}
 
 
 def test_metrics_follow_the_trial_table_so_new_validation_metrics_appear() -> None:
@@ -251,8 +253,11 @@ def test_tensorboard_shows_every_trial_of_a_search_with_asha_stops(smoke_search:
     assert [h["displayName"] for h in experiment["hparamInfos"]] == [
         "model", "hidden_channels", "latent_channels", "lr", "epochs"]
     declared = [m["name"]["tag"] for m in experiment["metricInfos"]]
-    assert declared == ["verdict/" + key for key in ("rank", "best_val_auc", "best_val_ap", "stop_reason",
-                                                   "epochs_run", "best_epoch", "test_auc", "test_ap")]
+    from tune_gae.rules import TEST_METRICS, VALIDATION_METRICS
+
+    # rank, every validation metric the search records, how the trial ended, the winner's test metrics
+    assert declared == ["verdict/" + key for key in ("rank", *(f"best_{m}" for m in VALIDATION_METRICS),
+                                                   "stop_reason", "epochs_run", "best_epoch", *TEST_METRICS)]
 
     assert len(groups) == len(rows)
     by_trial = {trial_of_run(g["name"]): g for g in groups}

@@ -123,13 +123,14 @@ def stop_code(row: Mapping[str, Any]) -> int:
     return STOP_REASONS.index(reason) + 1 if reason in STOP_REASONS else 0
 
 
-def ranks(rows: Iterable[Mapping[str, Any]], metric: str) -> dict[str, int]:
-    """Trial -> rank: 1 = best ``metric`` among trials that left a model (the one export picks),
-    then the others (errors, no checkpoint, no value) in table order."""
+def ranks(rows: Iterable[Mapping[str, Any]], metric: str, winner: str | None = None) -> dict[str, int]:
+    """Trial -> rank: 1 = the one export picks (``winner``, the re-selection's choice; without it
+    the best ``metric`` among trials that left a model), then the others that left a model by
+    ``metric``, then the rest (errors, no checkpoint, no value) in table order."""
     key = f"best_{metric}"
     rows = list(rows)
     usable = [r for r in rows if r.get("state") == "TERMINATED" and r.get("checkpoint") and _finite(r.get(key))]
-    usable.sort(key=lambda r: -float(r[key]))
+    usable.sort(key=lambda r: (str(r["trial"]) != winner, -float(r[key])))
     ordered = usable + [r for r in rows if r not in usable]
     return {str(r["trial"]): rank for rank, r in enumerate(ordered, start=1)}
 
@@ -208,7 +209,8 @@ def sampled_hparams(space: SearchSpace | None, rows: Iterable[Mapping[str, Any]]
 
 
 def write_board(
-    folder: Path, rows: list[dict[str, Any]], settings: SearchSettings, space: SearchSpace | None
+    folder: Path, rows: list[dict[str, Any]], settings: SearchSettings, space: SearchSpace | None,
+    *, winner: str | None = None,
 ) -> None:
     """(Re)write every trial's HParams entry in ``<folder>/tensorboard``: its sampled
     hyperparameters (those that applied to it), rank, best validation metrics, epochs and why it
@@ -224,7 +226,7 @@ def write_board(
         hparam_infos=[h.info(row.get(h.key) for row in rows) for h in hparams],
         metric_infos=[m.info() for m in metrics],
     ))
-    rank_of = ranks(rows, settings.metric)
+    rank_of = ranks(rows, settings.metric, winner)
     for row in rows:
         trial = str(row["trial"])
         run = run_dir(tensorboard_dir, trial) or tensorboard_dir / run_name(trial, row)

@@ -561,7 +561,6 @@ def summarize(
         space = load_space(folder.record()["settings"]["space"])
     except TuneGAEError:  # the space file moved since the search began: HParams shows what varied
         space = None
-    write_board(path, rows, settings, space)  # every trial's HParams entry, ASHA-stopped ones too
     finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]
     best = finished[0] if finished else {}
     folder.update_record(best_trial=best.get("trial"), best=best)
@@ -577,6 +576,9 @@ def summarize(
             from tune_gae.search.reselect import prune_runs
 
             prune_runs(path, folder.record().get("winner"))
+    # Every trial's HParams entry, ASHA-stopped ones too; rank 1 is the winner export will take
+    # (after re-selection, before pruning blanks the losers' checkpoint cells).
+    write_board(path, rows, settings, space, winner=winner)
     if not settings.keep_checkpoints:
         prune_checkpoints(path, rows, METRICS)
         folder.write_trials(rows)  # pruned trials' checkpoint cells are blank now

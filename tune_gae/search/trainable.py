@@ -86,7 +86,9 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
     logger = RunLogger(  # curves only: the driver writes the HParams entry once the trial ended
         Path(settings.tensorboard_dir) / run_name(context.get_trial_name(), resolve_trial_config(config)),
         None,
-        purge_step=trainer.epoch + 1 if trainer.epoch else None,
+        # From the epoch this attempt starts at: a retry that found no checkpoint starts at 1 and
+        # must hide what an earlier attempt logged (else TensorBoard shows those epochs twice).
+        purge_step=trainer.epoch + 1,
     )
     rungs = set(settings.checkpoint_epochs)
     node_id = ray.get_runtime_context().get_node_id()
