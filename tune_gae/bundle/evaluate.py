@@ -25,7 +25,7 @@ from tune_gae.rules import TEST_METRICS, VALIDATION_METRICS
 from tune_gae.search.results import require_same_split
 from tune_gae.train.baselines import baseline_metrics, best_baseline
 
-# Test AUC / AP in percent, 85/5/10 edge split (see REFERENCE.md).
+# Test AUC / AP in percent, 85/5/10 edge split (docs/references.md: sources and protocols).
 KIPF_WELLING = "Kipf & Welling 2016"
 PAN_ARGA = "Pan et al. 2018"
 
