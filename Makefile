@@ -10,7 +10,9 @@ $(BIN)/tune-gae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77"
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	# setuptools prints an informational UserWarning for every editable install ("be careful with
+	# folders named like your package"): true of any checkout, so it is not shown.
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
 .PHONY: install test test-fast lint search
