@@ -119,8 +119,8 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
     status, output = resumed.stdout.split("\n", 1)
     code_, seconds, ray_loaded, torch_loaded = status.split()
     assert (code_, ray_loaded, torch_loaded) == ("0", "False", "False") and float(seconds) < 2.0, resumed.stdout
-    assert output.startswith(f"smoke already finished: 6 trials in {record['seconds']:.0f} s, best val_auc "
-                             f"{float(rows[0]['best_val_auc']):.4f} ({rows[0]['trial']}). Nothing to resume.")
+    assert output.startswith(f"smoke already finished: 6 trials in {record['seconds']:.0f} s, best val_mrr "
+                             f"{float(rows[0]['best_val_mrr']):.4f} ({rows[0]['trial']}). Nothing to resume.")
     assert (path / "search.json").read_bytes() == record_bytes  # nothing rewritten
 
 
