@@ -86,14 +86,15 @@ def hard_negatives(
     return torch.stack([first, second])
 
 
-def _adjacency(pairs: Tensor, num_nodes: int) -> sp.csr_matrix:
-    """Symmetric 0/1 CSR adjacency from each undirected edge once."""
-    rows = torch.cat([pairs[0], pairs[1]]).numpy()
-    cols = torch.cat([pairs[1], pairs[0]]).numpy()
+def training_adjacency(train_pos: Tensor, num_nodes: int) -> sp.csr_matrix:
+    """The symmetric 0/1 CSR adjacency of the training edges (``[2, E]``, each edge once):
+    what hard negatives and the classic baselines read, and nothing held out."""
+    rows = torch.cat([train_pos[0], train_pos[1]]).cpu().numpy()
+    cols = torch.cat([train_pos[1], train_pos[0]]).cpu().numpy()
     ones = np.ones(rows.size, dtype=np.float64)
     matrix = sp.csr_matrix((ones, (rows, cols)), shape=(num_nodes, num_nodes))
     matrix.sum_duplicates()
-    matrix.data[:] = 1.0
+    matrix.data[:] = 1.0  # a duplicated edge is still one neighbour
     return matrix
 
 
@@ -108,7 +109,7 @@ def _candidates(
     generator: torch.Generator,
 ) -> Tensor:
     """``[len(kept), hard + random]`` candidate partners, chunk by chunk (bounded memory)."""
-    train = _adjacency(train_pos, num_nodes)
+    train = training_adjacency(train_pos, num_nodes)
     degree = np.asarray(train.sum(axis=1)).ravel()
     inverse_degree = sp.diags(np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0))
     # RA(a, x) = (A D^-1 A)[a, x] on the training graph.

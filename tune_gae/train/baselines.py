@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tune_gae.data.negatives import training_adjacency
 from tune_gae.train.metrics import auc_ap
 
 if TYPE_CHECKING:
@@ -65,22 +66,6 @@ class FeaturesOnlySettings:
     epochs: int = 200
     patience: int = 20
     seed: int = 0
-
-
-def training_adjacency(train_pos: Tensor, num_nodes: int) -> csr_matrix:
-    """The symmetric 0/1 adjacency of the training edges (``[2, E]``, each edge once)."""
-    from scipy.sparse import coo_matrix
-
-    u = train_pos[0].cpu().numpy()
-    v = train_pos[1].cpu().numpy()
-    rows = np.concatenate([u, v])
-    cols = np.concatenate([v, u])
-    ones = np.ones(rows.size, dtype=np.float64)
-    adjacency = coo_matrix((ones, (rows, cols)), shape=(num_nodes, num_nodes)).tocsr()
-    adjacency.sum_duplicates()
-    adjacency.data[:] = 1.0  # a duplicated edge is still one neighbour
-    adjacency.eliminate_zeros()
-    return adjacency
 
 
 def heuristic_scores(adjacency: csr_matrix, pairs: Tensor) -> dict[str, Tensor]:
