@@ -16,7 +16,7 @@ from tune_gae.cli import main
 from tune_gae.config import DataConfig
 from tune_gae.data.split import load_split
 from tune_gae.search.board import run_dir, run_name
-from tune_gae.search.cluster import trial_slots
+from tune_gae.search.cluster import gpu_sharing_note, trial_slots
 from tune_gae.search.settings import SearchSettings, asha_rungs
 
 pytestmark = pytest.mark.slow
@@ -37,6 +37,19 @@ def test_trial_slots_count_what_every_node_fits() -> None:
     assert trial_slots(SearchSettings(cpus_per_trial=1, gpus_per_trial=0.25), gpu_node) == 4
     assert trial_slots(SearchSettings(cpus_per_trial=1), gpu_node) == 20
     assert trial_slots(SearchSettings(cpus_per_trial=1, gpus_per_trial=1), [{"CPU": 8.0}]) == 1  # never 0
+
+
+def test_the_banner_says_how_trials_share_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fractional GPUs without NVIDIA MPS are time-sliced: the search says so and how to fix it;
+    with MPS's control pipe present it says trials share through MPS; whole GPUs need no line."""
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path))
+    assert gpu_sharing_note(SearchSettings(gpus_per_trial=0)) is None
+    assert gpu_sharing_note(SearchSettings(gpus_per_trial=1)) is None
+    line = gpu_sharing_note(SearchSettings(gpus_per_trial=0.125))
+    assert line is not None and "time-slices unless NVIDIA MPS" in line and "nvidia-cuda-mps-control -d" in line
+    (tmp_path / "control").touch()
+    assert gpu_sharing_note(SearchSettings(gpus_per_trial=0.125)) == (
+        f"GPU sharing: 8 trials per GPU through NVIDIA MPS ({tmp_path}).")
 
 
 def test_asha_rungs() -> None:

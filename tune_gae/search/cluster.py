@@ -191,3 +191,21 @@ def trial_slots(settings: SearchSettings, nodes: list[dict[str, float]]) -> int:
     if settings.max_concurrent:
         slots = min(slots, settings.max_concurrent)
     return max(1, slots)
+
+
+# NVIDIA's Multi-Process Service: its control pipe's folder (the daemon's default, or the env's).
+MPS_PIPE_DEFAULT = "/tmp/nvidia-mps"
+
+
+def gpu_sharing_note(settings: SearchSettings) -> str | None:
+    """A line for the search banner when trials share a GPU without NVIDIA MPS on this machine:
+    separate processes are then time-sliced, and packing pays little (benchmarks/RESULTS.md, GPU:
+    16 Cora trials per H200 ran 2.2x one trial's throughput time-sliced, 15.7x under MPS)."""
+    if not 0 < settings.gpus_per_trial < 1:
+        return None
+    pipe = os.environ.get("CUDA_MPS_PIPE_DIRECTORY", MPS_PIPE_DEFAULT)
+    if os.path.exists(os.path.join(pipe, "control")):
+        return f"GPU sharing: {round(1 / settings.gpus_per_trial)} trials per GPU through NVIDIA MPS ({pipe})."
+    return (f"GPU sharing: --gpus-per-trial {settings.gpus_per_trial:g} packs trials as separate processes, which a GPU "
+            f"time-slices unless NVIDIA MPS runs on each GPU node: start `nvidia-cuda-mps-control -d` there "
+            f"before Ray (see benchmarks/RESULTS.md, GPU).")

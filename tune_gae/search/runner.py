@@ -32,6 +32,7 @@ from tune_gae.search.cluster import (
     check_cuda,
     check_resources,
     connect_ray,
+    gpu_sharing_note,
     joins_cluster,
     local_resources,
     ray_address,
@@ -249,8 +250,9 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if echo is not None:
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
-        for line in (*split.notes, encoding_line(space, split)):
-            echo(line)
+        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings)):
+            if line:
+                echo(line)
     with _ray_tune_env(settings):
         tuner = _tuner(settings, split, path, space, echo)
         grid = _fit(tuner, path, settings, echo, stop, segment)
