@@ -199,8 +199,10 @@ def measured_search(ctx: Any, name: str, args: list[str], *, replay: bool = True
     if command.returncode != 0:
         raise RuntimeError(f"tune-gae search failed ({command.returncode}):\n{command.tail()}")
     rows = read_rows(folder)
+    record = json.loads((folder / "search.json").read_text())
     result: dict[str, Any] = {
         "command": "tune-gae search " + " ".join(args), "wall_s": command.wall_s, "trials": len(rows),
+        "reselection_s": record.get("reselection_seconds"),
         "epochs_run_total": sum(int(r["epochs_run"] or 0) for r in rows),
         "best_val_auc": max(float(r["best_val_auc"] or 0.0) for r in rows),
         "moments": {"banner_s": command.first_line_at("Search "), **timeline(folder, command.spawned),

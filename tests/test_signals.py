@@ -145,3 +145,46 @@ def test_tensorboard_refuses_a_taken_port_before_printing_a_url(tmp_path: Path) 
     ]
     assert time.monotonic() - began < 10
 
+
+
+def test_a_stop_signal_during_reselection_keeps_finished_runs_and_resume_completes_it(tmp_path: Path) -> None:
+    """Re-selection trains in the driver's threads: SIGTERM there stops the runs at their next
+    epoch, saves none half-trained, exits 143 with the resume command; resume trains only the
+    runs that were not saved and records the re-selection."""
+    epochs, samples, top, seeds = 1500, 2, 2, 3  # six fresh runs of about a second each
+    space = write_space(tmp_path, epochs=epochs)
+    search = tmp_path / "r"
+    driver = subprocess.Popen(
+        cli("search", str(space), "--dataset", GRAPH, "--num-samples", str(samples), "--max-epochs", str(epochs),
+            "--scheduler", "fifo", "--reselect-top", str(top), "--reselect-seeds", str(seeds),
+            "--results-dir", str(tmp_path), "--name", "r", "--no-export"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        seen = []
+        for line in driver.stdout:  # the phase has begun once the driver says so
+            seen.append(line)
+            if line.startswith("Re-selection: "):
+                driver.send_signal(signal.SIGTERM)
+                break
+        assert seen and seen[-1].startswith("Re-selection: "), "".join(seen)[-3000:]
+        assert "in this process, 2 at a time" in seen[-1]
+        _, stderr = driver.communicate(timeout=DRIVER_TIMEOUT_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert f"tune-gae resume {search}" in stderr
+    saved_before = sorted(p.name for p in (search / "reselection").glob("*.pt"))
+    assert len(saved_before) < top * seeds  # stopped inside the phase, not after it
+    assert not list((search / "reselection").glob(".*.part"))  # nothing half-written
+    assert "reselection" not in json.loads((search / "search.json").read_text())
+
+    resumed = subprocess.run(cli("resume", str(search), "--no-export"), capture_output=True, check=False,
+                             text=True, timeout=DRIVER_TIMEOUT_S, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"({len(saved_before)} of {top * seeds} runs already done)" in resumed.stdout
+    record = json.loads((search / "search.json").read_text())
+    entries = record["reselection"]
+    assert len(entries) == top and all(len(entry["values"]) == seeds for entry in entries)
+    assert record["winner"]["trial"] == entries[0]["trial"]
+    assert entries[0]["mean"] == max(entry["mean"] for entry in entries)

@@ -2,8 +2,12 @@
 
 The best of many trials on one set of validation edges is partly noise (the winner's curse).
 After the search, the ``top`` trials by validation are re-trained from scratch with ``seeds``
-fresh model seeds each, as Ray tasks spread over the cluster's free slots, on the same split
-without its test edges. The winner is the configuration with the best MEAN validation score
+fresh model seeds each, on the same split without its test edges: as Ray tasks spread over the
+cluster's free slots when the search joined a cluster (or uses GPUs), and in the driver's own
+process, one thread per trial slot, when it runs on this machine's CPUs alone. A Ray task needs a
+fresh worker process that imports torch and PyG first (Ray Tune's trial actors, whose imports
+are done, are gone by then): on 2 cores the README search's 9 runs took 7.6 s as Ray tasks, of
+which about 5 s was those imports, and 2.7 s in the driver, where everything is imported. The winner is the configuration with the best MEAN validation score
 over those fresh runs; the search trial's own value is recorded but not averaged in, because
 it is the maximum that put the configuration in the top list.
 
@@ -14,8 +18,13 @@ the chosen weights instead of training again.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import statistics
+import threading
+from collections.abc import Generator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +34,7 @@ from tune_gae.errors import TuneGAEError
 if TYPE_CHECKING:
     from tune_gae.data.split import LinkSplit
     from tune_gae.search.settings import Echo, SearchSettings
+    from tune_gae.search.signals import StopSignals
 
 RESELECTION_DIR = "reselection"
 # Fresh model seeds start here, away from the search's own seed (trials use settings.seed).
@@ -61,8 +71,14 @@ def candidates(rows: list[dict[str, Any]], metric: str, top: int) -> list[dict[s
     return usable[:top]
 
 
-def retrain(split: LinkSplit, hyper: dict[str, Any], metric: str, threads: int) -> dict[str, Any]:
-    """Train one configuration to its planned epochs on ``split`` (no test edges); best weights back."""
+class RunStopped(Exception):
+    """A fresh run in the driver was told to stop (the search was interrupted); nothing saved."""
+
+
+def retrain(split: LinkSplit, hyper: dict[str, Any], metric: str, threads: int,
+            stop: threading.Event | None = None) -> dict[str, Any]:
+    """Train one configuration to its planned epochs on ``split`` (no test edges); best weights back.
+    ``stop`` (runs in the driver's threads): checked every epoch, raises ``RunStopped`` once set."""
     import torch
 
     from tune_gae.config import run_config_from_dict
@@ -79,6 +95,8 @@ def retrain(split: LinkSplit, hyper: dict[str, Any], metric: str, threads: int) 
     diverged = False
     try:
         while not trainer.done:
+            if stop is not None and stop.is_set():
+                raise RunStopped
             trainer.step()
     except DivergedError:
         diverged = True
@@ -104,15 +122,16 @@ def run_reselection(
     search_seed: int,
     cpus_per_run: float,
     gpus_per_run: float,
+    threads_here: int = 0,
     echo: Echo | None = None,
 ) -> list[dict[str, Any]]:
-    """Re-train the top trials with fresh seeds (Ray tasks; Ray must be connected); the record.
+    """Re-train the top trials with fresh seeds; the record.
 
-    ``trial_configs``: each candidate trial's resolved hyperparameters (``params.json``).
+    ``threads_here`` > 0: in this process, that many runs at a time; else as Ray tasks (Ray must
+    be connected). ``trial_configs``: each candidate trial's resolved hyperparameters.
     Runs whose weights already sit in ``<path>/reselection`` are not trained again. Returns one
     entry per candidate, best mean first: ``trial, config, search_value, seeds, values, mean, std``.
     """
-    import ray
     import torch
 
     chosen = candidates(rows, metric, top)
@@ -124,38 +143,79 @@ def run_reselection(
     runs = [FreshRun(row["trial"], seed) for row in chosen for seed in seed_list]
     todo = [run for run in runs if not (folder / run.file_name).is_file()]
     if echo is not None:
-        echo(f"Re-selection: top {len(chosen)} trials x {seeds} fresh seeds on best_{metric} "
+        where = f"in this process, {threads_here} at a time" if threads_here else "as Ray tasks"
+        echo(f"Re-selection: top {len(chosen)} trials x {seeds} fresh seeds on best_{metric}, {where} "
              f"({len(runs) - len(todo)} of {len(runs)} runs already done).")
     if todo:
-        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=2)(retrain)
-        split_ref = ray.put(split)
-        pending = {
-            task.remote(split_ref, {**trial_configs[run.trial], "seed": run.seed}, metric, int(cpus_per_run)): run
-            for run in todo
-        }
+        jobs = [(run, {**trial_configs[run.trial], "seed": run.seed}) for run in todo]
+        if threads_here:
+            finished = _train_in_driver(split, jobs, metric, threads_here, int(cpus_per_run))
+        else:
+            finished = _train_as_ray_tasks(split, jobs, metric, cpus_per_run, gpus_per_run)
         failed: list[str] = []
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            run = pending.pop(done[0])
-            try:
-                state = ray.get(done[0])
-            except Exception as exc:  # noqa: BLE001 - not saved: resume retries it
-                failed.append(f"{run.trial} seed {run.seed}: {type(exc).__name__}: {_last_line(exc)}")
+        left = len(todo)
+        with contextlib.closing(finished):  # interrupted here: the driver's runs stop too
+            for run, state, error in finished:
+                left -= 1
+                if error is not None:  # not saved: resume retries it
+                    failed.append(f"{run.trial} seed {run.seed}: {type(error).__name__}: {_last_line(error)}")
+                    if echo is not None:
+                        echo(f"  {failed[-1]} ({left} left)")
+                    continue
+                torch.save(state, folder / f".{run.file_name}.part")
+                (folder / f".{run.file_name}.part").rename(folder / run.file_name)
                 if echo is not None:
-                    echo(f"  {failed[-1]} ({len(pending)} left)")
-                continue
-            torch.save(state, folder / f".{run.file_name}.part")
-            (folder / f".{run.file_name}.part").rename(folder / run.file_name)
-            if echo is not None:
-                value = state["best"].get(metric)
-                shown = f"{value:.4f}" if value is not None else "diverged"
-                echo(f"  {run.trial} seed {run.seed}: {metric} {shown} ({len(pending)} left)")
+                    value = state["best"].get(metric)
+                    shown = f"{value:.4f}" if value is not None else "diverged"
+                    echo(f"  {run.trial} seed {run.seed}: {metric} {shown} ({left} left)")
         if failed:
             raise TuneGAEError(
                 f"{len(failed)} re-selection run(s) failed (first: {failed[0]}): `tune-gae resume {path}` "
                 f"retries them, or search again with --reselect-top 0."
             )
     return summarize_reselection(path, chosen, trial_configs, metric, seed_list)
+
+
+Finished = Generator[tuple[FreshRun, dict[str, Any] | None, BaseException | None], None, None]
+
+
+def _train_as_ray_tasks(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, Any]]], metric: str,
+                        cpus_per_run: float, gpus_per_run: float) -> Finished:
+    """Each run a Ray task (retried twice if its worker dies); (run, state, error) as they end."""
+    import ray
+
+    task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=2)(retrain)
+    split_ref = ray.put(split)
+    pending = {task.remote(split_ref, hyper, metric, int(cpus_per_run)): run for run, hyper in jobs}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        run = pending.pop(done[0])
+        try:
+            yield run, ray.get(done[0]), None
+        except Exception as exc:  # noqa: BLE001 - reported per run by the caller
+            yield run, None, exc
+
+
+def _train_in_driver(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, Any]]], metric: str,
+                     threads: int, torch_threads: int) -> Finished:
+    """``threads`` runs at a time in this process; (run, state, error) as they end. Interrupted
+    (Ctrl-C, or the generator closed): runs not started are dropped, running ones stop at their
+    next epoch, and this returns once they have."""
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tune-gae-reselect")
+    pending: dict[Future[dict[str, Any]], FreshRun] = {
+        pool.submit(retrain, split, hyper, metric, max(1, torch_threads), stop): run for run, hyper in jobs
+    }
+    try:
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                run = pending.pop(future)
+                error = future.exception()
+                yield run, (None if error else future.result()), error
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _last_line(exc: BaseException) -> str:
@@ -238,12 +298,14 @@ def _finite(value: Any) -> bool:
 
 def reselect_search(
     path: Path, grid: Any, split: LinkSplit, settings: SearchSettings, rows: list[dict[str, Any]],
-    echo: Echo | None = None,
+    echo: Echo | None = None, stop: StopSignals | None = None,
 ) -> list[dict[str, Any]]:
     """The search's re-selection phase (after its trials): run, record in ``search.json``, return.
 
-    Ctrl-C raises ``SearchInterrupted``: finished runs are saved, ``tune-gae resume`` continues.
+    Ctrl-C, SIGTERM or SIGHUP (``stop`` says which) raises ``SearchInterrupted``: finished runs
+    are saved, ``tune-gae resume`` continues.
     """
+    from tune_gae.search.cluster import _node_resources, joins_cluster, trial_slots
     from tune_gae.search.settings import SearchInterrupted
     from tune_gae.search.space import resolve_trial_config
 
@@ -252,15 +314,19 @@ def reselect_search(
         metrics = result.metrics or {}
         name = f"trial_{metrics['trial_id']}" if metrics.get("trial_id") else Path(result.path).name
         configs[name] = {"seed": settings.seed, **resolve_trial_config(result.config or {})}
+    # Here, in the driver's threads, when every slot is one of this machine's CPUs; else Ray tasks.
+    here = not joins_cluster(settings.address) and settings.gpus_per_trial == 0
+    threads_here = trial_slots(settings, _node_resources()) if here else 0
     try:
         entries = run_reselection(
             path, split.without_test(), [row for row in rows if row["trial"] in configs], configs,
             metric=settings.metric, top=settings.reselect_top, seeds=settings.reselect_seeds,
             search_seed=settings.seed, cpus_per_run=settings.cpus_per_trial,
-            gpus_per_run=settings.gpus_per_trial, echo=echo,
+            gpus_per_run=settings.gpus_per_trial, threads_here=threads_here, echo=echo,
         )
     except KeyboardInterrupt:
-        raise SearchInterrupted(path, None, settings.num_samples) from None
+        stopped_by = (stop.received if stop is not None else None) or signal.SIGINT
+        raise SearchInterrupted(path, None, settings.num_samples, stopped_by) from None
     write_record(path, entries, settings.metric, settings.reselect_top, settings.reselect_seeds)
     if echo is not None and entries:
         echo(f"Winner by mean {settings.metric} over {settings.reselect_seeds} fresh seeds: {entries[0]['trial']} "
