@@ -1,4 +1,4 @@
 """``python -m tune_gae.cli``."""
-from tune_gae.cli import main
+from tune_gae.cli.process import run_as_process
 
-main()
+run_as_process()
