@@ -28,7 +28,7 @@ def main() -> int:
     import optuna
 
     from tune_gae.config import DataConfig, run_config_from_dict
-    from tune_gae.data.split import load_split
+    from tune_gae.data.split import encode_for_run, load_split
     from tune_gae.search.catalog import resolve_space_path
     from tune_gae.search.space import resolve_trial_config
     from tune_gae.search.space_parser import load_space
@@ -37,14 +37,17 @@ def main() -> int:
 
     keep_freed_memory()  # as tune-gae's trials do: equal settings
     split = load_split(DataConfig(args.dataset, root=args.data_root, split_seed=args.seed))
-    define = load_space(resolve_space_path(args.space)).define_by_run(max_epochs=args.max_epochs)
+    # As tune-gae's trials see it: the space's entries for graphs with (or without) features, and
+    # each trial's node encoding built the trainable's way (encode_for_run).
+    define = load_space(resolve_space_path(args.space)).define_by_run(
+        max_epochs=args.max_epochs, graph="features" if split.features_given else "featureless")
     bests: list[tuple[float, float]] = []  # (wall-clock time, new best validation AUC)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: optuna.Trial) -> float:
-        hyper = {"seed": args.seed, **resolve_trial_config(define(trial))}
-        model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
-        trainer = Trainer(split, model_config, train_config)
+        trial_split, hyper = encode_for_run(split, {"seed": args.seed, **resolve_trial_config(define(trial))})
+        model_config, train_config = run_config_from_dict(hyper, in_channels=trial_split.num_features)
+        trainer = Trainer(trial_split, model_config, train_config)
         try:
             while not trainer.done:
                 row = trainer.step()

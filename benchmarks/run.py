@@ -56,10 +56,12 @@ def benchmark_modules() -> dict[str, ModuleType]:
 def write_markdown(path: Path, results: dict[str, Any], modules: dict[str, ModuleType]) -> None:
     """RESULTS.md: the run's facts, every part's targets in one table, then each part's section."""
     m = results["machine"]
+    reproduce = [f"`{run['command']}`" + (f" (re-ran {', '.join(run['parts'])}, {run['started']})" if run.get("parts") else "")
+                 for run in results.get("runs", [{"command": results["command"]}])]
     lines = [
         "# tune-gae benchmark results",
         "",
-        f"Reproduce: `{results['command']}`" + ("  (**--quick smoke check: numbers mean little**)" if results["quick"] else ""),
+        "Reproduce: " + ", then ".join(reproduce) + ("  (**--quick smoke check: numbers mean little**)" if results["quick"] else ""),
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable); Python {m['python']}, "
         f"torch {m['torch']}, torch_geometric {m['torch_geometric']}, ray {m['ray']}, optuna {m['optuna']}; "
@@ -83,6 +85,15 @@ def write_markdown(path: Path, results: dict[str, Any], modules: dict[str, Modul
     for module, result in ran:
         lines += module.markdown(result)
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
+
+
+def merged(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``now``'s parts over ``earlier``'s; the command and times of both stay on record."""
+    runs = [*earlier.get("runs", [{k: earlier[k] for k in ("command", "started", "seconds") if k in earlier}]),
+            {"command": now["command"], "started": now["started"], "seconds": now["seconds"],
+             "parts": list(now["parts"])}]
+    return {**earlier, "parts": {**earlier["parts"], **now["parts"]}, "runs": runs,
+            "load_average_end": now["load_average_end"]}
 
 
 def _without_note(args: list[str]) -> list[str]:
@@ -112,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling-threads", type=int, default=1)
     parser.add_argument("--note", default=None, help="a sentence for RESULTS.md (e.g. the machine was shared)")
     parser.add_argument("--out", default=str(HERE), help="folder for results.json and RESULTS.md")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other parts of the results.json already in --out (re-run some parts only)")
     args = parser.parse_args(argv)
     # Every process of the run, the seed recipe's included, trains with the malloc settings that
     # tune-gae's trials and CLI use: the comparisons are at equal settings.
@@ -154,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     suffix = "-quick" if args.quick else ""
+    earlier_file = out / f"results{suffix}.json"
+    if args.merge and earlier_file.is_file():
+        results = merged(json.loads(earlier_file.read_text()), results)
     (out / f"results{suffix}.json").write_text(json.dumps(results, indent=2, default=str))
     write_markdown(out / f"RESULTS{suffix}.md", results, modules)
     log(f"wrote {out / f'results{suffix}.json'} and {out / f'RESULTS{suffix}.md'} ({results['seconds']:.0f}s)")
