@@ -67,23 +67,27 @@ def main() -> None:
     for trial, config in configs:
         for value in values:
             for seed in seeds:
+                began = time.perf_counter()
                 state = retrain(split, {**config, args.option: value, "seed": seed}, metric, args.threads)
-                runs.append({"trial": trial, "value": value, "seed": seed,
-                             "val": state["best"].get(metric), "epoch": state["epoch"]})
+                runs.append({"trial": trial, "value": value, "seed": seed, "val": state["best"].get(metric),
+                             "epoch": state["epoch"], "seconds": time.perf_counter() - began})
                 print(f"{trial} {args.option}={value} seed {seed}: {metric} {runs[-1]['val']}", flush=True)
     summary = []
     for value in values:
         vals = [r["val"] or 0.0 for r in runs if r["value"] == value]
         per_config = {t: statistics.fmean(r["val"] or 0.0 for r in runs if r["value"] == value and r["trial"] == t)
                       for t, _ in configs}
+        timed = [r for r in runs if r["value"] == value]
+        ms_per_epoch = 1000 * sum(r["seconds"] for r in timed) / max(1, sum(r["epoch"] for r in timed))
         summary.append({"value": value, "runs": len(vals), "mean": statistics.fmean(vals),
-                        "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "per_config": per_config})
+                        "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "per_config": per_config,
+                        "ms_per_epoch": round(ms_per_epoch, 2)})
     print(f"\n{args.option} on {split.name} (split {split.split_hash}), top {len(configs)} trials of "
           f"{folder.path.name} x {len(seeds)} seeds, validation {metric} (%):")
     for row in summary:
         configs_text = ", ".join(f"{100 * v:.2f}" for v in row["per_config"].values())
         print(f"  {row['value']!s:>6}: {100 * row['mean']:.2f} ± {100 * row['std']:.2f} over {row['runs']} runs "
-              f"(per configuration: {configs_text})")
+              f"(per configuration: {configs_text}); {row['ms_per_epoch']:.2f} ms per epoch")
     print(json.dumps({"search": folder.path.name, "dataset": split.name, "split_hash": split.split_hash,
                       "metric": metric, "option": args.option, "configs": dict(configs), "seeds": seeds,
                       "summary": summary, "runs": runs, "seconds": round(time.monotonic() - started, 1)}))
