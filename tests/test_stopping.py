@@ -92,3 +92,12 @@ def test_trials_cut_by_the_time_budget_say_so(ray_session: None, tmp_path: Path)
     assert rows and all(r["stop_reason"] == "time budget" and int(r["epochs_run"]) < 20000 for r in rows)
     segments = json.loads((outcome.path / "search.json").read_text())["segments"]
     assert [s["ended_by"] for s in segments] == ["time budget"]
+    # Re-selection re-trains the cut trials no further than they ran (not to their 20000 epochs).
+    record = json.loads((outcome.path / "search.json").read_text())
+    ran = {r["trial"]: int(r["epochs_run"]) for r in rows}
+    assert record["reselection"] and all(entry["config"]["epochs"] == 20000 for entry in record["reselection"])
+    kept = list((outcome.path / "reselection").glob("*.pt"))
+    assert kept
+    for file in kept:
+        trial = file.name.rsplit("-seed", 1)[0]
+        assert torch.load(file, weights_only=True)["epoch"] <= ran[trial]

@@ -75,6 +75,16 @@ class RunStopped(Exception):
     """A fresh run in the driver was told to stop (the search was interrupted); nothing saved."""
 
 
+def fresh_run_config(config: dict[str, Any], row: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A candidate's hyperparameters for one fresh run: its own, with ``seed``; a trial that the
+    search's time budget cut trains no more epochs than it ran (the budget capped the search, it
+    must not be spent again on re-training to the planned epochs)."""
+    fresh = {**config, "seed": seed}
+    if row.get("stop_reason") == "time budget" and row.get("epochs_run"):
+        fresh["epochs"] = min(int(fresh.get("epochs") or row["epochs_run"]), int(row["epochs_run"]))
+    return fresh
+
+
 def retrain(split: LinkSplit, hyper: dict[str, Any], metric: str, threads: int,
             stop: threading.Event | None = None) -> dict[str, Any]:
     """Train one configuration to its planned epochs on ``split`` (no test edges); best weights back.
@@ -147,7 +157,8 @@ def run_reselection(
         echo(f"Re-selection: top {len(chosen)} trials x {seeds} fresh seeds on best_{metric}, {where} "
              f"({len(runs) - len(todo)} of {len(runs)} runs already done).")
     if todo:
-        jobs = [(run, {**trial_configs[run.trial], "seed": run.seed}) for run in todo]
+        rows_by_trial = {row["trial"]: row for row in chosen}
+        jobs = [(run, fresh_run_config(trial_configs[run.trial], rows_by_trial[run.trial], run.seed)) for run in todo]
         if threads_here:
             finished = _train_in_driver(split, jobs, metric, threads_here, int(cpus_per_run))
         else:
