@@ -72,7 +72,7 @@ def _reselection_lines(result: dict[str, Any]) -> list[str]:
         return []
     without = result["without_reselection"]
     return [
-        f"Re-selection (the top 3 trials re-trained with 3 fresh seeds each, in the driver, one after another) took "
+        f"Re-selection (the top 3 trials re-trained with 3 fresh seeds each, in the driver's threads) took "
         f"{result['reselection_s']:.1f} s of that command (search.json `reselection_seconds`): "
         f"**{result['reselection_share']:.2f}** of the rest of the command (target < {RESELECTION_SHARE_TARGET:g}). "
         f"The same command with `--reselect-top 0`, run just before: {without['wall_s']:.1f} s spawn to exit.",

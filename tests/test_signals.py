@@ -148,7 +148,7 @@ def test_tensorboard_refuses_a_taken_port_before_printing_a_url(tmp_path: Path) 
 
 
 def test_a_stop_signal_during_reselection_keeps_finished_runs_and_resume_completes_it(tmp_path: Path) -> None:
-    """Re-selection trains in the driver: SIGTERM there stops the running run at its next
+    """Re-selection trains in the driver's threads: SIGTERM there stops the runs at their next
     epoch, saves none half-trained, exits 143 with the resume command; resume trains only the
     runs that were not saved and records the re-selection."""
     epochs, samples, top, seeds = 1500, 2, 2, 3  # six fresh runs of about a second each
@@ -167,7 +167,7 @@ def test_a_stop_signal_during_reselection_keeps_finished_runs_and_resume_complet
                 driver.send_signal(signal.SIGTERM)
                 break
         assert seen and seen[-1].startswith("Re-selection: "), "".join(seen)[-3000:]
-        assert "in this process, one at a time on 2 threads" in seen[-1]
+        assert "in this process, 2 at a time" in seen[-1]
         _, stderr = driver.communicate(timeout=DRIVER_TIMEOUT_S)
     finally:
         if driver.poll() is None:

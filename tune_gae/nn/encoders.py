@@ -95,6 +95,8 @@ class GCNEncoder(torch.nn.Module):
         self.cached = cached
         self.conv_mu = GCNConv(widths[-1], latent_channels)
         self.conv_logstd = GCNConv(widths[-1], latent_channels) if variational else None
+        # The training run's own random stream for dropout (Trainer sets it); None: torch's global one.
+        self.generator: torch.Generator | None = None
         # (tensor, its _version, operator): graphs and sparse features seen, most recent first.
         self._graphs: list[tuple[Tensor, int, GCNGraph]] = []
         self._features: list[tuple[Tensor, SparseOperator]] = []
@@ -130,8 +132,15 @@ class GCNEncoder(torch.nn.Module):
         if not (self.training and self.dropout > 0):
             return h
         if isinstance(h, SparseOperator):  # implicit zeros stay zero, as in dense dropout
-            return h.with_values(torch.nn.functional.dropout(h.matrix.values(), self.dropout, True))
-        return torch.nn.functional.dropout(h, self.dropout, True)
+            return h.with_values(self._drop(h.matrix.values()))
+        return self._drop(h)
+
+    def _drop(self, t: Tensor) -> Tensor:
+        """Inverted dropout, drawn from ``self.generator`` when the run has its own stream."""
+        if self.generator is None:
+            return torch.nn.functional.dropout(t, self.dropout, True)
+        keep = torch.empty_like(t).bernoulli_(1.0 - self.dropout, generator=self.generator)
+        return t * keep / (1.0 - self.dropout)
 
     def _graph(self, edge_index: Tensor, num_nodes: int, dtype: torch.dtype) -> GCNGraph:
         for i, (seen, version, graph) in enumerate(self._graphs):
@@ -184,11 +193,16 @@ def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized:
 def encode_from(model: GAE, encoded: Tensor | tuple[Tensor, Tensor]) -> Tensor:
     """What ``model.encode`` returns once its encoder gave ``encoded`` (PyG's ``GAE``/``VGAE.encode``).
 
-    For a VGAE: clamp logstd, keep mu/logstd for ``kl_loss``, sample z (mu in eval mode).
+    For a VGAE: clamp logstd, keep mu/logstd for ``kl_loss``, sample z (mu in eval mode), from the
+    encoder's own random stream when it has one (``GCNEncoder.generator``).
     """
     if isinstance(model, VGAE):
         mu, logstd = encoded
         model.__mu__, model.__logstd__ = mu, logstd.clamp(max=MAX_LOGSTD)
+        generator = getattr(model.encoder, "generator", None)
+        if model.training and generator is not None:
+            noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            return mu + noise * torch.exp(model.__logstd__)
         return model.reparametrize(model.__mu__, model.__logstd__)
     return encoded
 

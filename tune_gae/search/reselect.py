@@ -4,13 +4,12 @@ The best of many trials on one set of validation edges is partly noise (the winn
 After the search, the ``top`` trials by validation are re-trained from scratch with ``seeds``
 fresh model seeds each, on the same split without its test edges: as Ray tasks spread over the
 cluster's free slots when the search joined a cluster (or uses GPUs), and in the driver's own
-process, one run after another on all the trial slots' CPU threads, when it runs on this
-machine's CPUs alone. A Ray task needs a fresh worker process that imports torch and PyG first
+process, one thread per trial slot, when it runs on this machine's CPUs alone. A Ray task needs a fresh worker process that imports torch and PyG first
 (Ray Tune's trial actors, whose imports are done, are gone by then): on 2 cores the README
-search's 9 runs took 7.6 s as Ray tasks, of which about 5 s was those imports, and 3.6 s in the
-driver, where everything is imported. One run at a time, because dropout draws from torch's
-one global generator: two runs in threads would interleave their draws, and the exported run
-could not be reproduced from its seed (``tune-gae evaluate`` re-trains it). The winner is the configuration with the best MEAN validation score
+search's 9 runs took 7.6 s as Ray tasks, of which about 5 s was those imports, and 2.7 s in the
+driver, where everything is imported, several runs at once in threads: each run draws from its
+own random stream (``Trainer.generator``), so the exported run is the same as when it is
+re-trained from its seed alone (``tune-gae evaluate``). The winner is the configuration with the best MEAN validation score
 over those fresh runs; the search trial's own value is recorded but not averaged in, because
 it is the maximum that put the configuration in the top list.
 
@@ -140,7 +139,7 @@ def run_reselection(
 ) -> list[dict[str, Any]]:
     """Re-train the top trials with fresh seeds; the record.
 
-    ``threads_here`` > 0: in this process, one run at a time on that many CPU threads; else as
+    ``threads_here`` > 0: in this process, that many runs at a time (one CPU thread each); else as
     Ray tasks (Ray must be connected). ``trial_configs``: each candidate trial's resolved hyperparameters.
     Runs whose weights already sit in ``<path>/reselection`` are not trained again. Returns one
     entry per candidate, best mean first: ``trial, config, search_value, seeds, values, mean, std``.
@@ -156,14 +155,14 @@ def run_reselection(
     runs = [FreshRun(row["trial"], seed) for row in chosen for seed in seed_list]
     todo = [run for run in runs if not (folder / run.file_name).is_file()]
     if echo is not None:
-        where = f"in this process, one at a time on {threads_here} threads" if threads_here else "as Ray tasks"
+        where = f"in this process, {threads_here} at a time" if threads_here else "as Ray tasks"
         echo(f"Re-selection: top {len(chosen)} trials x {seeds} fresh seeds on best_{metric}, {where} "
              f"({len(runs) - len(todo)} of {len(runs)} runs already done).")
     if todo:
         rows_by_trial = {row["trial"]: row for row in chosen}
         jobs = [(run, fresh_run_config(trial_configs[run.trial], rows_by_trial[run.trial], run.seed)) for run in todo]
         if threads_here:
-            finished = _train_in_driver(split, jobs, metric, threads_here)
+            finished = _train_in_driver(split, jobs, metric, threads_here, max(1, int(cpus_per_run)))
         else:
             finished = _train_as_ray_tasks(split, jobs, metric, cpus_per_run, gpus_per_run)
         failed: list[str] = []
@@ -211,15 +210,14 @@ def _train_as_ray_tasks(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, A
 
 
 def _train_in_driver(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, Any]]], metric: str,
-                     torch_threads: int) -> Finished:
-    """The runs one after another in this process (a worker thread, so that Ctrl-C reaches the
-    main thread at once); (run, state, error) as they end. Interrupted (Ctrl-C, or the generator
-    closed): runs not started are dropped, the running one stops at its next epoch, and this
-    returns once it has."""
+                     threads: int, torch_threads: int) -> Finished:
+    """``threads`` runs at a time in this process; (run, state, error) as they end. Interrupted
+    (Ctrl-C, or the generator closed): runs not started are dropped, running ones stop at their
+    next epoch, and this returns once they have."""
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune-gae-reselect")
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tune-gae-reselect")
     pending: dict[Future[dict[str, Any]], FreshRun] = {
-        pool.submit(retrain, split, hyper, metric, max(1, torch_threads), stop): run for run, hyper in jobs
+        pool.submit(retrain, split, hyper, metric, torch_threads, stop): run for run, hyper in jobs
     }
     try:
         while pending:
@@ -329,10 +327,9 @@ def reselect_search(
         metrics = result.metrics or {}
         name = f"trial_{metrics['trial_id']}" if metrics.get("trial_id") else Path(result.path).name
         configs[name] = {"seed": settings.seed, **resolve_trial_config(result.config or {})}
-    # Here, in the driver, when every slot is one of this machine's CPUs (all of them for each run
-    # in turn); else Ray tasks.
+    # Here, in the driver's threads, when every slot is one of this machine's CPUs; else Ray tasks.
     here = not joins_cluster(settings.address) and settings.gpus_per_trial == 0
-    threads_here = int(trial_slots(settings, _node_resources()) * max(1.0, settings.cpus_per_trial)) if here else 0
+    threads_here = trial_slots(settings, _node_resources()) if here else 0
     try:
         entries = run_reselection(
             path, split.without_test(), [row for row in rows if row["trial"] in configs], configs,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import time
 from typing import Any
 
@@ -26,6 +27,11 @@ METRICS = VALIDATION_METRICS
 
 
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
+# A run's own random stream is seeded with its seed plus this (not the seed itself: its draws are
+# then not the same numbers as the weight initialisation's).
+RUN_STREAM_OFFSET = 7919
+# Held while a run seeds torch's global generator and draws its initial weights from it.
+GLOBAL_RNG_LOCK = threading.Lock()
 
 
 class DivergedError(RuntimeError):
@@ -39,14 +45,15 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def sample_negatives(num_nodes: int, count: int, device: torch.device) -> Tensor:
-    """Uniform random node pairs without self loops.
+def sample_negatives(num_nodes: int, count: int, device: torch.device,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """Uniform random node pairs without self loops (drawn from ``generator`` when given).
 
     Unlike PyG's ``negative_sampling`` this does not reject true edges: on sparse graphs
     (Cora: density 0.14 %) a collision is rare noise, and skipping the check keeps it O(count).
     """
-    src = torch.randint(0, num_nodes, (count,), device=device)
-    shift = torch.randint(1, num_nodes, (count,), device=device)
+    src = torch.randint(0, num_nodes, (count,), device=device, generator=generator)
+    shift = torch.randint(1, num_nodes, (count,), device=device, generator=generator)
     return torch.stack([src, (src + shift) % num_nodes])
 
 
@@ -59,8 +66,12 @@ def train_epoch(
     config: TrainConfig,
     *,
     encoded: Tensor | tuple[Tensor, Tensor] | None = None,
+    generator: torch.Generator | None = None,
 ) -> float:
     """One optimisation step on the training graph; returns the loss.
+
+    ``generator``: the run's own random stream for masks, edge dropout and negatives (the
+    encoder's dropout and a VGAE's sampling use ``model.encoder.generator``); None: torch's global one.
 
     ``encoded``: the encoder's output for the current weights, computed with autograd (see
     ``Trainer.step``); the forward pass is then skipped. Only valid without any dropout or mask.
@@ -78,21 +89,22 @@ def train_epoch(
         keep = torch.ones(num_edges, dtype=torch.bool, device=x.device)
         if config.mask_ratio > 0:
             # message_edges is [train_pos, train_pos flipped] (LinkSplit.train_edge_index).
-            masked = torch.rand(num_edges, device=x.device) < config.mask_ratio
+            masked = torch.rand(num_edges, device=x.device, generator=generator) < config.mask_ratio
             if bool(masked.any()):
                 keep = ~masked
                 masked_pos = message_edges[:, :num_edges][:, masked]
         if config.edge_dropout > 0:
             # Drop both directions of an edge together. Zero weights rather than a new edge
             # list: the model keeps its cached graph structure.
-            keep = keep & (torch.rand(num_edges, device=x.device) >= config.edge_dropout)
+            keep = keep & (torch.rand(num_edges, device=x.device, generator=generator) >= config.edge_dropout)
         if config.mask_ratio > 0 or config.edge_dropout > 0:
             edge_weight = keep.repeat(2).to(x.dtype)
-        z = model.encode(x, message_edges, edge_weight)
+        z = encode_from(model, model.encoder(x, message_edges, edge_weight))
         if masked_pos is not None:
             train_pos = prepare_pairs(masked_pos, x.size(0), z.size(1))
     num_pos = train_pos.count if isinstance(train_pos, PairSet) else train_pos.size(1)
-    neg = prepare_pairs(sample_negatives(x.size(0), config.neg_ratio * num_pos, x.device), x.size(0), z.size(1))
+    negatives = sample_negatives(x.size(0), config.neg_ratio * num_pos, x.device, generator)
+    neg = prepare_pairs(negatives, x.size(0), z.size(1))
     loss = recon_loss(z, train_pos, neg)
     if isinstance(model, VGAE) and config.kl_weight > 0:
         loss = loss + config.kl_weight / x.size(0) * model.kl_loss()
@@ -135,7 +147,10 @@ class Trainer:
         self.model_config = model_config
         self.train_config = train_config
         self.metric = metric
-        torch.manual_seed(train_config.seed)
+        # Weights are drawn from torch's global generator, under a lock (re-selection trains runs in
+        # threads); everything random after that (dropout, masks, negatives, a VGAE's samples)
+        # comes from the run's own generator, so a run is the same whatever else runs beside it.
+        self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed + RUN_STREAM_OFFSET)
         # Normalised once; CSR when mostly zeros (the first layer then runs sparse).
         self.x = prepare_features(split.x.to(self.device), normalize=model_config.normalize_features)
         # The same tensor every epoch: the model caches its normalised adjacency by identity.
@@ -145,7 +160,10 @@ class Trainer:
         self._train_pairs = prepare_pairs(self.train_pos, split.num_nodes, model_config.latent_channels)
         self.val_pos = split.val_pos.to(self.device)
         self.val_neg = split.val_neg.to(self.device)
-        self.model = build_model(model_config, cached=True, inputs_normalized=True).to(self.device)
+        with GLOBAL_RNG_LOCK:
+            torch.manual_seed(train_config.seed)
+            self.model = build_model(model_config, cached=True, inputs_normalized=True).to(self.device)
+        self.model.encoder.generator = self.generator
         self.optimizer = torch.optim.Adam(
             self.model.parameters(),
             lr=train_config.lr,
@@ -177,7 +195,7 @@ class Trainer:
         started = time.perf_counter()
         loss = train_epoch(
             self.model, self.optimizer, self.x, self.message_edges, self._train_pairs, self.train_config,
-            encoded=self._take_forward(),
+            encoded=self._take_forward(), generator=self.generator,
         )
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
@@ -252,7 +270,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "best": dict(self.best),
             "best_state": self.best_state,
-            "rng": torch.get_rng_state(),
+            "rng": self.generator.get_state(),  # the run's own stream (see __init__)
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -263,7 +281,7 @@ class Trainer:
         self.best = {**_unset_best(), **state["best"]}  # checkpoints from before Hits/MRR lack them
         self.best_state = copy.copy(state["best_state"])
         self._best_z = None
-        torch.set_rng_state(state["rng"])
+        self.generator.set_state(state["rng"])
 
 
 def _unset_best() -> dict[str, float]:
