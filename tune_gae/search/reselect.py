@@ -2,16 +2,18 @@
 
 The best of many trials on one set of validation edges is partly noise (the winner's curse).
 After the search, the ``top`` trials by validation are re-trained from scratch with ``seeds``
-fresh model seeds each, on the same split without its test edges: as Ray tasks spread over the
-cluster's free slots when the search joined a cluster (or uses GPUs), and in the driver's own
-process, one thread per trial slot, when it runs on this machine's CPUs alone. A Ray task needs a fresh worker process that imports torch and PyG first
-(Ray Tune's trial actors, whose imports are done, are gone by then): on 2 cores the README
-search's 9 runs took 7.6 s as Ray tasks, of which about 5 s was those imports, and 2.7 s in the
-driver, where everything is imported, several runs at once in threads: each run draws from its
-own random stream (``Trainer.generator``), so the exported run is the same as when it is
-re-trained from its seed alone (``tune-gae evaluate``). The winner is the configuration with the best MEAN validation score
-over those fresh runs; the search trial's own value is recorded but not averaged in, because
-it is the maximum that put the configuration in the top list.
+fresh model seeds each, on the same split without its test edges. The winner is the
+configuration with the best MEAN validation score over those fresh runs; the search trial's own
+value is recorded but not averaged in, because it is the maximum that put the configuration in
+the top list.
+
+Where the runs train: as Ray tasks spread over the cluster's free slots when the search joined a
+cluster (or uses GPUs); in the driver's own process, one thread per trial slot, when it runs on
+this machine's CPUs alone. A Ray task needs a fresh worker process that imports torch and PyG
+first (Ray Tune's trial actors are gone by then): on 2 cores the README search's 9 runs took
+7.6 s as Ray tasks, about 5 s of it imports, and 2.7 s in the driver. Each run draws from its
+own random stream (``Trainer.generator``), so a run beside another is the run its seed gives
+alone, and ``tune-gae evaluate`` re-trains the exported one exactly.
 
 Exported weights: the winning configuration's fresh run with the best validation score (its
 best-validation epoch). Every fresh run's weights are kept in ``<search>/reselection/`` so an

@@ -66,12 +66,11 @@ def train_epoch(
     config: TrainConfig,
     *,
     encoded: Tensor | tuple[Tensor, Tensor] | None = None,
-    generator: torch.Generator | None = None,
 ) -> float:
     """One optimisation step on the training graph; returns the loss.
 
-    ``generator``: the run's own random stream for masks, edge dropout and negatives (the
-    encoder's dropout and a VGAE's sampling use ``model.encoder.generator``); None: torch's global one.
+    Masks, edge dropout and negatives draw from the run's own stream, ``model.encoder.generator``
+    (as the encoder's dropout and a VGAE's sampling do; ``Trainer`` sets it), else torch's global one.
 
     ``encoded``: the encoder's output for the current weights, computed with autograd (see
     ``Trainer.step``); the forward pass is then skipped. Only valid without any dropout or mask.
@@ -81,6 +80,7 @@ def train_epoch(
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
+    generator = getattr(model.encoder, "generator", None)
     if encoded is not None:
         z = encode_from(model, encoded)
     else:
@@ -195,7 +195,7 @@ class Trainer:
         started = time.perf_counter()
         loss = train_epoch(
             self.model, self.optimizer, self.x, self.message_edges, self._train_pairs, self.train_config,
-            encoded=self._take_forward(), generator=self.generator,
+            encoded=self._take_forward(),
         )
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
