@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench_large_graphs import MEAN_DEGREE, featureless_split
+from bench_large_graphs import MODEL as LARGE_MODEL
 from common import REPO, Context, Target, columns, log, ms, worker_command, worker_main
 
 PART = "gpu"
@@ -54,8 +56,6 @@ FULL = Plan(graphs=("Cora", "CiteSeer", "embedding:1e6", "embedding:1e7"),
             epochs=20, packs=(1, 2, 4, 8, 16), pack_graph="Cora", pack_epochs=300)
 QUICK = Plan(graphs=("Cora", "embedding:1e4"), epochs=3, packs=(1, 2), pack_graph="Cora", pack_epochs=20)
 LARGE_EPOCHS = 2  # timed epochs of an "embedding:" graph (after one warm-up epoch)
-MEAN_DEGREE = 20  # of the featureless synthetic graphs (as in bench_large_graphs.py)
-LARGE_MODEL = {"encoder": "gcn", "hidden_channels": (64,), "latent_channels": 32}
 # Figures measured on a lent GPU machine (benchmarks/gpu_device.sh), shown when this run has no GPU.
 RECORDED = Path(__file__).resolve().parent / "gpu_h200.json"
 
@@ -77,23 +77,16 @@ def _sync(device: Any) -> None:
 def _split_and_model(graph: str, root: str) -> tuple[Any, Any]:
     """The split and model of one row: a Planetoid graph with its features and the default GAE,
     or a featureless synthetic graph of ``embedding:<edges>`` edges with learnable embeddings."""
-    from dataclasses import replace
-
     from tune_gae.config import DataConfig, ModelConfig
-    from tune_gae.data.features import node_inputs
-    from tune_gae.data.sources import seed_shipped_raw_files, synthetic_graph
-    from tune_gae.data.split import load_split, split_edges
+    from tune_gae.data.sources import seed_shipped_raw_files
+    from tune_gae.data.split import load_split
 
     if not graph.startswith("embedding:"):
         seed_shipped_raw_files(graph, Path(root))  # the package's own raw files when root lacks them
         split = load_split(DataConfig(graph, root=root))
         return split, ModelConfig(in_channels=split.num_features)
-    edges = int(float(graph.partition(":")[2]))
-    nodes = 2 * edges // MEAN_DEGREE
-    data = synthetic_graph(f"synthetic:nodes={nodes},degree={MEAN_DEGREE},features=1")
-    split = split_edges(data, val_ratio=0.05, test_ratio=0.10, seed=0)
-    x = node_inputs("embedding", features=None, train_pos=split.train_pos, num_nodes=nodes)
-    return replace(split, x=x), ModelConfig(in_channels=x.size(1), normalize_features=False, **LARGE_MODEL)
+    split = featureless_split(int(float(graph.partition(":")[2])))
+    return split, ModelConfig(in_channels=split.num_features, normalize_features=False, **LARGE_MODEL)
 
 
 def epoch_times(split: Any, model_config: Any, device_name: str, epochs: int) -> dict[str, Any]:

@@ -33,27 +33,34 @@ MODEL = {"encoder": "gcn", "hidden_channels": (64,), "latent_channels": 32}
 RESULTS_FILE = Path(__file__).resolve().parent / "large_graphs.json"
 
 
+def featureless_split(edges: int) -> Any:
+    """A seeded featureless synthetic graph of about ``edges`` edges (mean degree ``MEAN_DEGREE``),
+    split 85/5/10, its inputs a learnable embedding per node (also used by bench_gpu.py)."""
+    from dataclasses import replace
+
+    from tune_gae.data import split_edges, synthetic_graph
+    from tune_gae.data.features import node_inputs
+
+    nodes = 2 * edges // MEAN_DEGREE
+    graph = synthetic_graph(f"synthetic:nodes={nodes},degree={MEAN_DEGREE},features=1")
+    split = split_edges(graph, val_ratio=0.05, test_ratio=0.10, seed=0)
+    return replace(split, x=node_inputs("embedding", features=None, train_pos=split.train_pos, num_nodes=nodes))
+
+
 def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
     """One size, in this process: build, split, train ``epochs`` epochs, measure."""
     import torch
 
     from tune_gae.allocator import keep_freed_memory
     from tune_gae.config import ModelConfig, TrainConfig
-    from tune_gae.data import split_edges, synthetic_graph
-    from tune_gae.data.features import node_inputs
     from tune_gae.search.memory import estimate_trial_bytes
     from tune_gae.training import Trainer
 
     keep_freed_memory()
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    nodes = 2 * edges // MEAN_DEGREE
-    graph = synthetic_graph(f"synthetic:nodes={nodes},degree={MEAN_DEGREE},features=1")
-    split = split_edges(graph, val_ratio=0.05, test_ratio=0.10, seed=0)
-    x = node_inputs("embedding", features=None, train_pos=split.train_pos, num_nodes=nodes)
-    from dataclasses import replace
-
-    split = replace(split, x=x)
+    split = featureless_split(edges)
+    x, nodes = split.x, split.num_nodes
     model_config = ModelConfig(in_channels=x.size(1), normalize_features=False, **MODEL)
     trainer = Trainer(split, model_config, TrainConfig(lr=0.01, epochs=epochs), device="cpu")
     setup = time.perf_counter() - started
@@ -74,7 +81,7 @@ def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
     steady = times[1:] or times
     return {
         "size": edges,
-        "edges": int(graph.edge_index.size(1) // 2),
+        "edges": int(split.train_pos.size(1) + split.val_pos.size(1) + split.test_pos.size(1)),
         "nodes": nodes,
         "train_edges": int(split.train_pos.size(1)),
         "epochs": epochs,
@@ -86,6 +93,37 @@ def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
         "estimate_gib": round(estimate / 2**30, 2),
         "val_auc_last": round(float(row["val_auc"]), 4),
     }
+
+
+def markdown() -> list[str]:
+    """Its section of RESULTS.md (issue #12), from ``large_graphs.json`` (none when it never ran)."""
+    if not RESULTS_FILE.is_file():
+        return []
+    record = json.loads(RESULTS_FILE.read_text())
+    rows = [r for r in record["rows"] if "error" not in r]
+    lines = [
+        "## Featureless large graphs: learnable embeddings from 1e5 to 1e7 edges",
+        "",
+        f"`{record['command']}` ({record['date']}; saved in `benchmarks/large_graphs.json`). Each size in a fresh "
+        f"process: a seeded featureless synthetic graph (mean degree {MEAN_DEGREE}), the 85/5/10 split, a learnable "
+        "embedding per node (a sparse identity block into the first layer), GCN 64 -> latent 32, GAE, lr 0.01, "
+        f"{rows[0]['threads'] if rows else '?'} threads; an epoch is a training step plus validation. Peak = max RSS "
+        "of the process; estimate = what `tune_gae.search.memory.estimate_trial_bytes` predicts before a search "
+        "starts (the search refuses, exit 2, when trials would not fit).",
+        "",
+        "| edges | nodes | ms / epoch (after the first) | first epoch ms | setup s | peak RSS GiB | pre-trial estimate GiB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {r['edges']:,} | {r['nodes']:,} | {r['ms_per_epoch']:,} | {r['first_epoch_ms']:,} | {r['setup_s']} | "
+          f"{r['peak_rss_gib']} | {r['estimate_gib']} |" for r in rows],
+        *[f"| {r['edges']:,} | failed: {r['error']} | | | | | |" for r in record["rows"] if "error" in r],
+        "",
+    ]
+    if rows:
+        largest = max(rows, key=lambda r: r["edges"])
+        over = [100 * (r["estimate_gib"] / r["peak_rss_gib"] - 1) for r in rows]
+        lines += [f"Largest: {largest['edges']:,} edges in {largest['peak_rss_gib']} GiB peak (target: within 24 GiB). "
+                  f"The estimate is {min(over):+.0f} % to {max(over):+.0f} % of the measured peaks.", ""]
+    return lines
 
 
 def main() -> None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,6 +29,7 @@ from tune_gae.train.metrics import auc_ap
 from tune_gae.train.trainer import Trainer, link_metrics
 
 REPEATS = 60
+RESULTS_FILE = Path(__file__).resolve().parent / "metrics_cost.json"  # shown in RESULTS.md by run.py
 
 
 def median_ms(work: Callable[[], object], repeats: int = REPEATS) -> float:
@@ -67,7 +71,34 @@ def main() -> None:
     for kind, row in results.items():
         print(f"{kind:8} {row['negatives_per_set']:>7} negatives: AUC/AP only {row['old_ms']:.2f} ms, "
               f"every metric {row['all_ms']:.2f} ms, whole epoch (GCN 32/16) {row['epoch_ms']:.2f} ms")
+    record = {"command": " ".join(["python", "benchmarks/metrics_cost.py", *sys.argv[1:]]),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}
+    RESULTS_FILE.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(results))
+
+
+def markdown() -> list[str]:
+    """Its section of RESULTS.md, from the last saved run (none when it never ran)."""
+    if not RESULTS_FILE.is_file():
+        return []
+    record: dict[str, Any] = json.loads(RESULTS_FILE.read_text())
+    rows = record["results"]
+    uniform = rows["uniform"]
+    lines = [
+        "## Cost of every link metric per epoch (issue #13)",
+        "",
+        f"`{record['command']}` ({record['date']}; saved in `benchmarks/metrics_cost.json`). Median of "
+        f"{REPEATS} repeats, one thread, Cora, validation edges.",
+        "",
+        "| negatives | negative pairs scored | AUC/AP only | every metric (AUC, AP, MRR, Hits@10/20/50/100) | whole `Trainer.step` |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, row in rows.items():
+        lines.append(f"| {kind} | {row['negatives_per_set']:,} | {row['old_ms']:.2f} ms | {row['all_ms']:.2f} ms | "
+                     f"{row['epoch_ms']:.2f} ms |")
+    extra = uniform["all_ms"] - uniform["old_ms"]
+    return [*lines, "", f"With uniform negatives MRR and Hits@K add {extra:.2f} ms per epoch, "
+            f"{100 * extra / uniform['epoch_ms']:.1f} % of the whole epoch.", ""]
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DEFAULT_DATA_ROOT, HERE, Context, elapsed, log, machine_info, stop_ray, targets_table  # noqa: E402
 
+# Benchmarks run as scripts of their own (too long, or another machine); RESULTS.md shows what they saved.
+STANDALONE = ("bench_large_graphs", "metrics_cost")
+
 
 def benchmark_modules() -> dict[str, ModuleType]:
     """``bench_*.py`` modules that declare a ``PART``, by part, in their ``ORDER`` (a module
@@ -84,15 +87,23 @@ def write_markdown(path: Path, results: dict[str, Any], modules: dict[str, Modul
     lines += targets_table([target for module, result in ran for target in module.targets(result)])
     for module, result in ran:
         lines += module.markdown(result)
+    for name in STANDALONE:  # scripts of their own: their last saved results, re-read each time
+        lines += importlib.import_module(name).markdown()
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
 def merged(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
-    """``now``'s parts over ``earlier``'s; the command and times of both stay on record."""
-    runs = [*earlier.get("runs", [{k: earlier[k] for k in ("command", "started", "seconds") if k in earlier}]),
+    """``now``'s parts over ``earlier``'s; the runs whose parts still show stay on record."""
+    first = {k: earlier[k] for k in ("command", "started", "seconds") if k in earlier}
+    runs = [*earlier.get("runs", [first]),
             {"command": now["command"], "started": now["started"], "seconds": now["seconds"],
              "parts": list(now["parts"])}]
-    return {**earlier, "parts": {**earlier["parts"], **now["parts"]}, "runs": runs,
+    shown = []  # a run every part of which a later run re-ran no longer shows anywhere
+    for i, run in enumerate(runs):
+        later = {part for other in runs[i + 1:] for part in other.get("parts", [])}
+        if "parts" not in run or set(run["parts"]) - later:
+            shown.append(run)
+    return {**earlier, "parts": {**earlier["parts"], **now["parts"]}, "runs": shown,
             "load_average_end": now["load_average_end"]}
 
 
