@@ -282,3 +282,86 @@ def test_best_embedding_equals_the_best_model_on_raw_inputs(synthetic) -> None:
             trainer.step()
         expected = embed(trainer.best_model(), synthetic.x, synthetic.train_edge_index)
         assert torch.allclose(trainer.best_embedding(), expected, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- issue #14 options
+
+
+@pytest.mark.parametrize("config", [{}, {"model": "vgae"}, {"encoder": "linear", "ensemble": 3}])
+def test_embedding_norm_gives_every_node_that_length(synthetic, config) -> None:
+    """embedding_norm: every node's embedding (a VGAE's mu; an ensemble's whole row) has L2 length s."""
+    model = build_model(ModelConfig(in_channels=synthetic.num_features, embedding_norm=2.5, **config))
+    z = embed(model, synthetic.x, synthetic.train_edge_index)
+    assert torch.allclose(z.norm(dim=1), torch.full((z.size(0),), 2.5), atol=1e-5)
+    plain = build_model(ModelConfig(in_channels=synthetic.num_features, **config))
+    plain.load_state_dict(model.state_dict())  # the same weights without the rescaling
+    raw = embed(plain, synthetic.x, synthetic.train_edge_index)
+    assert not torch.allclose(raw.norm(dim=1), z.norm(dim=1), atol=1e-2)
+
+
+@pytest.mark.parametrize("config", [{"encoder": "linear"}, {"hidden_channels": (16, 8), "embedding_norm": 2.0},
+                                    {"model": "vgae", "encoder": "linear"}])
+def test_an_ensembles_inner_product_is_the_mean_of_its_members(synthetic, config) -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(in_channels=synthetic.num_features, ensemble=3, **config))
+    x, edges = synthetic.x, synthetic.train_edge_index
+    z = embed(model, x, edges)
+    assert z.shape == (synthetic.num_nodes, 3 * model.encoder.members[0].conv_mu.out_channels)
+    member_scores = []
+    for member in model.encoder.members:
+        out = member.eval()(x, edges)
+        member_z = out[0] if isinstance(out, tuple) else out
+        member_scores.append(member_z @ member_z.t())
+    assert torch.allclose(z @ z.t(), torch.stack(member_scores).mean(0), atol=1e-4)
+    # Members are drawn independently: no two start with the same weights.
+    first = [m.conv_mu.lin.weight for m in model.encoder.members]
+    assert not torch.allclose(first[0], first[1])
+
+
+def test_ensemble_members_learn_from_their_own_scores_only(synthetic) -> None:
+    """Each member's gradient is that of its own loss: changing member 1 leaves member 0's unchanged
+    (a loss on the averaged score would couple them)."""
+    from tune_gae.train.trainer import train_epoch
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(in_channels=synthetic.num_features, encoder="linear", ensemble=2))
+    x, edges = synthetic.x, synthetic.train_edge_index
+    config = TrainConfig(neg_ratio=2)
+
+    def member0_grad() -> torch.Tensor:
+        model.encoder.generator = torch.Generator().manual_seed(5)  # the same negatives each call
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        train_epoch(model, optimizer, x, edges, synthetic.train_pos, config)
+        return model.encoder.members[0].conv_mu.lin.weight.grad.clone()
+
+    before = member0_grad()
+    with torch.no_grad():
+        model.encoder.members[1].conv_mu.lin.weight.mul_(3.0)
+    assert torch.allclose(member0_grad(), before)
+    # ... and it IS the gradient of member 0's loss alone.
+    model.encoder.generator = torch.Generator().manual_seed(5)
+    gen = model.encoder.generator
+    from tune_gae.train.trainer import sample_negatives
+    neg = sample_negatives(x.size(0), 2 * synthetic.train_pos.size(1), x.device, gen)
+    member = model.encoder.members[0]
+    member.generator = None
+    alone = recon_loss(member.train()(x, edges), synthetic.train_pos, neg)
+    (grad,) = torch.autograd.grad(alone, [member.conv_mu.lin.weight])
+    assert torch.allclose(grad, before, atol=1e-6)
+
+
+@pytest.mark.parametrize("config", [{"hidden_channels": (16, 8), "ensemble": 3, "embedding_norm": 2.0},
+                                    {"model": "vgae", "encoder": "linear", "ensemble": 2},
+                                    {"encoder": "linear", "embedding_norm": 3.0}])
+def test_portable_encoder_reproduces_ensembles_and_rescaled_embeddings(synthetic, config, tmp_path) -> None:
+    from tune_gae.nn.portable import write_portable_encoder
+
+    torch.manual_seed(1)
+    model_config = ModelConfig(in_channels=synthetic.num_features, **config)
+    model = build_model(model_config)
+    x, edges = synthetic.x, synthetic.train_edge_index
+    z = embed(model, x, edges)
+    note = write_portable_encoder(tmp_path / "encoder.pt2", model_config, model.state_dict(), x, edges, z)
+    assert "reproduces" in note
+    program = torch.export.load(tmp_path / "encoder.pt2").module()
+    assert torch.allclose(program(x, edges), z, atol=1e-5)

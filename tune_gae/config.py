@@ -96,6 +96,12 @@ class ModelConfig:
     normalize_features: bool = True  # row-normalise inputs (PyG's NormalizeFeatures) in the encoder
     node_encoding: str = "features"  # one of NODE_ENCODINGS (tune_gae.data.features)
     encoding_dims: int = 16  # columns of the spectral encoding (when node_encoding uses it)
+    # Each node's embedding (a VGAE's mu) rescaled to this L2 length, so the inner product is a
+    # scaled cosine (Ahn & Kim's GNAE, CIKM 2021); 0: the raw inner product.
+    embedding_norm: float = 0.0
+    # A seed ensemble: this many encoders, each drawn and trained as alone (its own loss); a node's
+    # embedding is theirs concatenated over sqrt(count), so its inner product averages their scores.
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         # A linear encoder has no hidden layer: its config says so (bundles, TensorBoard HParams).
@@ -110,7 +116,12 @@ class ModelConfig:
         for width in self.hidden_channels:
             WIDTH_RULE.check("hidden widths", width)
         _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features",
-                             "node_encoding", "encoding_dims"))
+                             "node_encoding", "encoding_dims", "embedding_norm", "ensemble"))
+
+    @property
+    def embedding_dim(self) -> int:
+        """Columns of a node's embedding: the latent size times the ensemble's members."""
+        return self.latent_channels * self.ensemble
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -147,6 +147,8 @@ RULES: dict[str, Rule] = {
     "neg_ratio": Rule(int, low=1),
     "edge_dropout": Rule(float, low=0.0, below=1.0),
     "mask_ratio": Rule(float, low=0.0, below=1.0),
+    "embedding_norm": Rule(float, low=0.0),
+    "ensemble": Rule(int, low=1),
     "normalize_features": Rule(bool),
     "patience": Rule(int, low=0),
     "seed": Rule(int),

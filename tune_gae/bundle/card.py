@@ -104,7 +104,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "import torch",
         'encoder = torch.export.load("path/to/bundle/encoder.pt2").module()  # no code is unpickled',
         "z = encoder(x, edge_index)   # any graph: raw features [N, "
-        f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {model['latent_channels']}]",
+        f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {model['latent_channels'] * model.get('ensemble', 1)}]",
         "```",
         "",
         f"`encoder.pt2`: {encoder_note}. Command line: `tune-gae embed`, `tune-gae predict`, `tune-gae evaluate`.",

@@ -197,7 +197,7 @@ def load_embeddings(bundle: str | Path) -> Tensor:
     config = read_bundle_config(bundle)
     folder = _bundle_dir(bundle)
     z = _load_tensors(folder, EMBEDDINGS_FILE)
-    latent = bundle_model_config(config).latent_channels
+    latent = bundle_model_config(config).embedding_dim
     if not isinstance(z, Tensor) or z.dim() != 2 or not z.is_floating_point():
         raise TuneGAEError(f"{folder / EMBEDDINGS_FILE} is not a float matrix: re-export the bundle.")
     if tuple(z.shape) != (config["num_nodes"], latent):

@@ -37,6 +37,10 @@ from tune_gae.cli.options import (
 @hyper_option("edge_dropout", help="Share of message-passing edges dropped each epoch.")
 @hyper_option("mask_ratio", help="Share of training edges hidden from message passing each epoch and "
               "reconstructed (MaskGAE); 0: the plain GAE loss.")
+@hyper_option("embedding_norm", help="Rescale every node embedding to this L2 length (a scaled-cosine "
+              "decoder, GNAE); 0: the raw inner product.")
+@hyper_option("ensemble", help="Train this many encoders side by side (a seed ensemble) and average "
+              "their scores through one concatenated embedding.")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,
               help="Row-normalise node features (the paper's setting) or feed them raw.")
 @click.option("--node-encoding", default=None,
@@ -70,6 +74,8 @@ def train(
     neg_ratio: int,
     edge_dropout: float,
     mask_ratio: float,
+    embedding_norm: float,
+    ensemble: int,
     normalize_features: bool,
     node_encoding: str | None,
     encoding_dims: int,
@@ -96,6 +102,7 @@ def train(
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
         neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,
+        embedding_norm=embedding_norm, ensemble=ensemble,
     )
     if node_encoding:
         hyper["node_encoding"] = node_encoding

@@ -12,6 +12,8 @@ passes, ``M^T @ grad``) run as weighted ``embedding_bag`` sums over CSR rows. On
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 from torch_geometric.nn import GAE, VGAE, GCNConv
@@ -29,6 +31,7 @@ from tune_gae.nn.sparse import (
 # Features with at most this share of non-zeros enter the first layer as a CSR matrix: a
 # sparse-dense product costs about 2-3x a dense one per non-zero on CPU, so this keeps a margin.
 SPARSE_FEATURES_MAX_DENSITY = 0.25
+ROW_NORM_EPS = 1e-12  # as torch.nn.functional.normalize: a zero row is not divided by zero
 GRAPH_CACHE_SIZE = 2  # graphs an encoder keeps (by edge_index tensor), most recent first
 
 
@@ -65,6 +68,13 @@ def prepare_features(x: Tensor, *, normalize: bool) -> Tensor:
     return normalize_features(x) if normalize else x
 
 
+def rescale_rows(z: Tensor, length: float) -> Tensor:
+    """Each row of ``z`` scaled to L2 ``length`` (a zero row stays zero); ``z`` itself when 0."""
+    if not length:
+        return z
+    return z * (length / z.norm(dim=-1, keepdim=True).clamp(min=ROW_NORM_EPS))
+
+
 # --------------------------------------------------------------------------- encoder
 
 
@@ -85,9 +95,11 @@ class GCNEncoder(torch.nn.Module):
         variational: bool = False,
         cached: bool = False,
         normalize_input: bool = False,
+        embedding_norm: float = 0.0,
     ) -> None:
         super().__init__()
         self.normalize_input = normalize_input
+        self.embedding_norm = embedding_norm
         widths = [in_channels, *hidden_channels]
         self.hidden = torch.nn.ModuleList(GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.dropout = dropout
@@ -112,13 +124,17 @@ class GCNEncoder(torch.nn.Module):
             h = self._layer(self._dropout(h), conv.lin.weight, conv.bias, adjacency).relu()
         h = self._dropout(h)
         if self.conv_logstd is None:
-            return self._layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency)
+            return self._rescale(self._layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency))
         # mu and logstd share their input: one product with both weight matrices side by side.
         weight = torch.cat([self.conv_mu.lin.weight, self.conv_logstd.lin.weight])
         bias = torch.cat([self.conv_mu.bias, self.conv_logstd.bias])
         out = self._layer(h, weight, bias, adjacency)
         latent = self.conv_mu.lin.weight.size(0)
-        return out[:, :latent], out[:, latent:]
+        return self._rescale(out[:, :latent]), out[:, latent:]
+
+    def _rescale(self, z: Tensor) -> Tensor:
+        """Each row to length ``embedding_norm`` (unchanged when 0): a scaled-cosine decoder."""
+        return rescale_rows(z, self.embedding_norm)
 
     def _layer(self, h: Tensor | SparseOperator, weight: Tensor, bias: Tensor, adjacency: SparseOperator) -> Tensor:
         """``GCNConv``: ``A_hat @ (h @ W^T) + b``, multiplying in the cheaper order."""
@@ -168,6 +184,53 @@ class GCNEncoder(torch.nn.Module):
         return operator
 
 
+class EnsembleEncoder(torch.nn.Module):
+    """A seed ensemble: ``GCNEncoder`` members, each initialised from its own draws and trained on
+    its own loss (``member_blocks``), side by side.
+
+    A node's embedding is the members' embeddings concatenated and scaled by ``1/sqrt(M)``, so the
+    inner product of two nodes is the MEAN of the members' inner products: still an inner-product
+    decoder over one embedding per node. For a VGAE, logstd is shifted by ``log(1/sqrt(M))``
+    so that a sample is the members' samples concatenated and scaled alike.
+    """
+
+    def __init__(self, members: list[GCNEncoder]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        self.variational = members[0].variational
+
+    @property
+    def generator(self) -> torch.Generator | None:
+        return self.members[0].generator
+
+    @generator.setter
+    def generator(self, generator: torch.Generator | None) -> None:
+        for member in self.members:  # one stream, drawn by each member in turn
+            member.generator = generator
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        outputs = [member(x, edge_index, edge_weight) for member in self.members]
+        scale = len(self.members) ** -0.5
+        if self.variational:
+            mu = torch.cat([mu for mu, _ in outputs], dim=-1) * scale
+            return mu, torch.cat([logstd for _, logstd in outputs], dim=-1) + math.log(scale)
+        return torch.cat(outputs, dim=-1) * scale
+
+
+def ensemble_size(model: GAE) -> int:
+    """How many members the model's encoder holds (1: a single encoder)."""
+    return len(model.encoder.members) if isinstance(model.encoder, EnsembleEncoder) else 1
+
+
+def member_blocks(z: Tensor, members: int) -> list[Tensor]:
+    """Each member's own embedding (unscaled) from an ensemble's ``z``; ``[z]`` for one member."""
+    if members == 1:
+        return [z]
+    return [block.contiguous() for block in (z * members**0.5).chunk(members, dim=-1)]
+
+
 def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized: bool = False) -> GAE:
     """``GAE`` or ``VGAE`` around a GCN encoder, as the config says; it takes raw features.
 
@@ -178,15 +241,20 @@ def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized:
     """
     hidden = () if config.encoder == "linear" else config.hidden_channels
     variational = config.model == "vgae"
-    encoder = GCNEncoder(
-        config.in_channels,
-        hidden,
-        config.latent_channels,
-        dropout=config.dropout,
-        variational=variational,
-        cached=cached,
-        normalize_input=config.normalize_features and not inputs_normalized,
-    )
+    members = [
+        GCNEncoder(
+            config.in_channels,
+            hidden,
+            config.latent_channels,
+            dropout=config.dropout,
+            variational=variational,
+            cached=cached,
+            normalize_input=config.normalize_features and not inputs_normalized,
+            embedding_norm=config.embedding_norm,
+        )
+        for _ in range(config.ensemble)
+    ]
+    encoder = members[0] if config.ensemble == 1 else EnsembleEncoder(members)
     return VGAE(encoder) if variational else GAE(encoder)
 
 

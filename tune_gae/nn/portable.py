@@ -63,8 +63,11 @@ class PortableEncoder(torch.nn.Module):
     than being filtered out), so one program serves every graph size. Inference only.
     """
 
-    def __init__(self, layers: list[tuple[Tensor, Tensor]], *, normalize_input: bool) -> None:
+    def __init__(self, layers: list[tuple[Tensor, Tensor]], *, normalize_input: bool,
+                 embedding_norm: float = 0.0, members: int = 1) -> None:
         super().__init__()
+        self.embedding_norm = embedding_norm
+        self.members = members  # a seed ensemble's members, as one block-diagonal stack of layers
         self.hidden = torch.nn.ModuleList([_GCNLayer(w, b) for w, b in layers[:-1]])
         self.out = _GCNLayer(*layers[-1])
         self.normalize_input = normalize_input
@@ -87,15 +90,27 @@ class PortableEncoder(torch.nn.Module):
         h = x
         for layer in self.hidden:
             h = layer(h, src, dst, norm).relu()
-        return self.out(h, src, dst, norm)
+        z = self.out(h, src, dst, norm)
+        blocks = z.view(num_nodes, self.members, -1)  # one block of columns per ensemble member
+        if self.embedding_norm:  # GCNEncoder.embedding_norm: each member's row rescaled to this length
+            blocks = blocks * (self.embedding_norm / blocks.norm(dim=-1, keepdim=True).clamp(min=1e-12))
+        return (blocks * self.members**-0.5).reshape(num_nodes, -1)  # EnsembleEncoder's scaling
 
     @classmethod
     def from_state_dict(cls, config: ModelConfig, state: dict[str, Tensor]) -> PortableEncoder:
         """Built from a bundle's ``model.pt`` (PyG's ``GCNConv`` layout: ``lin.weight``, ``bias``)."""
         depth = 0 if config.encoder == "linear" else len(config.hidden_channels)
-        names = [f"encoder.hidden.{i}" for i in range(depth)] + ["encoder.conv_mu"]
-        layers = [(state[f"{name}.lin.weight"], state[f"{name}.bias"]) for name in names]
-        return cls(layers, normalize_input=config.normalize_features)
+        names = [f"hidden.{i}" for i in range(depth)] + ["conv_mu"]
+        prefixes = ["encoder."] if config.ensemble == 1 else [f"encoder.members.{m}." for m in range(config.ensemble)]
+        layers = []
+        for i, name in enumerate(names):
+            weights = [state[f"{prefix}{name}.lin.weight"] for prefix in prefixes]
+            # Members share the input: the first layer stacks their weights; later layers see only
+            # their own member's columns (block-diagonal), so the stack computes each member alone.
+            weight = torch.cat(weights) if i == 0 else torch.block_diag(*weights)
+            layers.append((weight, torch.cat([state[f"{prefix}{name}.bias"] for prefix in prefixes])))
+        return cls(layers, normalize_input=config.normalize_features, embedding_norm=config.embedding_norm,
+                   members=config.ensemble)
 
 
 def export_encoder(encoder: PortableEncoder) -> torch.export.ExportedProgram:

@@ -141,6 +141,9 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
         "degree": (DEGREE_BUCKETS, n),
         "spectral": (dims, n * dims),
     }
+    # A seed ensemble's members share the input: as one model whose layers are that many times wider.
+    members = int(largest("ensemble", ModelConfig.ensemble))
+    hidden, latent = [w * members for w in hidden], latent * members
     variational = "vgae" in str(_largest(entries["model"].distribution, "gae")) if "model" in entries else False
     neg_ratio = int(largest("neg_ratio", TrainConfig.neg_ratio))
     estimates = []

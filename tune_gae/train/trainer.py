@@ -18,7 +18,7 @@ from torch_geometric.nn import GAE, VGAE
 
 from tune_gae.config import ModelConfig, RunResult, TrainConfig
 from tune_gae.data.split import LinkSplit
-from tune_gae.nn.encoders import build_model, embed, encode_from, prepare_features
+from tune_gae.nn.encoders import build_model, embed, encode_from, ensemble_size, member_blocks, prepare_features
 from tune_gae.nn.pairs import PairSet, prepare_pairs, recon_loss, score_pairs
 from tune_gae.rules import LINK_METRICS, VALIDATION_METRICS
 from tune_gae.train.metrics import score_metrics
@@ -104,10 +104,14 @@ def train_epoch(
             train_pos = prepare_pairs(masked_pos, x.size(0), z.size(1))
     num_pos = train_pos.count if isinstance(train_pos, PairSet) else train_pos.size(1)
     negatives = sample_negatives(x.size(0), config.neg_ratio * num_pos, x.device, generator)
-    neg = prepare_pairs(negatives, x.size(0), z.size(1))
-    loss = recon_loss(z, train_pos, neg)
+    members = ensemble_size(model)
+    neg = prepare_pairs(negatives, x.size(0), z.size(1) // members)
+    # A seed ensemble's members each learn from their own scores (the same pairs), as if alone.
+    loss = sum(recon_loss(block, train_pos, neg) for block in member_blocks(z, members))
     if isinstance(model, VGAE) and config.kl_weight > 0:
-        loss = loss + config.kl_weight / x.size(0) * model.kl_loss()
+        # Summed over members, of their own (unscaled) mu and logstd: see EnsembleEncoder.
+        kl = model.kl_loss(model.__mu__ * members**0.5, model.__logstd__ + 0.5 * math.log(members))
+        loss = loss + config.kl_weight / x.size(0) * kl
     loss.backward()
     loss = loss.detach()
     optimizer.step()
@@ -157,7 +161,7 @@ class Trainer:
         self.message_edges = split.train_edge_index.to(self.device)
         self.train_pos = split.train_pos.to(self.device)
         # Sorted once if large.
-        self._train_pairs = prepare_pairs(self.train_pos, split.num_nodes, model_config.latent_channels)
+        self._train_pairs = prepare_pairs(self.train_pos, split.num_nodes, model_config.embedding_dim)
         self.val_pos = split.val_pos.to(self.device)
         self.val_neg = split.val_neg.to(self.device)
         with GLOBAL_RNG_LOCK:
