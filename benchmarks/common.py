@@ -205,3 +205,33 @@ def seconds_text(value: float | None, digits: int = 1) -> str:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def save_standalone(path: Path, results: dict[str, Any]) -> None:
+    """A standalone benchmark's results with the command that made them and when (RESULTS.md reads it)."""
+    record = {"command": " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(results))
+
+
+def load_standalone(path: Path) -> dict[str, Any] | None:
+    """What ``save_standalone`` wrote, or None when that benchmark never ran."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def standalone_args(doc: str) -> Any:
+    """A standalone benchmark's command line (``--data-root``), its process set up as a trial's:
+    tune-gae's allocator settings and one torch thread."""
+    import argparse
+
+    import torch
+
+    from tune_gae.train.allocator import keep_freed_memory
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data-root", default=None)
+    args = parser.parse_args()
+    keep_freed_memory()
+    torch.set_num_threads(1)
+    return args

@@ -10,21 +10,18 @@ Medians over repeats, milliseconds. Run: ``python benchmarks/metrics_cost.py [--
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import load_standalone, save_standalone, standalone_args  # noqa: E402
 
 from tune_gae.config import DataConfig, ModelConfig, TrainConfig
 from tune_gae.data.split import load_split
 from tune_gae.nn.pairs import score_pairs
-from tune_gae.train.allocator import keep_freed_memory
 from tune_gae.train.metrics import auc_ap
 from tune_gae.train.trainer import Trainer, link_metrics
 
@@ -62,26 +59,19 @@ def measure(negatives: str, data_root: str | None) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=None)
-    args = parser.parse_args()
-    keep_freed_memory()
-    torch.set_num_threads(1)
+    args = standalone_args(__doc__)
     results = {kind: measure(kind, args.data_root) for kind in ("uniform", "hard")}
     for kind, row in results.items():
         print(f"{kind:8} {row['negatives_per_set']:>7} negatives: AUC/AP only {row['old_ms']:.2f} ms, "
               f"every metric {row['all_ms']:.2f} ms, whole epoch (GCN 32/16) {row['epoch_ms']:.2f} ms")
-    record = {"command": " ".join(["python", "benchmarks/metrics_cost.py", *sys.argv[1:]]),
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": results}
-    RESULTS_FILE.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(results))
+    save_standalone(RESULTS_FILE, results)
 
 
 def markdown() -> list[str]:
     """Its section of RESULTS.md, from the last saved run (none when it never ran)."""
-    if not RESULTS_FILE.is_file():
+    record = load_standalone(RESULTS_FILE)
+    if record is None:
         return []
-    record: dict[str, Any] = json.loads(RESULTS_FILE.read_text())
     rows = record["results"]
     uniform = rows["uniform"]
     lines = [

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # The commands behind every number of ours in docs/results.md (issue #13), for one dataset.
-#   benchmarks/results_md.sh Cora      # then CiteSeer
-# Writes results/<dataset>-32 (the search and its bundle) and docs/results/<dataset>-*.json.
-# About 15-25 minutes per dataset on 2 shared CPU cores.
+#   benchmarks/results_md.sh Cora                 # then CiteSeer: the default space, 32 trials
+#   benchmarks/results_md.sh Cora strong 48       # a shipped space by name, and its trial count
+# Writes results/<name> (the search and its bundle) and docs/results/<name>-*.json, where <name>
+# is <dataset>-32 for the default space and <dataset>-<space>-<trials> for another.
+# About 4-25 minutes per dataset on 2 CPU cores (quiet or shared).
 set -euo pipefail
 dataset="${1:-Cora}"
-name="$(echo "$dataset" | tr '[:upper:]' '[:lower:]')-32"
+space="${2:-default}"
+trials="${3:-32}"
+lower="$(echo "$dataset" | tr '[:upper:]' '[:lower:]')"
+if [ "$space" = default ] && [ "$trials" = 32 ]; then name="$lower-32"; else name="$lower-$space-$trials"; fi
 out="docs/results"
 mkdir -p "$out"
 
-# 1. The default search: 32 trials, ASHA + Optuna on validation AUC, then re-selection of the
-#    top 3 trials over 3 fresh seeds (the defaults); the winner is exported to results/$name/best.
-tune-gae search default --dataset "$dataset" --num-samples 32 --name "$name" --overwrite --json \
+# 1. The search: ASHA + Optuna on validation AUC, then re-selection of the top 3 trials over 3
+#    fresh seeds (the defaults); the winner is exported to results/$name/best.
+tune-gae search "$space" --dataset "$dataset" --num-samples "$trials" --name "$name" --overwrite --json \
   > "$out/$name-search.json"
 
 # 2. The exported configuration re-trained from scratch on 10 fresh splits (split seeds 1-10),

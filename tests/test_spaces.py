@@ -350,8 +350,9 @@ def test_define_by_run_pickles() -> None:
     assert copy == define_by_run
     params = {"model": "vgae", "encoder": "gcn", HIDDEN_LAYERS_KEY: 1, "hidden_width_1": 64, "latent_channels": 64,
               "lr": 0.01, "epochs": 120, "dropout": 0.1, "weight_decay": 0.0, "kl_weight": 0.2, "neg_ratio": 1,
-              "edge_dropout": 0.0, "normalize_features": False, "patience": 20, "mask_ratio": 0.5}
-    assert copy(optuna.trial.FixedTrial(params)) == params
+              "edge_dropout": 0.0, "normalize_features": False, "patience": 20, "mask_ratio": 0.5,
+              "embedding_norm": 2.0}
+    assert copy(optuna.trial.FixedTrial(params)) == {**params, "ensemble": 1}  # constants come back too
 
 
 def test_default_space_searches_encodings_for_featureless_graphs_only() -> None:

@@ -1,0 +1,82 @@
+"""What the result-quality options cost per epoch (issue #14): ``embedding_norm`` and a seed
+``ensemble`` against the same model without them, on Cora and CiteSeer, one thread like a trial.
+
+The model: the linear encoder (the default search's usual winner), latent 256, raw features,
+dropout 0.4, edge dropout 0.1, mask ratio 0.5, 2 negatives per edge. A whole ``Trainer.step``
+(train + validate); median over repeats, milliseconds.
+
+Run: ``python benchmarks/option_cost.py [--data-root DIR]`` (saves ``benchmarks/option_cost.json``,
+which ``benchmarks/run.py`` shows in RESULTS.md).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import load_standalone, save_standalone, standalone_args  # noqa: E402
+
+from tune_gae.config import DataConfig, run_config_from_dict
+from tune_gae.data.split import load_split
+from tune_gae.train.trainer import Trainer
+
+REPEATS = 40
+RESULTS_FILE = Path(__file__).resolve().parent / "option_cost.json"
+MODEL = {"encoder": "linear", "latent_channels": 256, "normalize_features": False, "dropout": 0.4,
+         "edge_dropout": 0.1, "mask_ratio": 0.5, "neg_ratio": 2, "lr": 0.005, "epochs": 100_000}
+VARIANTS = {"plain": {}, "embedding_norm 2": {"embedding_norm": 2.0}, "ensemble 3": {"ensemble": 3},
+            "both": {"embedding_norm": 2.0, "ensemble": 3}}
+
+
+def epoch_ms(dataset: str, extra: dict[str, Any], data_root: str | None) -> float:
+    split = load_split(DataConfig(dataset, root=data_root)).without_test()
+    model_config, train_config = run_config_from_dict({**MODEL, **extra}, in_channels=split.num_features)
+    trainer = Trainer(split, model_config, train_config)
+    for _ in range(5):  # warm-up
+        trainer.step()
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        trainer.step()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    args = standalone_args(__doc__)
+    results = {}
+    for dataset in ("Cora", "CiteSeer"):
+        results[dataset] = {name: epoch_ms(dataset, extra, args.data_root) for name, extra in VARIANTS.items()}
+        print(dataset, ", ".join(f"{name} {ms:.2f} ms" for name, ms in results[dataset].items()), flush=True)
+    save_standalone(RESULTS_FILE, results)
+
+
+def markdown() -> list[str]:
+    """Its section of RESULTS.md, from the last saved run (none when it never ran)."""
+    record = load_standalone(RESULTS_FILE)
+    if record is None:
+        return []
+    names = list(VARIANTS)
+    lines = [
+        "## Cost per epoch of the result-quality options (issue #14)",
+        "",
+        f"`{record['command']}` ({record['date']}; saved in `benchmarks/option_cost.json`). Median of "
+        f"{REPEATS} whole `Trainer.step`s (train + validate), one thread, the linear encoder with latent 256, "
+        "raw features, dropout, edge dropout and masking on.",
+        "",
+        "| graph | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for dataset, row in record["results"].items():
+        plain = row["plain"]
+        lines.append(f"| {dataset} | " + " | ".join(
+            f"{row[n]:.1f} ms" + ("" if n == "plain" else f" ({row[n] / plain:.2f}x)") for n in names) + " |")
+    return [*lines, "", "`embedding_norm` (in `default.yaml`) adds a row normalisation; `ensemble 3` "
+            "(`strong.yaml`) trains three encoders per epoch.", ""]
+
+
+if __name__ == "__main__":
+    main()
