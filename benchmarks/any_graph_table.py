@@ -20,7 +20,9 @@ def row(name: str, results: Path = Path("results")) -> str:
     if "spectral" in str(encoding):
         encoding = f"{encoding} ({hyper.get('encoding_dims')})"
     winner = (f"{str(hyper.get('model', '?')).upper()}, {hyper.get('encoder')}, `{encoding}`, "
-              f"latent {hyper.get('latent_channels')}, mask {hyper.get('mask_ratio', 0)}")
+              f"latent {hyper.get('latent_channels')}, mask {hyper.get('mask_ratio', 0)}"
+              + (f", norm {hyper['embedding_norm']:g}" if hyper.get("embedding_norm") else "")
+              + (f", ensemble {hyper['ensemble']}" if hyper.get("ensemble", 1) > 1 else ""))
     baselines = metrics["baselines"]
     best = max(v["test_auc"] for v in baselines.values())
     shown = ", ".join(f"{NAMES[k]} {100 * v['test_auc']:.1f}" for k, v in baselines.items())

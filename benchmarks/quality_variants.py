@@ -13,8 +13,10 @@ docs/results.md at commit 0528d24) and trains on split seeds 100-103 (not the se
 the fresh test splits 1-10), 2 model seeds each; test edges are removed before training.
 
     python benchmarks/quality_variants.py Cora [--data-root DIR]     # then CiteSeer
+    python benchmarks/quality_variants.py --table    # docs/results.md's table from the saved JSON
 
-Prints one line per variant (mean ± std of 8 validation AUCs, mean best epoch, seconds), then JSON.
+Prints one line per variant (mean ± std of 8 validation AUCs, mean best epoch, seconds), then JSON,
+which it also saves as docs/results/<dataset>-quality-variants.json.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import json
 import math
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +37,7 @@ from tune_gae.nn.pairs import score_pairs
 from tune_gae.nn.sparse import GCNGraph, SparseOperator, _dense_to_csr
 from tune_gae.train.metrics import score_metrics
 
+SAVED = Path(__file__).resolve().parent.parent / "docs" / "results"
 SPLIT_SEEDS = (100, 101, 102, 103)
 MODEL_SEEDS = 2
 BASES = {
@@ -151,11 +155,31 @@ def run(split: LinkSplit, cfg: dict[str, Any], seed: int) -> tuple[float, int]:
     return best, best_epoch
 
 
+def table() -> list[str]:
+    """Both datasets' saved rows side by side: validation AUC and its change from the base row."""
+    saved = {d: json.loads((SAVED / f"{d.lower()}-quality-variants.json").read_text()) for d in BASES}
+    lines = ["| variant (one change from the base) | " + " | ".join(f"{d}: val AUC, % (change)" for d in saved) + " |",
+             "|---|" + "---|" * len(saved)]
+    rows = {d: {row["variant"]: row for row in record["rows"]} for d, record in saved.items()}
+    for name in VARIANTS:
+        cells = []
+        for d in saved:
+            row, base = rows[d][name], rows[d]["base"]
+            change = "" if name == "base" else f" ({row['mean'] - base['mean']:+.2f})"
+            cells.append(f"{row['mean']:.2f} ± {row['std']:.2f}{change}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=sorted(BASES))
+    parser.add_argument("dataset", nargs="?", choices=sorted(BASES))
     parser.add_argument("--data-root", default=None)
+    parser.add_argument("--table", action="store_true", help="print the markdown table of the saved runs")
     args = parser.parse_args()
+    if args.table or args.dataset is None:
+        print("\n".join(table()))
+        return
     torch.set_num_threads(1)
     splits = {s: load_split(DataConfig(args.dataset, root=args.data_root, split_seed=s)).without_test()
               for s in SPLIT_SEEDS}
@@ -170,9 +194,10 @@ def main() -> None:
                      "seconds": time.perf_counter() - started})
         print(f"{args.dataset} {name:34s} val AUC {rows[-1]['mean']:.2f} ± {rows[-1]['std']:.2f} "
               f"(best epoch {rows[-1]['best_epoch']:.0f}, {rows[-1]['seconds']:.0f} s)", flush=True)
-    print(json.dumps({"dataset": args.dataset, "split_seeds": SPLIT_SEEDS, "model_seeds": MODEL_SEEDS,
-                      "base": BASES[args.dataset], "rows": rows}))
-
+    record = json.dumps({"dataset": args.dataset, "split_seeds": SPLIT_SEEDS, "model_seeds": MODEL_SEEDS,
+                         "base": BASES[args.dataset], "rows": rows})
+    (SAVED / f"{args.dataset.lower()}-quality-variants.json").write_text(record + "\n")
+    print(record)
 
 if __name__ == "__main__":
     main()
