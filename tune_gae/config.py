@@ -97,7 +97,8 @@ class ModelConfig:
     node_encoding: str = "features"  # one of NODE_ENCODINGS (tune_gae.data.features)
     encoding_dims: int = 16  # columns of the spectral encoding (when node_encoding uses it)
     # Each node's embedding (a VGAE's mu) rescaled to this L2 length, so the inner product is a
-    # scaled cosine (Ahn & Kim's GNAE, CIKM 2021); 0: the raw inner product.
+    # scaled cosine (after Ahn & Kim's GNAE, CIKM 2021, which normalises before propagating);
+    # 0: the raw inner product.
     embedding_norm: float = 0.0
     # A seed ensemble: this many encoders, each drawn and trained as alone (its own loss); a node's
     # embedding is theirs concatenated over sqrt(count), so its inner product averages their scores.
