@@ -12,6 +12,7 @@ A benchmark module (``benchmarks/bench_*.py``) declares ``PART`` (its ``--parts`
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -223,8 +224,6 @@ def load_standalone(path: Path) -> dict[str, Any] | None:
 def standalone_args(doc: str) -> Any:
     """A standalone benchmark's command line (``--data-root``), its process set up as a trial's:
     tune-gae's allocator settings and one torch thread."""
-    import argparse
-
     import torch
 
     from tune_gae.train.allocator import keep_freed_memory

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tune_gae.config import ModelConfig
 from tune_gae.errors import TuneGAEError
 from tune_gae.rules import LINK_METRICS
 
@@ -104,7 +105,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "import torch",
         'encoder = torch.export.load("path/to/bundle/encoder.pt2").module()  # no code is unpickled',
         "z = encoder(x, edge_index)   # any graph: raw features [N, "
-        f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {model['latent_channels'] * model.get('ensemble', 1)}]",
+        f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {ModelConfig(**model).embedding_dim}]",
         "```",
         "",
         f"`encoder.pt2`: {encoder_note}. Command line: `tune-gae embed`, `tune-gae predict`, `tune-gae evaluate`.",

@@ -31,7 +31,6 @@ from tune_gae.nn.sparse import (
 # Features with at most this share of non-zeros enter the first layer as a CSR matrix: a
 # sparse-dense product costs about 2-3x a dense one per non-zero on CPU, so this keeps a margin.
 SPARSE_FEATURES_MAX_DENSITY = 0.25
-ROW_NORM_EPS = 1e-12  # as torch.nn.functional.normalize: a zero row is not divided by zero
 GRAPH_CACHE_SIZE = 2  # graphs an encoder keeps (by edge_index tensor), most recent first
 
 
@@ -66,13 +65,6 @@ def prepare_features(x: Tensor, *, normalize: bool) -> Tensor:
         if density <= SPARSE_FEATURES_MAX_DENSITY:
             x = _dense_to_csr(x)  # before normalising: no dense temporaries of x's size
     return normalize_features(x) if normalize else x
-
-
-def rescale_rows(z: Tensor, length: float) -> Tensor:
-    """Each row of ``z`` scaled to L2 ``length`` (a zero row stays zero); ``z`` itself when 0."""
-    if not length:
-        return z
-    return z * (length / z.norm(dim=-1, keepdim=True).clamp(min=ROW_NORM_EPS))
 
 
 # --------------------------------------------------------------------------- encoder
@@ -116,10 +108,21 @@ class GCNEncoder(torch.nn.Module):
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
     ) -> Tensor | tuple[Tensor, Tensor]:
+        return self.encode_inputs(*self.inputs(x, edge_index, edge_weight))
+
+    def inputs(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
+    ) -> tuple[Tensor | SparseOperator, SparseOperator]:
+        """The first layer's input (sparse features as an operator) and the normalised adjacency."""
         if self.normalize_input:
             x = normalize_features(x)
         adjacency = self._graph(edge_index, x.size(0), x.dtype).operator(edge_weight)
-        h: Tensor | SparseOperator = self._sparse_features(x) if x.layout == torch.sparse_csr else x
+        return (self._sparse_features(x) if x.layout == torch.sparse_csr else x), adjacency
+
+    def encode_inputs(
+        self, h: Tensor | SparseOperator, adjacency: SparseOperator
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """The layers over ``inputs``' output: the embedding (a VGAE: mu and logstd)."""
         for conv in self.hidden:
             h = self._layer(self._dropout(h), conv.lin.weight, conv.bias, adjacency).relu()
         h = self._dropout(h)
@@ -134,7 +137,9 @@ class GCNEncoder(torch.nn.Module):
 
     def _rescale(self, z: Tensor) -> Tensor:
         """Each row to length ``embedding_norm`` (unchanged when 0): a scaled-cosine decoder."""
-        return rescale_rows(z, self.embedding_norm)
+        if not self.embedding_norm:
+            return z
+        return self.embedding_norm * torch.nn.functional.normalize(z, dim=-1)
 
     def _layer(self, h: Tensor | SparseOperator, weight: Tensor, bias: Tensor, adjacency: SparseOperator) -> Tensor:
         """``GCNConv``: ``A_hat @ (h @ W^T) + b``, multiplying in the cheaper order."""
@@ -211,7 +216,9 @@ class EnsembleEncoder(torch.nn.Module):
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
     ) -> Tensor | tuple[Tensor, Tensor]:
-        outputs = [member(x, edge_index, edge_weight) for member in self.members]
+        # One input and one normalised adjacency for all: the members differ in weights only.
+        h, adjacency = self.members[0].inputs(x, edge_index, edge_weight)
+        outputs = [member.encode_inputs(h, adjacency) for member in self.members]
         scale = len(self.members) ** -0.5
         if self.variational:
             mu = torch.cat([mu for mu, _ in outputs], dim=-1) * scale

@@ -93,7 +93,7 @@ class PortableEncoder(torch.nn.Module):
         z = self.out(h, src, dst, norm)
         blocks = z.view(num_nodes, self.members, -1)  # one block of columns per ensemble member
         if self.embedding_norm:  # GCNEncoder.embedding_norm: each member's row rescaled to this length
-            blocks = blocks * (self.embedding_norm / blocks.norm(dim=-1, keepdim=True).clamp(min=1e-12))
+            blocks = self.embedding_norm * torch.nn.functional.normalize(blocks, dim=-1)
         return (blocks * self.members**-0.5).reshape(num_nodes, -1)  # EnsembleEncoder's scaling
 
     @classmethod
