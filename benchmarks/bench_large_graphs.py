@@ -51,10 +51,10 @@ def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
     """One size, in this process: build, split, train ``epochs`` epochs, measure."""
     import torch
 
-    from tune_gae.allocator import keep_freed_memory
     from tune_gae.config import ModelConfig, TrainConfig
     from tune_gae.search.memory import estimate_trial_bytes
-    from tune_gae.training import Trainer
+    from tune_gae.train.allocator import keep_freed_memory
+    from tune_gae.train.trainer import Trainer
 
     keep_freed_memory()
     torch.set_num_threads(threads)

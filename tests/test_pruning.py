@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from tune_gae.bundle.writer import select_trial
 from tune_gae.search.pruning import EXPORT_KEYS
 from tune_gae.search.results import SearchFolder
+from tune_gae.search.selection import select_trial
 from tune_gae.search.settings import METRICS
 
 MAX_TRIAL_BYTES = 1_000_000  # the bound per trial, best/ aside

@@ -26,7 +26,7 @@ from tune_gae.config import (
     ModelConfig,
     TrainConfig,
 )
-from tune_gae.errors import TuneGAEError
+from tune_gae.errors import TuneGAEError, first_line
 from tune_gae.search.results import is_search_dir, require_same_split
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def read_bundle_config(bundle: str | Path) -> dict[str, Any]:
             f"edited?): re-export the bundle with `tune-gae export <search>`."
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise TuneGAEError(f"cannot read {path} ({_first_line(exc)}): re-export the bundle.") from None
+        raise TuneGAEError(f"cannot read {path} ({first_line(exc)}): re-export the bundle.") from None
     if not isinstance(config, dict) or config.get("format") != BUNDLE_FORMAT:
         raise TuneGAEError(
             f"{path} is not a tune-gae bundle config (no \"format\": \"{BUNDLE_FORMAT}\"): "
@@ -134,7 +134,7 @@ def _load_tensors(folder: Path, name: str, device: str | torch.device = "cpu") -
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        text = _first_line(exc)
+        text = first_line(exc)
         if "Weights only load failed" in text:
             raise TuneGAEError(
                 f"refused to load {path}: it holds pickled Python objects, not only tensors (loading it "
@@ -144,11 +144,6 @@ def _load_tensors(folder: Path, name: str, device: str | torch.device = "cpu") -
             f"{path} is corrupt or truncated ({type(exc).__name__}: {text or 'unexpected end of file'}): "
             f"re-export the bundle with `tune-gae export <search>`."
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""
 
 
 def _check_state_dict(path: Path, state: Any, expected: dict[str, Tensor]) -> None:

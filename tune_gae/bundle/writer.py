@@ -14,12 +14,11 @@ state_dict plus the JSON config that rebuilds the model (``build_model(ModelConf
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 import uuid
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,7 @@ from tune_gae.bundle.files import (
     MODEL_FILE,
     SPLIT_FILE,
 )
-from tune_gae.bundle.reader import _first_line, load_model
+from tune_gae.bundle.reader import load_model
 from tune_gae.config import (
     RUN_KEYS,
     DataConfig,
@@ -51,7 +50,8 @@ from tune_gae.config import (
 from tune_gae.errors import TuneGAEError
 from tune_gae.nn.portable import write_portable_encoder
 from tune_gae.rules import VALIDATION_METRICS
-from tune_gae.search.results import CHECKPOINT_FILE, SearchFolder
+from tune_gae.search.results import SearchFolder
+from tune_gae.search.selection import SelectedTrial, reselected_winner, select_trial
 from tune_gae.search.settings import METRICS
 
 if TYPE_CHECKING:
@@ -65,20 +65,6 @@ PACKAGES = {"torch": "torch", "torch_geometric": "torch-geometric", "ray": "ray"
 
 
 # --------------------------------------------------------------------------- export
-
-
-@dataclass(frozen=True)
-class _Selected:
-    """The trial a bundle is exported from, with its checkpoint read back."""
-
-    row: dict[str, Any]
-    checkpoint: Path
-    state: dict[str, Any]
-    value: float
-    # How the winner was chosen when re-selection picked it (search.json's "winner"), and the
-    # hyperparameters of its fresh run (seed included); None: the single best trial.
-    reselected: dict[str, Any] | None = None
-    hyper: dict[str, Any] | None = None
 
 
 def export_best(
@@ -102,7 +88,7 @@ def export_best(
     settings = search.settings()
     selected = select_trial(folder, rows, metric)
     if metric == settings.metric and record.get("winner") and record.get("reselection"):
-        selected = _reselected_winner(folder, rows, record, metric)
+        selected = reselected_winner(folder, rows, record, metric)
     target = Path(out).expanduser().resolve() if out is not None else folder / BEST_DIR
     _check_target(target)
 
@@ -145,85 +131,7 @@ def _show_in_tensorboard(search: Path, bundle: Path) -> None:
         warnings.warn(f"the test metrics were not added to {search}'s TensorBoard ({exc.strerror})", stacklevel=2)
 
 
-def select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> _Selected:
-    """The finished trial whose checkpointed best weights score highest on ``metric``.
-
-    ``rows`` come best first by the value each trial last reported; a checkpoint can only hold
-    that value or an earlier (lower) best, so reading checkpoints stops once no later row can win.
-    """
-    key = f"best_{metric}"
-    candidates = [
-        (row, checkpoint) for row in rows
-        if row.get("state") == "TERMINATED" and _finite(row.get(key))
-        and (checkpoint := _checkpoint_file(folder, row)) is not None
-    ]
-    if not candidates:
-        states: dict[str, int] = {}
-        for row in rows:
-            states[str(row.get("state") or "?")] = states.get(str(row.get("state") or "?"), 0) + 1
-        seen = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no trial at all"
-        raise TuneGAEError(
-            f"no finished trial with a checkpoint in {folder} ({seen}): resume it with "
-            f"`tune-gae resume {folder}` or run a new search."
-        )
-    best: _Selected | None = None
-    for row, checkpoint in candidates:
-        if best is not None and float(row[key]) <= best.value:
-            break
-        state = _read_checkpoint(checkpoint)
-        value = float(state["best"][metric])
-        if best is None or value > best.value:
-            best = _Selected(row, checkpoint, state, value)
-    assert best is not None
-    return best
-
-
-def _reselected_winner(folder: Path, rows: list[dict[str, Any]], record: dict[str, Any], metric: str) -> _Selected:
-    """The re-selection's winner: its configuration's fresh run with the best validation score."""
-    from tune_gae.search.reselect import RESELECTION_DIR, FreshRun, load_run
-
-    winner = record["winner"]
-    entry = next(e for e in record["reselection"] if e["trial"] == winner["trial"])
-    state = load_run(folder, winner["trial"], int(winner["seed"]))
-    if not state.get("best_state"):
-        raise TuneGAEError(f"the re-selected run of {winner['trial']} has no weights: resume the search to re-train it.")
-    row = next((r for r in rows if r.get("trial") == winner["trial"]), {"trial": winner["trial"]})
-    file = folder / RESELECTION_DIR / FreshRun(winner["trial"], int(winner["seed"])).file_name
-    return _Selected(row, file, state, float(state["best"][metric]), reselected={**winner, "entry": entry},
-                     hyper={**entry["config"], "seed": int(winner["seed"])})
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _checkpoint_file(folder: Path, row: dict[str, Any]) -> Path | None:
-    """The trial's ``trainer.pt``; found inside ``folder`` too when the search folder was moved."""
-    recorded = str(row.get("checkpoint") or "")
-    if not recorded:
-        return None
-    recorded_path = Path(recorded)
-    for candidate in (recorded_path, folder / recorded_path.parent.name / recorded_path.name):
-        if (candidate / CHECKPOINT_FILE).is_file():
-            return candidate / CHECKPOINT_FILE
-    return None
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
-        raise TuneGAEError(
-            f"cannot read checkpoint {path} ({type(exc).__name__}: {_first_line(exc)}): "
-            f"the search folder is damaged; resume it or run a new search."
-        ) from None
-    missing = [k for k in ("best", "best_state", "model_config") if k not in state]
-    if missing:
-        raise TuneGAEError(f"checkpoint {path} lacks {', '.join(missing)}: it was not written by tune-gae.")
-    return state
-
-
-def _train_config(selected: _Selected, model_config: ModelConfig, seed: int) -> TrainConfig:
+def _train_config(selected: SelectedTrial, model_config: ModelConfig, seed: int) -> TrainConfig:
     """The trial's training settings, from Ray's ``params.json`` (typed) or else its trials.csv row."""
     from tune_gae.search.space import resolve_trial_config
 
@@ -274,7 +182,7 @@ def _write_bundle(
     record: dict[str, Any],
     settings: Any,
     rows: list[dict[str, Any]],
-    selected: _Selected,
+    selected: SelectedTrial,
     metric: str,
     split: LinkSplit,
     model_config: ModelConfig,

@@ -13,23 +13,22 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tune_gae.errors import TuneGAEError
 from tune_gae.search.results import CHECKPOINT_FILE
+from tune_gae.search.selection import select_trial
 
 # Checkpoints Ray keeps per trial while the search runs. Two, not one: Ray's saved experiment
 # state (a snapshot every TUNE_GLOBAL_CHECKPOINT_S) may still name the older one when the driver
 # is killed, and a resumed trial restores from the checkpoint the snapshot names.
 CHECKPOINT_KEEP = 2
 CHECKPOINT_GLOB = "checkpoint_*"
-# What an export reads from a checkpoint (tune_gae.bundle.writer): a finished search cannot be
+# What an export reads from a checkpoint (tune_gae.search.selection): a finished search cannot be
 # resumed, so the optimizer state and the last epoch's weights (2/3 of a checkpoint) go.
 EXPORT_KEYS = ("epoch", "best", "best_state", "model_config")
 
 
 def winners(folder: Path, rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> set[str]:
     """The trials an export would pick, one per metric (the same rule as ``export_best``)."""
-    from tune_gae.bundle.writer import select_trial
-    from tune_gae.errors import TuneGAEError
-
     picked = set()
     for metric in metrics:
         ordered = sorted(rows, key=lambda r: -_value(r.get(f"best_{metric}")))
