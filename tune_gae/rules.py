@@ -177,6 +177,7 @@ SEARCH_RULES: dict[str, Rule] = {
     "seed": Rule(int),
     "reselect_top": Rule(int, low=0),
     "reselect_seeds": Rule(int, low=0),
+    "reproducible": Rule(bool),
 }
 
 

@@ -95,7 +95,7 @@ def read_pairs(path: str | Path, num_nodes: int) -> Tensor:
     path = Path(path).expanduser()
     if not path.is_file():
         raise TuneGAEError(f"pairs file {path} does not exist: check the path given to --pairs.")
-    from tune_gae.data.sources import read_id_pairs
+    from tune_gae.data.edge_file import read_id_pairs
 
     pairs = read_id_pairs(path, num_nodes=num_nodes, graph="the bundle's graph")
     if not pairs:

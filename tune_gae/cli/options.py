@@ -96,7 +96,10 @@ dataset_option = click.option(
     "--dataset",
     default="Cora",
     show_default=True,
-    help="Cora, CiteSeer, PubMed, synthetic:nodes=N,communities=K, or an edge-list file.",
+    help="Cora, CiteSeer, PubMed, synthetic:nodes=N,communities=K, or an edge-list file: two integer node ids "
+         "(from 0) a line, separated by tabs, commas or spaces; further columns (weights) ignored; blank lines and "
+         "#-lines skipped; a first line that is not two integers is a header, whatever it says; edges undirected, "
+         "repeats and self loops dropped. A search is named after the file (graph.csv -> graph-...).",
 )
 
 

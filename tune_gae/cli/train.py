@@ -92,9 +92,11 @@ def train(
     Writes TensorBoard events (loss, every validation metric, HParams) under RESULTS_DIR/NAME.
     """
     from tune_gae.config import DataConfig
+    from tune_gae.data.edge_file import check_dataset_file
 
     data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
                              negatives=negatives)
+    check_dataset_file(dataset, features)
     from tune_gae.train.local_run import train_run  # torch + PyG: after the flags were checked
 
     hyper = dict(

@@ -4,7 +4,6 @@ or ``synthetic:nodes=2000,communities=5`` (a seeded stochastic block model).
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import os
 import re
@@ -17,10 +16,10 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from tune_gae.config import SYNTHETIC_PREFIX, DataConfig, looks_like_path, planetoid_name
+from tune_gae.data.edge_file import check_feature_file, read_edge_file
 from tune_gae.errors import TuneGAEError
 from tune_gae.logs import library_chatter_shown
 
-GENERIC_EDGE_FILE_STEMS = ("edges", "edge_list", "edgelist", "graph", "links")
 PLANETOID_RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 DATA_ROOT_ENV = "TUNE_GAE_DATA"
 SYNTHETIC_DEFAULTS = {
@@ -119,49 +118,9 @@ def load_planetoid(name: str, root: Path) -> Data:
     return data
 
 
-def read_id_pairs(path: Path, *, num_nodes: int | None = None, graph: str = "the graph") -> list[tuple[int, int]]:
-    """Integer node-id pairs from a CSV/TSV/whitespace file of two columns; a header row, blank
-    lines and ``#`` comments are allowed. Every problem is one line naming ``path:line``; with
-    ``num_nodes``, ids outside ``0..num_nodes-1`` are refused (``graph`` names whose ids they are)."""
-    pairs: list[tuple[int, int]] = []
-    with path.open(newline="") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        delimiter = "\t" if "\t" in sample else ("," if "," in sample else None)
-        rows = csv.reader(handle, delimiter=delimiter) if delimiter else (line.split() for line in handle)
-        for line_no, row in enumerate(rows, start=1):
-            cells = [c.strip() for c in row if c.strip()]
-            if not cells or cells[0].startswith("#"):
-                continue
-            if len(cells) < 2:
-                raise TuneGAEError(f"{path}:{line_no}: expected two node ids per line but got {','.join(cells)!r}.")
-            try:
-                u, v = int(cells[0]), int(cells[1])
-            except ValueError:
-                if line_no == 1 and not pairs:
-                    continue  # header row
-                raise TuneGAEError(
-                    f"{path}:{line_no}: node ids must be integers but got {cells[0]!r}, {cells[1]!r}."
-                ) from None
-            if num_nodes is not None:
-                for node in (u, v):
-                    if not 0 <= node < num_nodes:
-                        raise TuneGAEError(
-                            f"{path}:{line_no}: node {node} is out of range: {graph} has nodes 0..{num_nodes - 1}."
-                        )
-            elif u < 0 or v < 0:
-                raise TuneGAEError(f"{path}:{line_no}: node ids cannot be negative but got {u}, {v}.")
-            pairs.append((u, v))
-    return pairs
-
-
 def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
-    """A CSV/TSV file of two integer node-id columns (a header row is allowed)."""
-    if not path.is_file():
-        raise TuneGAEError(f"edge file {path} does not exist: check the path given to --dataset.")
-    pairs = read_id_pairs(path)
-    if not pairs:
-        raise TuneGAEError(f"edge file {path} holds no edges: add lines of 'source,target' node ids.")
+    """An edge-list file (``tune_gae.data.edge_file`` says what it may hold) as an undirected graph."""
+    pairs = read_edge_file(path)
     edge_index = torch.tensor(pairs, dtype=torch.long).t()
     num_nodes = int(edge_index.max()) + 1
     notes: list[str] = []
@@ -184,18 +143,14 @@ def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
         x = torch.zeros(num_nodes, 0)
     data = Data(x=x, edge_index=_undirected(edge_index, num_nodes))
     data.num_nodes = num_nodes
-    # A generic file name (edges.csv) says less than its folder (facebook/edges.csv).
-    data.name = path.parent.name if path.stem.lower() in GENERIC_EDGE_FILE_STEMS and path.parent.name else path.stem
+    data.name = path.stem  # the search folder's default name starts with it: data/graph.csv -> graph-...
     data.notes = notes
-    if data.edge_index.size(1) == 0:
-        raise TuneGAEError(f"edge file {path} holds only self loops: a link split needs real edges.")
     return data
 
 
 def load_features(path: Path) -> Tensor:
     """Node features from ``.npy``, ``.pt`` (a tensor) or CSV (one row per node)."""
-    if not path.is_file():
-        raise TuneGAEError(f"feature file {path} does not exist: check the path given to --features.")
+    check_feature_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":

@@ -214,6 +214,9 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
         )
     else:
         scheduler = FIFOScheduler()
+    max_concurrent = settings.max_concurrent
+    if settings.reproducible:
+        search_alg, scheduler, max_concurrent = _reproducible(settings, search_alg, scheduler)
     return tune.Tuner(
         _trainable(split, settings, path),
         tune_config=tune.TuneConfig(
@@ -222,7 +225,7 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
             search_alg=search_alg,
             scheduler=scheduler,
             num_samples=settings.num_samples,
-            max_concurrent_trials=settings.max_concurrent,
+            max_concurrent_trials=max_concurrent,
             time_budget_s=settings.time_budget_s,
             reuse_actors=True,
             trial_name_creator=trial_name,
@@ -230,6 +233,26 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
         ),
         run_config=_run_config(settings, path, echo),
     )
+
+
+def _reproducible(settings: SearchSettings, search_alg: Any, scheduler: Any) -> tuple[Any, Any, None]:
+    """``--reproducible``: batched suggestions (the batch caps concurrency itself) and, with ASHA,
+    ``BatchedASHA`` in its place (tune_gae.search.reproducible)."""
+    from tune_gae.search.reproducible import BatchedASHA, batched_searcher
+
+    batch = trial_slots(settings, _node_resources())
+    if settings.scheduler == "asha":
+        scheduler = BatchedASHA(time_attr="epoch", rungs=search_rungs(settings),
+                                reduction_factor=settings.reduction_factor, batch_size=batch)
+    return batched_searcher(search_alg, batch), scheduler, None
+
+
+def _reproducible_note(settings: SearchSettings) -> str | None:
+    if not settings.reproducible:
+        return None
+    batch = trial_slots(settings, _node_resources())
+    return (f"Reproducible: trials are suggested in batches of {batch} and ASHA compares each with earlier "
+            f"batches only (--max-concurrent {batch} gives the same batches on another machine).")
 
 
 def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchOutcome:
@@ -247,12 +270,14 @@ def run_search(settings: SearchSettings, *, echo: Echo | None = None) -> SearchO
 
 
 def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) -> SearchOutcome:
+    from tune_gae.data.edge_file import check_dataset_file
     from tune_gae.search.catalog import resolve_space_path
     from tune_gae.search.space_parser import load_space
 
     segment = Segment()
     space_path = resolve_space_path(settings.space)
     space = load_space(space_path)
+    check_dataset_file(settings.data.dataset, settings.data.features)  # before torch, PyG and Ray load
     if not joins_cluster(settings.address):
         check_resources(settings, [local_resources()], where="this machine")
     else:
@@ -280,7 +305,7 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if echo is not None:
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
-        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings)):
+        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings), _reproducible_note(settings)):
             if line:
                 echo(line)
     with _ray_tune_env(settings):

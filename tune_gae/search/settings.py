@@ -75,6 +75,9 @@ class SearchSettings:
     keep_checkpoints: bool = False  # keep every trial's last checkpoint, not only the winners'
     reselect_top: int = RESELECT_TOP  # 0 (or reselect_seeds 0): export the single best trial
     reselect_seeds: int = RESELECT_SEEDS
+    # Suggestions in fixed batches and ASHA against earlier batches only (tune_gae.search.reproducible):
+    # the same seed gives the same trials and winner on one machine.
+    reproducible: bool = False
 
     @property
     def reselects(self) -> bool:
@@ -95,6 +98,10 @@ class SearchSettings:
         if self.grace_period > self.max_epochs:
             raise TuneGAEError(
                 f"--grace-period ({self.grace_period}) cannot exceed --max-epochs ({self.max_epochs})."
+            )
+        if self.reproducible and self.time_budget_s is not None:
+            raise TuneGAEError(
+                "--time-budget stops trials when the clock says, so a --reproducible search cannot have one: drop either."
             )
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
             raise TuneGAEError(
