@@ -6,12 +6,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 
+# setuptools prints an informational UserWarning for every editable install ("be careful with
+# folders named like your package"): true of any checkout, so the last step does not show it.
+# (Comments stay outside recipes: make echoes a recipe's comment lines as it runs them.)
 $(BIN)/tune-gae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77"
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	# setuptools prints an informational UserWarning for every editable install ("be careful with
-	# folders named like your package"): true of any checkout, so it is not shown.
 	PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 

@@ -82,3 +82,18 @@ def test_a_dead_address_fails_in_seconds_naming_it_and_the_fix(ray_tmpdir: Path,
     ]
     assert took < 10, f"took {took:.1f} s"
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.slow
+def test_run_search_prints_no_foreign_lines(ray_tmpdir: Path, tmp_path: Path) -> None:
+    """``run_search`` from Python (a notebook's way, no --verbose) starts its own Ray without Ray's
+    "Token authentication is enabled ... RAY_AUTH_MODE=disabled to opt out" or any other line."""
+    code = ("from tune_gae import DataConfig, SearchSettings, run_search\n"
+            "run_search(SearchSettings(space='smoke', data=DataConfig('synthetic:nodes=300'), num_samples=1, "
+            f"max_epochs=5, reselect_top=0, results_dir={str(tmp_path)!r}, name='quiet'))\n")
+    env = {k: v for k, v in env_without_ray_address(RAY_TMPDIR=str(ray_tmpdir)).items() if k != "RAY_AUTH_MODE"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=240,
+                          check=False, start_new_session=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "quiet" / "trials.csv").is_file()
+    assert done.stdout + done.stderr == ""

@@ -1,20 +1,25 @@
 """``tune-gae tensorboard``: serve a search's TensorBoard logs on localhost."""
 from __future__ import annotations
 
+import collections
 import signal
 import socket
+import threading
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 import click
 
 from tune_gae.cli.main import main
 from tune_gae.cli.options import user_errors
 from tune_gae.errors import TuneGAEError
+from tune_gae.logs import library_chatter_shown
 
 # Signals that stop the server and the command (exit 128 + the signal).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SERVER_STOP_TIMEOUT_S = 10.0
+SERVER_OUTPUT_LINES = 20  # TensorBoard's last lines, shown when it fails
 
 
 @main.command()
@@ -45,10 +50,18 @@ def tensorboard(path: str, host: str, port: int) -> None:
         raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    verbose = library_chatter_shown()
     try:
-        server = subprocess.Popen(command)
+        # TensorBoard's own lines ("TensorFlow installation not found", its fast-loading NOTE, a
+        # second URL, "caught SIGTERM") only with --verbose; kept to show if the server fails.
+        server = subprocess.Popen(command, stdout=None if verbose else subprocess.PIPE,
+                                  stderr=None if verbose else subprocess.STDOUT, text=True)
+        output, reader = _keep_tail(server.stdout)
         click.echo(f"TensorBoard on http://{host}:{port}/ (Ctrl-C to stop)")
         code = server.wait()
+        reader.join(timeout=SERVER_STOP_TIMEOUT_S)
+        if code != 0 and output:
+            click.echo(f"TensorBoard stopped with exit code {code}:\n" + "".join(output).rstrip(), err=True)
     except KeyboardInterrupt:
         server.terminate()
         try:
@@ -61,6 +74,14 @@ def tensorboard(path: str, host: str, port: int) -> None:
         for s, handler in previous.items():
             signal.signal(s, handler)
     raise SystemExit(code)
+
+
+def _keep_tail(stream: IO[str] | None) -> tuple[collections.deque[str], threading.Thread]:
+    """The last ``SERVER_OUTPUT_LINES`` lines of ``stream`` (none without one), read by a thread."""
+    tail: collections.deque[str] = collections.deque(maxlen=SERVER_OUTPUT_LINES)
+    reader = threading.Thread(target=lambda: tail.extend(stream or ()), name="tensorboard-output", daemon=True)
+    reader.start()
+    return tail, reader
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -1,9 +1,12 @@
 """Joining or starting Ray, and checking that the cluster can host one trial before any starts."""
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.settings import SearchSettings
@@ -155,13 +158,14 @@ def connect_ray(address: str | None) -> bool:
     target = ray_address(address)
     handlers = python_handlers()
     try:
-        ray.init(
-            address=target,
-            include_dashboard=False,
-            logging_level=library_log_level(),
-            log_to_driver=False,
-            configure_logging=True,
-        )
+        with _without_auth_notice():
+            ray.init(
+                address=target,
+                include_dashboard=False,
+                logging_level=library_log_level(),
+                log_to_driver=False,
+                configure_logging=True,
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray runtime"
         raise TuneGAEError(
@@ -171,6 +175,35 @@ def connect_ray(address: str | None) -> bool:
     finally:
         restore_handlers(handlers)
     return True
+
+
+# Ray logs this warning on every local start (token authentication is its default): a notice
+# about Ray's own default, not about the search, shown with --verbose only. Ray's logger name for
+# it; tests/test_cluster.py::test_run_search_prints_no_foreign_lines fails if it moves.
+AUTH_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
+
+
+class _AuthNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(AUTH_NOTICE)
+
+
+@contextlib.contextmanager
+def _without_auth_notice() -> Iterator[None]:
+    """Ray's "Token authentication is enabled ... Set RAY_AUTH_MODE=disabled to opt out" left out
+    (unless --verbose); token authentication itself stays on."""
+    from tune_gae.logs import library_chatter_shown
+
+    if library_chatter_shown():
+        yield
+        return
+    logger, notice = logging.getLogger(AUTH_NOTICE_LOGGER), _AuthNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def disconnect_ray() -> None:
