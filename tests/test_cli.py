@@ -111,7 +111,7 @@ def test_train_on_a_featureless_graph_says_its_encoding_and_baselines(tmp_path: 
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "the graph has 2 connected parts (the largest holds 150 of 300 nodes)." in lines
+    assert "The graph has 2 connected parts (the largest holds 150 of 300 nodes)." in lines
     assert ("node encoding embedding+spectral: a learnable embedding per node + Laplacian eigenvectors (8 dims), "
             "308 input columns, structure from training edges only") in lines
     assert any(line.startswith("tuned model test AUC ") and "vs best baseline (" in line for line in lines)

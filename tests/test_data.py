@@ -148,3 +148,19 @@ def test_without_a_data_root_the_shipped_raw_files_are_used(tmp_path: Path, monk
     shipped = SHIPPED_PLANETOID / "CiteSeer" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(p.name for p in shipped.iterdir())
     assert all((raw / p.name).read_bytes() == p.read_bytes() for p in shipped.iterdir())
+
+
+def test_nodes_without_a_training_edge_are_counted_and_explained(tmp_path: Path) -> None:
+    """A ring with 400 leaves: some leaves' only edge is held out. The note counts exactly the nodes
+    with an edge but none in the training edges, and says what that means."""
+    edges = tmp_path / "leaves.csv"
+    ring = [f"{i},{(i + 1) % 100}" for i in range(100)]
+    leaves = [f"{i % 100},{100 + i}" for i in range(400)]
+    edges.write_text("\n".join(ring + leaves) + "\n")
+    split = load_split(DataConfig(str(edges)))
+    trained = set(split.train_pos.flatten().tolist())
+    untrained = 500 - len(trained)
+    assert untrained > 0
+    (note,) = [n for n in split.notes if "no training edge" in n]
+    assert note.startswith(f"{untrained} of 500 nodes have no training edge (the split held out all their edges for "
+                           f"validation/test): the model knows them by their own features or encoding alone")

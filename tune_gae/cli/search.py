@@ -124,12 +124,24 @@ def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
     print_top(outcome.trials, metric)
     click.echo(f"\n{len(outcome.trials)} trials in {outcome.seconds:.0f} s. Results: {outcome.path}")
     if bundle:
-        how = "re-selected over fresh seeds" if outcome.winner != outcome.best_trial else "best trial"
-        click.echo(f"Best model ({outcome.winner}, {how}): {bundle}")
+        from tune_gae.search.results import SearchFolder
+
+        click.echo(f"{winner_line(SearchFolder.open(outcome.path).record(), metric)} Bundle: {bundle}")
         line = _baseline_summary(bundle)
         if line:
             click.echo(line)
     click.echo(f"TensorBoard: tune-gae tensorboard {outcome.path}")
+
+
+def winner_line(record: dict[str, Any], metric: str) -> str:
+    """How the exported trial was chosen, in one wording whether re-selection ran or not."""
+    best, winner, picked = record.get("best_trial"), record.get("winner"), record.get("reselection_settings")
+    if not (winner and picked and record.get("reselection")):
+        return f"Best model: {best}, the single best trial by {metric} (no re-selection)."
+    single = "also the single best trial" if winner["trial"] == best else f"the single best trial was {best}"
+    return (f"Best model: {winner['trial']}, chosen by mean {picked['metric']} over {picked['seeds']} fresh seeds "
+            f"among the top {len(record['reselection'])} trials ({single}); exported: its fresh run with seed "
+            f"{winner['seed']}.")
 
 
 def _bundle_metrics(bundle: Any) -> dict[str, Any]:

@@ -184,7 +184,11 @@ def _structure_notes(pairs: Tensor, train_pos: Tensor, num_nodes: int) -> list[s
         notes.append(f"{isolated} of {num_nodes} nodes have no edge at all (they keep their own features or embedding).")
     untrained = num_nodes - isolated - int(torch.unique(train_pos).numel())
     if untrained:
-        notes.append(f"{untrained} nodes have edges only among the held-out validation/test edges.")
+        notes.append(
+            f"{untrained} of {num_nodes} nodes have no training edge (the split held out all their edges for "
+            f"validation/test): the model knows them by their own features or encoding alone, and their "
+            f"links count in the metrics. Usual in a sparse graph; nothing to do."
+        )
     u, v = pairs[0].numpy(), pairs[1].numpy()
     graph = coo_matrix((torch.ones(u.size).numpy(), (u, v)), shape=(num_nodes, num_nodes))
     components, labels = connected_components(graph, directed=False)
@@ -193,7 +197,7 @@ def _structure_notes(pairs: Tensor, train_pos: Tensor, num_nodes: int) -> list[s
         import numpy as np
 
         largest = int(np.bincount(labels).max())
-        notes.append(f"the graph has {components} connected parts (the largest holds {largest} of {num_nodes} nodes).")
+        notes.append(f"The graph has {components} connected parts (the largest holds {largest} of {num_nodes} nodes).")
     return notes
 
 
