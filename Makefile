@@ -22,7 +22,7 @@ install: $(BIN)/tune-gae
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# The loop while you work: everything but the end-to-end runs (about a minute on 2 cores).
+# The loop while you work: everything but the end-to-end runs (pytest's last line gives the time).
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 

@@ -248,12 +248,15 @@ def test_portable_encoder_generalises_to_another_graph(smoke_bundle: Path, split
     assert torch.allclose(portable(x, sub), embed(model, x, sub), atol=1e-5)
 
 
-def test_cli_export_writes_the_same_bundle(smoke_search: Path, smoke_bundle: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["export", str(smoke_search), "--out", str(tmp_path / "b")])
+def test_cli_export_writes_the_same_bundle(smoke_search: Path, smoke_bundle: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative --out is taken from the current folder, not the search's
+    result = CliRunner().invoke(main, ["export", str(smoke_search), "--out", "b"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert metrics == json.loads((smoke_bundle / "metrics.json").read_text())
     assert f"Exported {metrics['trial']}" in result.output and f"test AUC {metrics['test_auc']:.4f}" in result.output
+    assert result.output.splitlines()[-1] == f"Bundle: {tmp_path.resolve() / 'b'}"  # the full path, last
     # Exporting again replaces the earlier bundle in place.
     again = CliRunner().invoke(main, ["export", str(smoke_search), "--out", str(tmp_path / "b")])
     assert again.exit_code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["b"]

@@ -16,7 +16,9 @@ from tune_gae.rules import NEGATIVE_KINDS
 @click.argument("path", type=click.Path())
 @click.option("--metric", type=metric_choice(), default=None,
               help="Pick the best trial by this validation metric (default: the search's).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Bundle folder (default: PATH/best).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Bundle folder (default: PATH/best). A relative --out is taken from the current folder, "
+                   "not from PATH; the last line prints the full path.")
 @data_root_option
 @user_errors
 def export_command(path: str, metric: str | None, out: str | None, data_root: str | None) -> None:
@@ -27,9 +29,10 @@ def export_command(path: str, metric: str | None, out: str | None, data_root: st
     metrics = json.loads((bundle / "metrics.json").read_text())
     click.echo(
         f"Exported {metrics['trial']} (epoch {metrics['epoch']}, {metrics['selected_by']} "
-        f"{metrics[metrics['selected_by']]:.4f}) to {bundle}\n"
+        f"{metrics[metrics['selected_by']]:.4f})\n"
         f"test AUC {metrics['test_auc']:.4f} AP {metrics['test_ap']:.4f} MRR {metrics['test_mrr']:.4f} "
-        f"Hits@20 {metrics['test_hits@20']:.4f} ({metrics['negatives']} negatives; computed once, at export)"
+        f"Hits@20 {metrics['test_hits@20']:.4f} ({metrics['negatives']} negatives; computed once, at export)\n"
+        f"Bundle: {bundle}"
     )
 
 

@@ -73,9 +73,9 @@ class BatchedASHA(FIFOScheduler):
         self._batch.setdefault(trial.trial_id, len(self._batch) // self._batch_size)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        if self._time_attr not in result or self._metric not in result:
+        if self._time_attr not in result or self.metric not in result:
             return TrialScheduler.CONTINUE
-        return self.decide(trial.trial_id, float(result[self._time_attr]), float(result[self._metric]))
+        return self.decide(trial.trial_id, float(result[self._time_attr]), float(result[self.metric]))
 
     def decide(self, trial_id: str, time: float, value: float) -> str:
         """CONTINUE or STOP for a result of ``trial_id`` at ``time`` (epochs) with ``value``."""
