@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_gae.errors import TuneGAEError, did_you_mean
-from tune_gae.rules import ENCODER_KINDS, MODEL_KINDS, NEGATIVE_KINDS, RULES, WIDTH_RULE
+from tune_gae.rules import ENCODER_KINDS, MODEL_KINDS, NEGATIVE_KINDS, RULES, SPLIT_RULES, WIDTH_RULE
 
 __all__ = ["DataConfig", "ModelConfig", "RunResult", "TrainConfig", "did_you_mean", "run_config_from_dict",
            "ENCODER_KINDS", "MODEL_KINDS"]
@@ -73,13 +73,12 @@ class DataConfig:
             raise TuneGAEError(
                 f"negatives must be one of {', '.join(NEGATIVE_KINDS)} but got {self.negatives!r}."
             )
-        for name in ("val_ratio", "test_ratio"):
-            value = getattr(self, name)
-            if not 0.0 < value < 1.0:
-                raise TuneGAEError(f"{name} must be between 0 and 1 but got {value}.")
+        for name, rule in SPLIT_RULES.items():
+            object.__setattr__(self, name, rule.check(name, getattr(self, name)))
         if self.val_ratio + self.test_ratio >= 1.0:
             raise TuneGAEError(
-                f"val_ratio + test_ratio must be below 1 but got {self.val_ratio + self.test_ratio}."
+                f"val_ratio + test_ratio must be below 1 but got {self.val_ratio + self.test_ratio:g}: "
+                f"leave edges to train on."
             )
 
 

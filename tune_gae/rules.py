@@ -157,6 +157,13 @@ RULES: dict[str, Rule] = {
 }
 
 
+# Shares of a graph's edges held out for validation and for testing (DataConfig, `--val-ratio`,
+# `--test-ratio`); together they must stay below 1 (DataConfig says so).
+SPLIT_RULES: dict[str, Rule] = {
+    "val_ratio": Rule(float, above=0.0, below=1.0),
+    "test_ratio": Rule(float, above=0.0, below=1.0),
+}
+
 WIDTH_RULE = Rule(int, low=1)
 DEPTH_RULE = Rule(int, low=0)
 

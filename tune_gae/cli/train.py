@@ -14,6 +14,7 @@ from tune_gae.cli.options import (
     metric_choice,
     negatives_option,
     parse_widths,
+    split_ratio_options,
     user_errors,
 )
 
@@ -50,6 +51,7 @@ from tune_gae.cli.options import (
 @hyper_option("encoding_dims", help="Columns of the spectral encoding (when --node-encoding uses spectral).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
 @negatives_option
+@split_ratio_options
 @click.option("--metric", type=metric_choice(), default="val_auc", show_default=True,
               help="Keep the epoch with the best value of this validation metric.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
@@ -81,6 +83,8 @@ def train(
     encoding_dims: int,
     seed: int,
     negatives: str,
+    val_ratio: float,
+    test_ratio: float,
     metric: str,
     device: str,
     results_dir: str,
@@ -94,7 +98,7 @@ def train(
     from tune_gae.config import DataConfig
 
     data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
-                             negatives=negatives)
+                             negatives=negatives, val_ratio=val_ratio, test_ratio=test_ratio)
     from tune_gae.train.local_run import train_run  # torch + PyG: after the flags were checked
 
     hyper = dict(
