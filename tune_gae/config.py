@@ -102,6 +102,15 @@ class ModelConfig:
     # A seed ensemble: this many encoders, each drawn and trained as alone (its own loss); a node's
     # embedding is theirs concatenated over sqrt(count), so its inner product averages their scores.
     ensemble: int = 1
+    # The link scorer (tune_gae.nn.decoders): inner_product (the paper's), hadamard_mlp (MaskGAE's
+    # edge decoder) or ncn (Neural Common Neighbour). The rest shape the learned ones: linear layers,
+    # hidden width, dropout, normalisation; and how ncn weights a common neighbour.
+    decoder: str = "inner_product"
+    decoder_layers: int = 2
+    decoder_width: int = 64
+    decoder_dropout: float = 0.0
+    decoder_norm: str = "none"
+    cn_weighting: str = "resource_allocation"
 
     def __post_init__(self) -> None:
         # A linear encoder has no hidden layer: its config says so (bundles, TensorBoard HParams).
@@ -116,7 +125,8 @@ class ModelConfig:
         for width in self.hidden_channels:
             WIDTH_RULE.check("hidden widths", width)
         _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features",
-                             "node_encoding", "encoding_dims", "embedding_norm", "ensemble"))
+                             "node_encoding", "encoding_dims", "embedding_norm", "ensemble", "decoder",
+                             "decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"))
 
     @property
     def embedding_dim(self) -> int:

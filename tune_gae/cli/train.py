@@ -42,6 +42,14 @@ from tune_gae.cli.options import (
               "decoder, GNAE); 0: the raw inner product.")
 @hyper_option("ensemble", help="Train this many encoders side by side (a seed ensemble) and average "
               "their scores through one concatenated embedding.")
+@hyper_option("decoder", help="The link scorer: inner_product (the paper's), hadamard_mlp (an MLP over "
+              "z_u * z_v, MaskGAE's) or ncn (Neural Common Neighbour: also the pair's common neighbours in the "
+              "training graph).")
+@hyper_option("decoder_layers", help="Linear layers of a learned decoder's MLP.")
+@hyper_option("decoder_width", help="Hidden width of a learned decoder's MLP.")
+@hyper_option("decoder_dropout", help="Dropout inside a learned decoder's MLP.")
+@hyper_option("decoder_norm", help="Normalisation of a learned decoder's hidden layers.")
+@hyper_option("cn_weighting", help="ncn: weight of each common neighbour w (1, 1/log deg w, 1/deg w).")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,
               help="Row-normalise node features (the paper's setting) or feed them raw.")
 @click.option("--node-encoding", default=None,
@@ -78,6 +86,12 @@ def train(
     mask_ratio: float,
     embedding_norm: float,
     ensemble: int,
+    decoder: str,
+    decoder_layers: int,
+    decoder_width: int,
+    decoder_dropout: float,
+    decoder_norm: str,
+    cn_weighting: str,
     normalize_features: bool,
     node_encoding: str | None,
     encoding_dims: int,
@@ -106,7 +120,9 @@ def train(
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
         neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,
-        embedding_norm=embedding_norm, ensemble=ensemble,
+        embedding_norm=embedding_norm, ensemble=ensemble, decoder=decoder, decoder_layers=decoder_layers,
+        decoder_width=decoder_width, decoder_dropout=decoder_dropout, decoder_norm=decoder_norm,
+        cn_weighting=cn_weighting,
     )
     if node_encoding:
         hyper["node_encoding"] = node_encoding
