@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, HERE, Context, elapsed, log, machine_info, stop_ray, targets_table  # noqa: E402
 
 # Benchmarks run as scripts of their own (too long, or another machine); RESULTS.md shows what they saved.
-STANDALONE = ("bench_large_graphs", "metrics_cost", "option_cost")
+STANDALONE = ("bench_large_graphs", "metrics_cost", "option_cost", "decoder_cost")
 
 
 def benchmark_modules() -> dict[str, ModuleType]:
@@ -79,7 +79,7 @@ def write_markdown(path: Path, results: dict[str, Any], modules: dict[str, Modul
         "Times are the minimum over repeats of the mean over epochs (medians in results.json).",
         "",
         "Every process of this run, the seed recipe's included, uses the glibc malloc settings of "
-        "tune-gae's trials and CLI (`tune_gae/allocator.py`: freed tensor memory is reused, not "
+        "tune-gae's trials and CLI (`tune_gae/train/allocator.py`: freed tensor memory is reused, not "
         "faulted in again), so both sides are measured at equal settings.",
         "",
     ]

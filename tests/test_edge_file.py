@@ -41,7 +41,14 @@ def test_edges_are_undirected_without_duplicates_or_self_loops(tmp_path: Path) -
     data = load_graph(DataConfig(str(edges)))
     assert data.num_nodes == 6  # largest id + 1: 3 and 4 are nodes without edges
     assert sorted(map(tuple, data.edge_index.t().tolist())) == [(0, 1), (1, 0), (1, 2), (1, 5), (2, 1), (5, 1)]
-    assert data.name == "graph"  # the search folder is named after the file, not its folder
+    assert data.name == "data-graph"  # a generic file name keeps its folder's in front
+
+
+def test_a_graph_is_named_after_its_file(tmp_path: Path) -> None:
+    edges = tmp_path / "data" / "my-net.csv"
+    edges.parent.mkdir()
+    edges.write_text("0,1\n1,2\n")
+    assert load_graph(DataConfig(str(edges))).name == "my-net"  # not "data", its folder
 
 
 def _refuse(tmp_path: Path, dataset: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:

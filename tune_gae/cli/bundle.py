@@ -9,7 +9,7 @@ import click
 
 from tune_gae.cli.main import main
 from tune_gae.cli.options import data_root_option, metric_choice, user_errors
-from tune_gae.rules import NEGATIVE_KINDS
+from tune_gae.rules import NEGATIVE_KINDS, SPLIT_RULES
 
 
 @main.command("export")
@@ -106,12 +106,17 @@ def _mean_std(summary: dict[str, Any], key: str) -> str:
 @click.option("--fresh-only", is_flag=True, help="With --resplit: only the fresh splits, not the bundle's own.")
 @click.option("--negatives", type=click.Choice(NEGATIVE_KINDS), default=None,
               help="Evaluate against these negatives instead of the bundle's (same positives).")
+@click.option("--val-ratio", type=SPLIT_RULES["val_ratio"].click_type("val_ratio"), default=None,
+              help="With --resplit: the fresh splits' share of validation edges (default: the bundle's).")
+@click.option("--test-ratio", type=SPLIT_RULES["test_ratio"].click_type("test_ratio"), default=None,
+              help="With --resplit: the fresh splits' share of test edges (default: the bundle's).")
 @data_root_option
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
 @user_errors
 def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives: str | None,
-             data_root: str | None, device: str, as_json: bool) -> None:
+             val_ratio: float | None, test_ratio: float | None, data_root: str | None, device: str,
+             as_json: bool) -> None:
     """Re-train BUNDLE's configuration from scratch over seeds; report test metrics mean ± std.
 
     Each run selects its best validation epoch and is tested once. Printed beside the published
@@ -121,7 +126,8 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
     from tune_gae.train.baselines import LABELS, baseline_line
 
     result = evaluate_bundle(bundle, seeds=seeds, resplit=resplit, data_root=data_root, device=device,
-                             negatives=negatives, fresh_only=fresh_only, echo=None if as_json else click.echo)
+                             negatives=negatives, fresh_only=fresh_only, val_ratio=val_ratio,
+                             test_ratio=test_ratio, echo=None if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(result))
         return

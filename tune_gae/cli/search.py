@@ -16,6 +16,7 @@ from tune_gae.cli.options import (
     negatives_option,
     print_top,
     setting_option,
+    split_ratio_options,
     user_errors,
 )
 
@@ -33,6 +34,7 @@ from tune_gae.cli.options import (
 @setting_option("metric", help="Validation metric Optuna maximises and ASHA compares.")
 @setting_option("scheduler")
 @negatives_option
+@split_ratio_options
 @setting_option("reselect_top", help="After the search, re-train this many best trials with fresh seeds; the "
                 "best mean validation score wins the export (0: off, the single best trial wins).")
 @setting_option("reselect_seeds", help="Fresh seeds per re-trained trial (0: off).")
@@ -63,7 +65,7 @@ from tune_gae.cli.options import (
 @user_errors
 def search(space: str, dataset: str, features: str | None, data_root: str | None, num_samples: int,
            max_epochs: int, grace_period: int | None, reduction_factor: int, metric: str, scheduler: str,
-           negatives: str, reselect_top: int, reselect_seeds: int,
+           negatives: str, val_ratio: float, test_ratio: float, reselect_top: int, reselect_seeds: int,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
            report_interval_s: float, time_budget_s: float | None, reproducible: bool, overwrite: bool, keep_checkpoints: bool,
@@ -78,7 +80,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
 
     settings = SearchSettings(
         space=space, data=DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
-                                      negatives=negatives),
+                                      negatives=negatives, val_ratio=val_ratio, test_ratio=test_ratio),
         num_samples=num_samples, max_epochs=max_epochs, grace_period=grace_period,
         reduction_factor=reduction_factor, metric=metric, scheduler=scheduler,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,

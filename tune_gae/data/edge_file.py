@@ -13,6 +13,9 @@ An edge-list file is text, one edge a line:
   a node without edges), or one per row of ``--features``;
 - edges are undirected: ``u,v`` and ``v,u`` are one edge, a repeated edge counts once, and self
   loops (``u,u``) are dropped.
+
+The graph is named after the file (``my-net.csv`` -> ``my-net``), and so is a search's folder by
+default; a generic file name keeps its folder in front (``USAir/edges.csv`` -> ``USAir-edges``).
 """
 from __future__ import annotations
 
@@ -23,6 +26,14 @@ from tune_gae.config import SYNTHETIC_PREFIX, looks_like_path
 from tune_gae.errors import TuneGAEError
 
 SNIFF_CHARS = 4096  # what the separator is chosen from
+GENERIC_STEMS = ("edges", "edge_list", "edgelist", "graph", "links")  # names that say little alone
+
+
+def edge_list_name(path: Path) -> str:
+    """The graph's name: the file's, with its folder's in front when the file's says little."""
+    if path.stem.lower() in GENERIC_STEMS and path.parent.name:
+        return f"{path.parent.name}-{path.stem}"
+    return path.stem
 
 
 def read_id_pairs(path: Path, *, num_nodes: int | None = None, graph: str = "the graph") -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from tune_gae.config import SYNTHETIC_PREFIX, DataConfig, looks_like_path, planetoid_name
-from tune_gae.data.edge_file import check_feature_file, read_edge_file
+from tune_gae.data.edge_file import check_feature_file, edge_list_name, read_edge_file
 from tune_gae.errors import TuneGAEError
 from tune_gae.logs import library_chatter_shown
 
@@ -143,7 +143,7 @@ def load_edge_list(path: Path, *, features: Path | None = None) -> Data:
         x = torch.zeros(num_nodes, 0)
     data = Data(x=x, edge_index=_undirected(edge_index, num_nodes))
     data.num_nodes = num_nodes
-    data.name = path.stem  # the search folder's default name starts with it: data/graph.csv -> graph-...
+    data.name = edge_list_name(path)  # a search folder's default name starts with it
     data.notes = notes
     return data
 
