@@ -1,7 +1,10 @@
 """``--reproducible``: batched suggestions and ASHA against earlier batches; the same seed, the same search."""
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +13,7 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.reproducible import BatchedASHA
+from tune_gae.search.results import SearchFolder
 from tune_gae.search.settings import SearchSettings, asha_rungs
 
 GRACE, RF, MAX_T = 10, 3, 100
@@ -78,28 +82,31 @@ def test_reproducible_refuses_a_time_budget() -> None:
         SearchSettings(reproducible=True, time_budget_s=60)
 
 
-def _trials(path: Path) -> list[dict[str, object]]:
-    from tune_gae.search.results import SearchFolder
-
-    return [_strip(row) for row in SearchFolder.open(path).trials()]
-
-
 @pytest.mark.slow
-def test_the_same_seed_gives_the_same_trials_and_winner(ray_session: None, data_root: Path, tmp_path: Path) -> None:
-    from tune_gae import DataConfig, run_search
-    from tune_gae.search.results import SearchFolder
-
-    outcomes = [run_search(SearchSettings(
-        space="smoke", data=DataConfig("Cora", root=str(data_root)), num_samples=6, max_epochs=30, grace_period=5,
-        results_dir=str(tmp_path), name=f"run{i}", reproducible=True, reselect_top=2, reselect_seeds=2,
-    )) for i in range(2)]
-    one, two = (_trials(o.path) for o in outcomes)
+def test_the_same_seed_gives_the_same_trials_and_winner(data_root: Path, tmp_path: Path) -> None:
+    """Two reproducible searches in a process of their own (its own Ray, whose trial logs stay out
+    of the other tests' output): the same trials, values and winner."""
+    code = (
+        "from tune_gae import DataConfig, SearchSettings, run_search\n"
+        "for name in ('run0', 'run1'):\n"
+        f"    run_search(SearchSettings(space='smoke', data=DataConfig('Cora', root={str(data_root)!r}), "
+        f"num_samples=6, max_epochs=30, grace_period=5, results_dir={str(tmp_path)!r}, name=name, "
+        "reproducible=True, reselect_top=2, reselect_seeds=2))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600,
+                          check=False, start_new_session=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    folders = [SearchFolder.open(tmp_path / name) for name in ("run0", "run1")]
+    one, two = (_trials(folder) for folder in folders)
     assert len(one) == 6 and one == two  # every configuration, value, epoch count and stop reason
-    winners = [SearchFolder.open(o.path).record()["winner"] for o in outcomes]
-    configs = [next(r for r in SearchFolder.open(o.path).trials() if r["trial"] == w["trial"]) for o, w in
-               zip(outcomes, winners)]
-    assert _strip(configs[0]) == _strip(configs[1])
-    assert winners[0]["seed"] == winners[1]["seed"]
+    winners = [folder.record()["winner"] for folder in folders]
+    configs = [_strip(next(r for r in f.trials() if r["trial"] == w["trial"])) for f, w in zip(folders, winners)]
+    assert configs[0] == configs[1] and winners[0]["seed"] == winners[1]["seed"]
+
+
+def _trials(folder: SearchFolder) -> list[dict[str, object]]:
+    return [_strip(row) for row in folder.trials()]
 
 
 def _strip(row: dict[str, object]) -> dict[str, object]:
