@@ -9,6 +9,7 @@ writes the trials; ``dashboard`` and warm starts read them back.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,6 @@ def open_storage(url: str, *, writer: bool = False) -> optuna.storages.RDBStorag
     the disk (a power cut can lose the last transactions, never corrupt the file), and a reader
     such as ``tune-gae dashboard`` never blocks the search.
     """
-    import optuna
     import sqlalchemy
 
     database = _sqlite_file(url)
@@ -34,8 +34,7 @@ def open_storage(url: str, *, writer: bool = False) -> optuna.storages.RDBStorag
         raise TuneGAEError(f"the study database {database} is not there: a search keeps its study where "
                            f"--storage said (default: study.db in its folder).")
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}}
-                                             if url.startswith("sqlite") else None)
+        storage = _rdb_storage(url)
     except (ImportError, sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise TuneGAEError(f"cannot open the study storage {redact(url)} ({first}): pass a reachable "
@@ -46,6 +45,23 @@ def open_storage(url: str, *, writer: bool = False) -> optuna.storages.RDBStorag
         with storage.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     return storage
+
+
+def _rdb_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url)``, again when a search opening a fresh database at the same moment won
+    the race to create Optuna's tables (PostgreSQL: a unique or duplicate-table violation)."""
+    import optuna
+    import sqlalchemy
+
+    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
