@@ -122,7 +122,7 @@ def test_dashboard_refuses_a_taken_port_and_a_search_without_its_study(smoke_sea
     (copy / "search.json").write_text((smoke_search / "search.json").read_text())  # its study.db not copied
     result = CliRunner().invoke(main, ["dashboard", str(copy)])
     assert result.exit_code == 2
-    assert result.output.strip() == (f"Error: the study database {copy / STUDY_FILE} is not there: a search keeps "
+    assert result.output.strip().splitlines()[-1] == (f"Error: the study database {copy / STUDY_FILE} is not there: a search keeps "
                                      f"its study where --storage said (default: study.db in its folder).")
 
 
@@ -135,11 +135,106 @@ def test_a_shared_storage_refuses_a_study_name_it_holds_before_anything_starts(t
     result = CliRunner().invoke(main, ["search", "smoke", "--storage", url, "--name", "cora-a",
                                        "--results-dir", str(tmp_path / "results")])
     assert result.exit_code == 2, result.output
-    assert result.output.strip() == (f"Error: the study storage {url} already holds a study named 'cora-a': pick "
+    assert result.output.strip().splitlines()[-1] == (f"Error: the study storage {url} already holds a study named 'cora-a': pick "
                                      f"another --name, or pass --overwrite to delete it.")
     assert not (tmp_path / "results").exists() and time.monotonic() - began < 10
     result = CliRunner().invoke(main, ["search", "smoke", "--storage", "nosuchdb://x", "--name", "b",
                                        "--results-dir", str(tmp_path / "results")])
     assert result.exit_code == 2
-    assert result.output.startswith("Error: cannot open the study storage nosuchdb://x (")
+    assert result.output.strip().splitlines()[-1].startswith("Error: cannot open the study storage nosuchdb://x (")
     assert result.output.rstrip().endswith("pass a reachable SQLAlchemy URL to --storage (e.g. postgresql://user@host/db).")
+
+
+# --------------------------------------------------------------------------- warm starts
+
+SMOKE_NARROW_LR = """\
+parameters:
+  model: {choice: [gae, vgae]}
+  hidden_channels: {choice: [[16], [32]]}
+  latent_channels: {choice: [8, 16]}
+  lr: {loguniform: [0.00501, 0.00502]}
+  epochs: {int: [10, 30]}
+  normalize_features: false
+"""
+
+
+def _smoke_space(tmp_path: Path, text: str | None = None):  # noqa: ANN202
+    from tune_gae.search.catalog import resolve_space_path
+    from tune_gae.search.space_parser import load_space
+
+    if text is None:
+        return load_space(resolve_space_path("smoke")).define_by_run(max_epochs=30, graph="features")
+    (tmp_path / "space.yaml").write_text(text)
+    return load_space(str(tmp_path / "space.yaml")).define_by_run(max_epochs=30, graph="features")
+
+
+@pytest.mark.slow
+def test_a_warm_start_on_the_same_split_adds_the_earlier_trials_as_evaluated(smoke_search: Path, tmp_path: Path) -> None:
+    from tune_gae.search.study import apply_warm_start, plan_warm_start
+
+    split_hash = SearchFolder.open(smoke_search).record()["split_hash"]
+    warm = plan_warm_start(str(smoke_search), _smoke_space(tmp_path), split_hash, num_samples=8)
+    earlier = load_study(*SearchFolder.open(smoke_search).study())
+    assert warm.same_split and not warm.first and len(warm.evaluated) == len(earlier.trials) == 4
+    study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 'new.db'}", study_name="new")
+    apply_warm_start(study, warm)
+    by_number = {f"smoke#{t.number}": t for t in earlier.trials}
+    assert len(study.trials) == 4
+    for trial in study.trials:  # the same trials, as evaluated: the sampler's history before trial 1
+        source = by_number[trial.user_attrs["warm_start"]]
+        assert (trial.params, trial.state, trial.value) == (source.params, source.state, source.value)
+        assert trial.intermediate_values == source.intermediate_values
+    assert study.user_attrs["warm_start"] == {"source": str(smoke_search), "same_split": True, "evaluated": 4,
+                                              "first": 0}
+
+
+@pytest.mark.slow
+def test_a_space_that_does_not_fit_is_refused_by_parameter(smoke_search: Path, tmp_path: Path) -> None:
+    from tune_gae.errors import TuneGAEError
+    from tune_gae.search.study import plan_warm_start
+
+    earlier = load_study(*SearchFolder.open(smoke_search).study())
+    outside = next(t for t in earlier.trials if not 0.00501 <= t.params["lr"] <= 0.00502)
+    with pytest.raises(TuneGAEError) as narrow:
+        plan_warm_start(str(smoke_search), _smoke_space(tmp_path, SMOKE_NARROW_LR), "any", 8)
+    assert f"parameter 'lr' = {outside.params['lr']!r} is outside [0.00501, 0.00502] here" in str(narrow.value)
+    with pytest.raises(TuneGAEError, match="parameter 'dropout' is sampled here but the earlier trial has no value"):
+        plan_warm_start(str(smoke_search), _smoke_space(tmp_path, SMOKE_NARROW_LR.replace(
+            "lr: {loguniform: [0.00501, 0.00502]}", "lr: {loguniform: [0.005, 0.02]}\n  dropout: {uniform: [0.0, 0.5]}")),
+            "any", 8)
+    with pytest.raises(TuneGAEError, match="parameter 'model' is not sampled here"):
+        plan_warm_start(str(smoke_search), _smoke_space(tmp_path, SMOKE_NARROW_LR.replace(
+            "model: {choice: [gae, vgae]}", "model: gae").replace("[0.00501, 0.00502]", "[0.005, 0.02]")), "any", 8)
+    used = earlier.trials[0].params["latent_channels"]
+    other = 16 if used == 8 else 8
+    with pytest.raises(TuneGAEError) as choice:
+        plan_warm_start(str(smoke_search), _smoke_space(tmp_path, SMOKE_NARROW_LR.replace(
+            "latent_channels: {choice: [8, 16]}", f"latent_channels: {{choice: [{other}]}}").replace(
+            "[0.00501, 0.00502]", "[0.005, 0.02]")), "any", 8)
+    assert str(choice.value) == (f"--warm-start {smoke_search} does not fit this space: trial 0: parameter "
+                                 f"'latent_channels' = {used} is outside the choices [{other}] here (widen the "
+                                 f"space, or warm-start from a search inside it).")
+    result = CliRunner().invoke(main, ["search", "smoke", "--warm-start", str(tmp_path / "nothing"), "--name", "w",
+                                       "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "is neither a search folder nor URL#STUDY" in result.output.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_warm_start_on_another_split_runs_the_earlier_best_configurations_first(
+        smoke_search: Path, data_root: Path, tmp_path: Path) -> None:
+    from tune_gae import DataConfig, SearchSettings, run_search
+
+    earlier = load_study(*SearchFolder.open(smoke_search).study())
+    best = max((t for t in earlier.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    outcome = run_search(SearchSettings(
+        space="smoke", data=DataConfig("Cora", root=str(data_root), split_seed=1), seed=1, num_samples=2,
+        max_epochs=30, grace_period=10, results_dir=str(tmp_path), name="warm", reselect_top=0,
+        warm_start=str(smoke_search), max_concurrent=1,
+    ))
+    study = load_study(*SearchFolder.open(outcome.path).study())
+    assert study.user_attrs["warm_start"] == {"source": str(smoke_search), "same_split": False, "evaluated": 0,
+                                              "first": 1}  # 2 // 4 -> at least one
+    first = study.trials[0]
+    assert first.params == best.params and first.user_attrs["warm_start"] == "tried first"
+    assert len(study.trials) == 2 and study.trials[1].params != best.params
+    assert first.user_attrs["trial"] in {row["trial"] for row in outcome.trials}

@@ -58,7 +58,17 @@ from tune_gae.search.settings import (
     search_rungs,
 )
 from tune_gae.search.signals import StopSignals
-from tune_gae.search.study import check_new_study, delete_study, redact, settle
+from tune_gae.search.study import (
+    WarmStart,
+    check_new_study,
+    delete_study,
+    earlier_study,
+    load_study,
+    plan_warm_start,
+    redact,
+    settle,
+    warm_line,
+)
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
     from tune_gae.data.split import LinkSplit
@@ -186,7 +196,12 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
     )
 
 
-def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, echo: Echo | None):  # noqa: ANN202
+def _define_by_run(settings: SearchSettings, split: LinkSplit, space: Any) -> Any:
+    return space.define_by_run(max_epochs=settings.max_epochs, graph="features" if split.features_given else "featureless")
+
+
+def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, echo: Echo | None,
+           warm: WarmStart | None = None):  # noqa: ANN202
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -197,13 +212,12 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
     optuna.logging.set_verbosity(library_log_level())  # "A new study created" only with --verbose
     # A define-by-run space makes OptunaSearch ignore TuneConfig's metric/mode: pass them here too.
     search_alg = StudySearch(
-        space=space.define_by_run(
-            max_epochs=settings.max_epochs, graph="features" if split.features_given else "featureless"
-        ),
+        space=_define_by_run(settings, split, space),
         metric=f"best_{settings.metric}",
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         storage_url=SearchFolder(path).study_url(settings.storage), study_name=path.name,
         rungs=search_rungs(settings), user_attrs={"split_hash": split.split_hash, "dataset": split.name},
+        warm_start=warm,
     )
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(
@@ -265,9 +279,13 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
                           overwrite=settings.overwrite)
         if settings.storage:  # before Ray starts: a shared database refuses a study name it holds
             check_new_study(settings.storage, settings.name, overwrite=settings.overwrite)
+    if settings.warm_start:  # the earlier study opens (its fit to this space is checked once the data is in)
+        load_study(*earlier_study(settings.warm_start))
     with _ray_for(settings, load=lambda: _load_for_search(settings, space)) as split:
         path = experiment_path(settings, split, space_path)
         check_results_dir(path, overwrite=settings.overwrite)
+        warm = plan_warm_start(settings.warm_start, _define_by_run(settings, split, space), split.split_hash,
+                               settings.num_samples) if settings.warm_start else None
         if settings.storage:  # a shared database: the study's name must be new there too
             check_new_study(settings.storage, path.name, overwrite=settings.overwrite)
         prepare_results_dir(path, overwrite=settings.overwrite)
@@ -289,11 +307,11 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if echo is not None:
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
-        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings)):
+        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings), warm_line(warm)):
             if line:
                 echo(line)
     with _ray_tune_env(settings):
-        tuner = _tuner(settings, split, path, space, echo)
+        tuner = _tuner(settings, split, path, space, echo, warm)
         grid = _fit(tuner, path, settings, echo, stop, segment)
     return summarize(path, grid, split, settings, echo, stop)
 

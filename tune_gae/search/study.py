@@ -10,6 +10,8 @@ writes the trials; ``dashboard`` and warm starts read them back.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,3 +163,129 @@ def load_study_with(storage: optuna.storages.BaseStorage, name: str,
     import optuna
 
     return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner())
+
+
+# --------------------------------------------------------------------------- warm starts
+
+WARM_START_SHARE = 4  # on another split, the earlier top num_samples // 4 configurations go first
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """What a new study takes from an earlier one: on the same split its trials as already
+    evaluated (``evaluated``), on another the earlier top configurations to try first (``first``)."""
+
+    source: str  # the earlier search folder, or URL#study
+    same_split: bool
+    evaluated: tuple[Any, ...] = ()  # optuna FrozenTrials, re-built over this space's distributions
+    first: tuple[dict[str, Any], ...] = ()
+
+
+def earlier_study(source: str) -> tuple[str, str]:
+    """(URL, study name) of ``--warm-start``: a search folder, or ``URL#STUDY``."""
+    from tune_gae.search.results import SearchFolder, is_search_dir
+
+    if "#" in source and "://" in source:
+        url, name = source.rsplit("#", 1)
+        return url, name
+    if not is_search_dir(Path(source).expanduser()):
+        raise TuneGAEError(f"--warm-start {source} is neither a search folder nor URL#STUDY: pass results/<name> "
+                           f"of an earlier search, or its --storage URL and study name as URL#NAME.")
+    return SearchFolder.open(source).study()
+
+
+def plan_warm_start(source: str, space: Callable[[Any], Any], split_hash: str, num_samples: int) -> WarmStart:
+    """Read the earlier study and fit its finished trials to this search's ``space`` (its define-by-run
+    function); a parameter that does not fit (absent, out of range, another kind) is refused by name."""
+    import optuna
+
+    url, name = earlier_study(source)
+    earlier = load_study(url, name)
+    finished = [t for t in earlier.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                                      optuna.trial.TrialState.PRUNED))]
+    if not finished:
+        raise TuneGAEError(f"--warm-start {source}: its study {name!r} has no finished trial to start from.")
+    same_split = earlier.user_attrs.get("split_hash") == split_hash
+    fitted = [(trial, _fit_to_space(trial, space, source)) for trial in finished]
+    if same_split:
+        evaluated = tuple(optuna.trial.create_trial(
+            state=trial.state, value=trial.value,  # PRUNED too: its best when it was stopped
+            params=params, distributions=distributions, intermediate_values=dict(trial.intermediate_values),
+            user_attrs={**trial.user_attrs, "warm_start": f"{name}#{trial.number}"},
+        ) for trial, (params, distributions) in fitted)
+        return WarmStart(source, True, evaluated=evaluated)
+    best = sorted((pair for pair in fitted if pair[0].state == optuna.trial.TrialState.COMPLETE),
+                  key=lambda pair: -pair[0].value)
+    return WarmStart(source, False, first=tuple(params for _, (params, _) in best[:max(1, num_samples // WARM_START_SHARE)]))
+
+
+def _fit_to_space(trial: Any, space: Callable[[Any], Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The earlier trial's parameters as this space samples them, with this space's distributions."""
+    probe = _Replay(dict(trial.params), f"--warm-start {source} does not fit this space: trial {trial.number}")
+    space(probe)
+    unused = sorted(set(trial.params) - set(probe.params))
+    if unused:
+        raise TuneGAEError(f"{probe.where}: parameter {unused[0]!r} is not sampled here (warm-start from a "
+                           f"search over the same parameters).")
+    return probe.params, probe.distributions
+
+
+class _Replay:
+    """Plays an earlier trial's values through a define-by-run space, as an Optuna trial would be
+    asked; a value the space would not sample is refused by the parameter's name."""
+
+    def __init__(self, values: dict[str, Any], where: str) -> None:
+        self.values, self.where = values, where
+        self.params: dict[str, Any] = {}
+        self.distributions: dict[str, Any] = {}
+
+    def _take(self, name: str, distribution: Any, fits: bool | None = None) -> Any:
+        if name not in self.values:
+            raise TuneGAEError(f"{self.where}: parameter {name!r} is sampled here but the earlier trial has no "
+                               f"value for it (warm-start from a search over the same parameters).")
+        value = self.values[name]
+        if not (fits if fits is not None else distribution.low <= value <= distribution.high):
+            shown = f"the choices {list(distribution.choices)}" if fits is not None else \
+                f"[{distribution.low}, {distribution.high}]"
+            raise TuneGAEError(f"{self.where}: parameter {name!r} = {value!r} is outside {shown} here (widen the "
+                               f"space, or warm-start from a search inside it).")
+        self.params[name], self.distributions[name] = value, distribution
+        return value
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        import optuna
+
+        choices = tuple(choices)
+        return self._take(name, optuna.distributions.CategoricalDistribution(choices),
+                          fits=name in self.values and self.values[name] in choices)
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> Any:
+        import optuna
+
+        return self._take(name, optuna.distributions.FloatDistribution(low, high, step=step, log=log))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> Any:
+        import optuna
+
+        return self._take(name, optuna.distributions.IntDistribution(low, high, step=step, log=log))
+
+
+def warm_line(warm: WarmStart | None) -> str | None:
+    """What a warm start did, for the search's banner."""
+    if warm is None:
+        return None
+    if warm.same_split:
+        return (f"Warm start: {len(warm.evaluated)} trials of {warm.source} (same split) seed the sampler "
+                f"as already evaluated.")
+    return (f"Warm start: {warm.source} ran on another split; its top {len(warm.first)} configurations "
+            f"run first.")
+
+
+def apply_warm_start(study: optuna.Study, warm: WarmStart) -> None:
+    """Seed a new study: earlier trials as evaluated, or earlier configurations queued first."""
+    study.set_user_attr("warm_start", {"source": warm.source, "same_split": warm.same_split,
+                                       "evaluated": len(warm.evaluated), "first": len(warm.first)})
+    if warm.evaluated:
+        study.add_trials(warm.evaluated)
+    for params in warm.first:
+        study.enqueue_trial(params, user_attrs={"warm_start": "tried first"})

@@ -35,7 +35,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from tune_gae.search.space import resolve_trial_config
 from tune_gae.search.stopping import ASHA, EPOCHS, ERROR, NAN, PATIENCE, TIME_BUDGET, stop_reason
-from tune_gae.search.study import load_study_with, open_storage
+from tune_gae.search.study import WarmStart, apply_warm_start, load_study_with, open_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -62,7 +62,7 @@ class StudySearch(OptunaSearch):
 
     def __init__(self, *, space: Callable[[optuna.Trial], dict | None], metric: str, storage_url: str,
                  study_name: str, sampler: optuna.samplers.BaseSampler, rungs: Collection[int] = (),
-                 user_attrs: dict[str, Any] | None = None) -> None:
+                 user_attrs: dict[str, Any] | None = None, warm_start: WarmStart | None = None) -> None:
         super().__init__(space=space, metric=metric, mode="max", sampler=sampler, study_name=study_name,
                          storage=open_storage(storage_url, writer=True))
         self._storage_url = storage_url
@@ -73,6 +73,8 @@ class StudySearch(OptunaSearch):
         self._restored: set[str] = set()  # open trials that came back from a snapshot
         for key, value in (user_attrs or {}).items():
             self._ot_study.set_user_attr(key, value)
+        if warm_start is not None:
+            apply_warm_start(self._ot_study, warm_start)
 
     # ------------------------------------------------------------------ Ray's Searcher hooks
 
