@@ -1,5 +1,5 @@
 """Studies in a real PostgreSQL server: two searches writing to one database at once, one of them
-stopped by Ctrl-C and resumed, keep their studies apart and complete.
+stopped by Ctrl-C and resumed, keep their studies apart and complete; a third warm-starts from one.
 
 CI (``.ci/run``) starts the server and exports its URL in ``TUNE_GAE_TEST_POSTGRES``; under
 ``CI=true`` a missing URL fails the test. Elsewhere the test starts its own server from Debian's
@@ -122,3 +122,16 @@ def test_two_searches_share_one_postgres_storage_and_a_resumed_one_continues_its
     for trial in done_before:  # finished before Ctrl-C: kept as they were, not run again
         assert after[trial.number].value == trial.value and after[trial.number].state == trial.state
     assert json.loads(out_b.strip().splitlines()[-1])["num_trials"] == samples
+
+    # A warm start from pg-b's study, named by URL#STUDY, on pg-b's split (same graph, same seed):
+    # pg-b's trials enter the new study as evaluated, then 2 trials of its own run.
+    warm = subprocess.run(cli("search", str(space), "--name", "pg-warm", "--seed", "1", "--warm-start",
+                              f"{postgres_url}#{b.name}", *flags[:2], "--num-samples", "2", *flags[4:]),
+                          capture_output=True, text=True, timeout=DRIVER_TIMEOUT_S, start_new_session=True)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    study = load_study(postgres_url, "pg-warm")
+    earlier = {t.number: t for t in load_study(postgres_url, b.name).trials if t.state.is_finished()}
+    added = [t for t in study.trials if "#" in str(t.user_attrs.get("warm_start", ""))]
+    assert sorted(int(t.user_attrs["warm_start"].split("#")[1]) for t in added) == sorted(earlier)
+    assert all(t.value == earlier[int(t.user_attrs["warm_start"].split("#")[1])].value for t in added)
+    assert len(study.trials) == len(added) + 2 and study.trials[-1].user_attrs["trial"].startswith("trial_")
