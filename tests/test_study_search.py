@@ -138,3 +138,25 @@ def test_a_restored_searcher_continues_the_same_study(tmp_path: Path, monkeypatc
     b = next(t for t in study.trials if t.user_attrs.get("trial") == "trial_b")
     assert b.intermediate_values == pytest.approx({4: 0.6, 8: 0.7})
     assert next(t for t in study.trials if t.user_attrs.get("trial") == "trial_a").value == pytest.approx(0.6)
+
+
+def test_an_errored_trial_that_resume_runs_again_gets_a_second_trial(tmp_path: Path) -> None:
+    """Optuna cannot reopen a FAIL: the retried run's outcome is a new trial with the same
+    parameters, ``retry_of`` the FAIL's number; its FAIL stays (the attempt that failed)."""
+    searcher = _searcher(tmp_path)
+    searcher.suggest("e")
+    searcher.on_trial_result("e", {"epoch": 3, "best_val_auc": 0.6})
+    searcher.on_trial_complete("e", error=True)
+    snapshot = tmp_path / "searcher.pkl"
+    searcher.save(str(snapshot))
+    restored = pickle.loads(pickle.dumps(searcher))
+    restored.restore(str(snapshot))  # resume, with Ray's resume_errored: the trial runs again
+    for epoch in (4, 10, 20):
+        restored.on_trial_result("e", {"epoch": epoch, "best_val_auc": 0.6 + epoch / 100})
+    restored.on_trial_complete("e", result={"epoch": 30, "best_val_auc": 0.91, "best_epoch": 30})
+    failed, retried = load_study(f"sqlite:///{tmp_path / 'study.db'}", "s").trials
+    assert failed.state == TrialState.FAIL and failed.user_attrs == {"trial": "trial_e", "stop_reason": "error"}
+    assert retried.state == TrialState.COMPLETE and retried.value == pytest.approx(0.91)
+    assert retried.params == failed.params
+    assert retried.user_attrs == {"trial": "trial_e", "stop_reason": "epochs", "retry_of": failed.number}
+    assert retried.intermediate_values == pytest.approx({4: 0.64, 10: 0.7, 20: 0.8, 30: 0.91})

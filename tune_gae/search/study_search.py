@@ -15,8 +15,8 @@ otherwise samples, asks and tells as it always does:
   ``stop_reason`` (as in ``trials.csv``);
 - its saved state (Ray snapshots it every few seconds) holds the study's name and URL and the
   open trials' ids, never the study: the database is the one copy, so ``resume`` continues the
-  same study, a snapshot does not grow with the trials, and trials a killed driver left RUNNING
-  are marked FAIL.
+  same study, a snapshot does not grow with the trials, trials a killed driver left RUNNING
+  are marked FAIL, and an errored trial that resume runs again gets a second trial (``retry_of``).
 
 Optuna's ``Trial._trial_id`` (the storage's id of a trial, which ``optuna.trial.Trial(study,
 trial_id)`` takes) is read here and nowhere else; tests/test_study_search.py restores a searcher
@@ -71,6 +71,8 @@ class StudySearch(OptunaSearch):
         self._last_step: dict[str, tuple[int, float]] = {}  # the last recorded epoch, and when
         self._orphans_checked = True  # a new study has none
         self._restored: set[str] = set()  # open trials that came back from a snapshot
+        # Trials told FAIL (an error) that ``resume`` may run again: storage id, plan, the new reports.
+        self._failed: dict[str, tuple[int, tuple[int | None, int], dict[int, float]]] = {}
         for key, value in (user_attrs or {}).items():
             self._ot_study.set_user_attr(key, value)
         if warm_start is not None:
@@ -88,12 +90,14 @@ class StudySearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if isinstance(self.metric, list) or trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return
         step, value = result.get("epoch"), result.get(self.metric)
-        if step is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(self.metric, list) or step is None or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
             return
-        self._record(trial_id, int(step), float(value), final=False)
+        if trial_id in self._failed:  # an errored trial that resume runs again
+            self._failed[trial_id][2][int(step)] = float(value)
+        elif trial_id not in self._completed_trials and trial_id in self._ot_trials:
+            self._record(trial_id, int(step), float(value), final=False)
 
     def _record(self, trial_id: str, step: int, value: float, *, final: bool) -> None:
         last_step, last_time = self._last_step.get(trial_id, (0, -math.inf))
@@ -105,6 +109,9 @@ class StudySearch(OptunaSearch):
             self._last_step[trial_id] = (step, now)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._failed:
+            self._add_retried(trial_id, result, error)
+            return
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
@@ -134,6 +141,31 @@ class StudySearch(OptunaSearch):
                                 state=optuna.trial.TrialState[state])
         except ValueError as exc:  # e.g. a NaN value: Optuna's own rule decides, as OptunaSearch does
             logger.warning(exc)
+        if reason == ERROR:
+            self._failed[trial_id] = (ot_trial._trial_id, self._plans.get(trial_id, (None, 0)), {})
+
+    def _add_retried(self, trial_id: str, result: dict | None, error: bool) -> None:
+        """An errored trial ``resume`` ran again (from its checkpoint) and that ended: Optuna cannot
+        reopen the FAIL it was told, so the study gets a second trial, its parameters and its new
+        outcome, with ``retry_of`` = the FAIL's number."""
+        import optuna
+
+        storage_id, plan, values = self._failed.pop(trial_id)
+        value = (result or {}).get(self.metric)
+        self._plans[trial_id] = plan
+        reason = self._stop_reason(trial_id, result, error)
+        self._plans.pop(trial_id, None)
+        if error or value is None:
+            return  # failed again: its FAIL stands
+        step = (result or {}).get("epoch")
+        if step is not None:
+            values[int(step)] = float(value)
+        failed = self._storage.get_trial(storage_id)
+        state = optuna.trial.TrialState[STUDY_STATES[reason]]
+        self._ot_study.add_trial(optuna.trial.create_trial(
+            state=state, value=float(value), params=failed.params, distributions=failed.distributions,
+            intermediate_values=values,
+            user_attrs={"trial": f"trial_{trial_id}", "stop_reason": reason, "retry_of": failed.number}))
 
     def _stop_reason(self, trial_id: str, result: dict | None, error: bool) -> str:
         result = result or {}
