@@ -58,17 +58,7 @@ from tune_gae.search.settings import (
     search_rungs,
 )
 from tune_gae.search.signals import StopSignals
-from tune_gae.search.study import (
-    WarmStart,
-    check_new_study,
-    delete_study,
-    earlier_study,
-    load_study,
-    plan_warm_start,
-    redact,
-    settle,
-    warm_line,
-)
+from tune_gae.search.study import WarmStart, check_study_settings, prepare_study, redact, settle, warm_line
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
     from tune_gae.data.split import LinkSplit
@@ -277,20 +267,12 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if settings.name:  # (a default name is new: it holds the time)
         check_results_dir(Path(settings.results_dir).expanduser().resolve() / settings.name,
                           overwrite=settings.overwrite)
-        if settings.storage:  # before Ray starts: a shared database refuses a study name it holds
-            check_new_study(settings.storage, settings.name, overwrite=settings.overwrite)
-    if settings.warm_start:  # the earlier study opens (its fit to this space is checked once the data is in)
-        load_study(*earlier_study(settings.warm_start))
+    check_study_settings(settings)
     with _ray_for(settings, load=lambda: _load_for_search(settings, space)) as split:
         path = experiment_path(settings, split, space_path)
         check_results_dir(path, overwrite=settings.overwrite)
-        warm = plan_warm_start(settings.warm_start, _define_by_run(settings, split, space), split.split_hash,
-                               settings.num_samples) if settings.warm_start else None
-        if settings.storage:  # a shared database: the study's name must be new there too
-            check_new_study(settings.storage, path.name, overwrite=settings.overwrite)
+        warm = prepare_study(settings, path.name, _define_by_run(settings, split, space), split.split_hash)
         prepare_results_dir(path, overwrite=settings.overwrite)
-        if settings.storage and settings.overwrite:
-            delete_study(settings.storage, path.name)
     record = {
         "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
                      "results_dir": str(path.parent)},

@@ -20,6 +20,8 @@ from tune_gae.errors import TuneGAEError
 if TYPE_CHECKING:
     import optuna
 
+    from tune_gae.search.settings import SearchSettings
+
 
 def open_storage(url: str, *, writer: bool = False) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage for ``url``; a URL that does not open is a one-line error, and so is
@@ -133,6 +135,27 @@ def delete_study(url: str, name: str) -> None:
 
     if study_exists(url, name):
         optuna.delete_study(study_name=name, storage=open_storage(url))
+
+
+def check_study_settings(settings: SearchSettings) -> None:
+    """What is checked before Ray starts: a named search's study name is new in a shared
+    ``--storage``, and a ``--warm-start`` study opens."""
+    if settings.name and settings.storage:
+        check_new_study(settings.storage, settings.name, overwrite=settings.overwrite)
+    if settings.warm_start:
+        load_study(*earlier_study(settings.warm_start))
+
+
+def prepare_study(settings: SearchSettings, name: str, space: Callable[[Any], Any], split_hash: str) -> WarmStart | None:
+    """Once the data is loaded, before the search folder is written: the warm start's trials fit
+    this ``space`` (its define-by-run function), and a shared ``--storage`` holds no study ``name``
+    (``--overwrite`` deletes it). The warm start to apply, if any."""
+    warm = plan_warm_start(settings.warm_start, space, split_hash, settings.num_samples) if settings.warm_start else None
+    if settings.storage:
+        check_new_study(settings.storage, name, overwrite=settings.overwrite)
+        if settings.overwrite:
+            delete_study(settings.storage, name)
+    return warm
 
 
 def load_study(url: str, name: str) -> optuna.Study:
