@@ -53,7 +53,14 @@ from tune_gae.cli.options import (
                 help="Seconds between a trial's reports to Ray Tune besides those at ASHA rungs and "
                      "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
 @setting_option("time_budget_s", help="Wall-clock budget in seconds: no trial runs past it (default: none).")
-@click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first.")
+@click.option("--storage", default=None,
+              help="SQLAlchemy URL of the database that keeps the Optuna study (e.g. postgresql://user@host/db; "
+                   "put the password in PGPASSWORD, not the URL: search.json records the settings). Default: "
+                   "study.db (SQLite) in the search folder.")
+@click.option("--warm-start", default=None,
+              help="An earlier search (results/<name>, or STORAGE_URL#STUDY) to start from: on the same split its "
+                   "trials seed the sampler as already evaluated; on another, its top configurations run first.")
+@click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first (and its study).")
 @click.option("--keep-checkpoints", is_flag=True,
               help="Keep every trial's last checkpoint (default: only the best trials', one per metric).")
 @click.option("--export/--no-export", default=True, show_default=True, help="Export the best model to <search>/best.")
@@ -65,7 +72,9 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
            negatives: str, val_ratio: float, test_ratio: float, reselect_top: int, reselect_seeds: int,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
-           report_interval_s: float, time_budget_s: float | None, overwrite: bool, keep_checkpoints: bool,
+           report_interval_s: float, time_budget_s: float | None, storage: str | None, warm_start: str | None,
+           overwrite: bool,
+           keep_checkpoints: bool,
            export: bool, as_json: bool) -> None:
     """Search GAE/VGAE hyperparameters over SPACE (a shipped name or a YAML file).
 
@@ -84,7 +93,8 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
         address=address, name=name, results_dir=results_dir, seed=seed,
         checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
         time_budget_s=time_budget_s, report_interval_s=report_interval_s, keep_checkpoints=keep_checkpoints,
-        reselect_top=reselect_top, reselect_seeds=reselect_seeds,
+        reselect_top=reselect_top, reselect_seeds=reselect_seeds, storage=storage,
+        warm_start=warm_start,
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)
