@@ -1,7 +1,8 @@
 """Using an exported bundle: node embeddings for a graph, link scores, likely new neighbours.
 
-Scores are the GAE decoder's: ``sigmoid(z_u . z_v)`` with ``z`` the bundle's embeddings (mu for
-a VGAE) on its training graph (``embeddings.pt``).
+Scores are the bundle's own decoder's (``tune_gae.nn.decoders``): ``sigmoid(decoder.logits(z, pairs))``
+with ``z`` the bundle's embeddings (mu for a VGAE) on its training graph (``embeddings.pt``) and,
+for a decoder that reads a graph (``ncn``), that training graph (``split.pt``).
 """
 from __future__ import annotations
 
@@ -103,31 +104,40 @@ def read_pairs(path: str | Path, num_nodes: int) -> Tensor:
     return torch.tensor(pairs, dtype=torch.long).t()
 
 
-def score_pairs(bundle: str | Path, pairs: Tensor) -> Tensor:
-    """Link probabilities ``sigmoid(z_u . z_v)`` for node pairs ``[2, P]``, from ``embeddings.pt``."""
-    z = load_embeddings(bundle)
-    return torch.sigmoid((z[pairs[0]] * z[pairs[1]]).sum(dim=-1))
+def link_probabilities(bundle: str | Path, pairs: Tensor) -> Tensor:
+    """Link probabilities of node pairs ``[2, P]``: the sigmoid of the bundle's decoder's logits
+    over ``embeddings.pt`` (and its training graph, for a decoder that reads one)."""
+    decoder, z = _scorer(bundle)
+    with torch.no_grad():
+        return torch.sigmoid(decoder.logits(z, pairs))
+
+
+def _scorer(bundle: str | Path) -> tuple[torch.nn.Module, Tensor]:
+    """The bundle's decoder (eval mode, graph attached) and its embeddings."""
+    return load_model(bundle).decoder, load_embeddings(bundle)
 
 
 def top_k_links(bundle: str | Path, node: int, k: int) -> list[tuple[int, int, float]]:
-    """The ``k`` most likely new neighbours of ``node``: ``(node, other, score)``, best first.
+    """The ``k`` most likely new neighbours of ``node``: ``(node, other, probability)``, best first.
 
-    Excludes ``node`` itself and its neighbours in the training graph (the edges the model saw).
-    Ties are broken by the smaller node id.
+    Scores every other node with the bundle's decoder; excludes ``node`` itself and its
+    neighbours in the training graph (the edges the model saw). Ties: the smaller node id first.
     """
-    z = load_embeddings(bundle)
-    num_nodes = z.size(0)
+    num_nodes = int(read_bundle_config(bundle)["num_nodes"])
     if not 0 <= node < num_nodes:
         raise TuneGAEError(f"--node {node} is out of range: the bundle's graph has nodes 0..{num_nodes - 1}.")
     if k < 1:
         raise TuneGAEError(f"--top-k must be at least 1 but got {k}.")
+    decoder, z = _scorer(bundle)
     edges = load_bundle_split(bundle)["train_edge_index"]
-    scores = torch.sigmoid(z @ z[node])
     allowed = torch.ones(num_nodes, dtype=torch.bool)
     allowed[edges[1][edges[0] == node]] = False
     allowed[edges[0][edges[1] == node]] = False
     allowed[node] = False
     candidates = torch.nonzero(allowed).flatten()
+    pairs = torch.stack([torch.full_like(candidates, node), candidates])
+    with torch.no_grad():
+        scores = torch.sigmoid(decoder.logits(z, pairs))
     # Stable sort of candidates (ascending ids) by descending score: ties keep the smaller id first.
-    order = torch.sort(scores[candidates], descending=True, stable=True).indices[:k]
-    return [(node, int(candidates[i]), float(scores[candidates[i]])) for i in order]
+    order = torch.sort(scores, descending=True, stable=True).indices[:k]
+    return [(node, int(candidates[i]), float(scores[i])) for i in order]

@@ -62,21 +62,21 @@ def embed(bundle: str, graph: str | None, features: str | None, out: str, data_r
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the CSV here instead of stdout.")
 @user_errors
 def predict(bundle: str, pairs: str | None, node: int | None, top_k: int, out: str | None) -> None:
-    """Score links with BUNDLE's embeddings as CSV src,dst,score (score = sigmoid(z_src . z_dst)).
+    """Score links with BUNDLE's decoder over its embeddings as CSV src,dst,score (a probability).
 
     --pairs FILE scores the given pairs; --node N lists N's top-k non-neighbours in the training graph.
     """
     import csv
     import io
 
-    from tune_gae.bundle.predict import read_pairs, score_pairs, top_k_links
+    from tune_gae.bundle.predict import link_probabilities, read_pairs, top_k_links
     from tune_gae.bundle.reader import read_bundle_config
 
     if (pairs is None) == (node is None):
         raise click.UsageError("give either --pairs FILE or --node N (with --top-k K).")
     if pairs is not None:
         pair_tensor = read_pairs(pairs, int(read_bundle_config(bundle)["num_nodes"]))
-        scores = score_pairs(bundle, pair_tensor)
+        scores = link_probabilities(bundle, pair_tensor)
         rows = [(int(u), int(v), float(s)) for u, v, s in zip(pair_tensor[0], pair_tensor[1], scores)]
     else:
         rows = top_k_links(bundle, node, top_k)
