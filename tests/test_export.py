@@ -454,3 +454,57 @@ def test_hard_negative_search_exports_a_bundle_whose_ranking_metrics_recompute(
         for k in (10, 20, 50, 100):  # OGB: strictly above the K-th best of its own negatives
             kth = np.sort(neg_scores, axis=1)[:, ::-1][:, k - 1]
             assert metrics[f"{part}_hits@{k}"] == pytest.approx(np.mean(pos_scores > kth), abs=2 / len(pos_scores))
+
+
+# --------------------------------------------------------------------------- bundles of learned decoders
+
+DECODERS = ["hadamard_mlp", "ncn"]
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_decoder_bundle_holds_and_describes_its_decoder(decoder: str, decoder_bundles: Any) -> None:
+    from tune_gae.config import ModelConfig
+
+    bundle = decoder_bundles(decoder)
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(BUNDLE_FILES)
+    config = read_bundle_config(bundle)
+    assert config["model"]["decoder"] == decoder
+    # model.pt holds the decoder's weights, and load_model puts them in its decoder.
+    state = torch.load(bundle / "model.pt", weights_only=True)
+    model = load_model(bundle)
+    own = {f"decoder.{k}": v for k, v in model.decoder.state_dict().items()}
+    assert own and all(torch.equal(state[k], v) for k, v in own.items())
+    card = (bundle / "MODEL_CARD.md").read_text()
+    assert f"- Decoder (the link scorer): {ModelConfig(**config['model']).decoder_summary()}" in card
+    assert 'torch.export.load("path/to/bundle/scorer.pt2")' in card and "link_metrics(model.decoder" in card
+    chosen = next(line for line in card.splitlines() if line.startswith("- Chosen hyperparameters: "))
+    assert ("cn_weighting=adamic_adar" in chosen) == (decoder == "ncn") and "decoder_width=16" in chosen
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert f"tuned model ({decoder} decoder) test AUC {metrics['test_auc']:.4f}" in card
+    if decoder == "ncn":  # the decoder reads the bundle's training graph, and only that
+        n = config["num_nodes"]
+        adjacency = model.decoder.graph.adjacency.tocoo()
+        edges = load_bundle_split(bundle)
+        assert set((adjacency.row * n + adjacency.col).tolist()) == set(
+            (edges["train_edge_index"][0] * n + edges["train_edge_index"][1]).tolist())
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_decoder_bundles_test_metrics_recomputed_from_its_embeddings(decoder: str, decoder_bundles: Any) -> None:
+    """The README's recipe (the decoder over embeddings.pt), and sklearn over the same logits."""
+    from tune_gae.nn.decoders import InnerProduct
+    from tune_gae.train.trainer import link_metrics
+
+    bundle = decoder_bundles(decoder)
+    model, z, edges = load_model(bundle), load_embeddings(bundle), load_bundle_split(bundle)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    recomputed = link_metrics(model.decoder, z, edges["test_pos"], edges["test_neg"])
+    assert all(recomputed[k] == pytest.approx(metrics[f"test_{k}"], abs=1e-6) for k in recomputed)
+    with torch.no_grad():
+        scores = torch.cat([model.decoder.logits(z, edges["test_pos"]), model.decoder.logits(z, edges["test_neg"])])
+    labels = [1] * edges["test_pos"].size(1) + [0] * edges["test_neg"].size(1)
+    assert roc_auc_score(labels, scores.numpy()) == pytest.approx(metrics["test_auc"], abs=1e-4)
+    assert average_precision_score(labels, scores.numpy()) == pytest.approx(metrics["test_ap"], abs=1e-4)
+    # Not the inner product's metrics: the bundle's numbers come from its own decoder.
+    inner = link_metrics(InnerProduct(), z, edges["test_pos"], edges["test_neg"])
+    assert inner["auc"] != pytest.approx(metrics["test_auc"], abs=1e-6)

@@ -7,6 +7,7 @@ import sys
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -227,3 +228,42 @@ with torch.no_grad():
     with pytest.raises(TuneGAEError, match=r"^the exported scorer does not reproduce the model's link scores"):
         write_portable_scorer(tmp_path / "drift.pt2", config, state, z, pairs, split.train_edge_index, want + 0.01)
     assert not (tmp_path / "drift.pt2").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decoder", ["hadamard_mlp", "ncn"])
+def test_a_bundles_scorer_reproduces_its_test_metrics_with_torch_alone(decoder: str, decoder_bundles: Any,
+                                                                       tmp_path: Path) -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from tune_gae import load_model
+    from tune_gae.bundle.reader import load_bundle_split, load_embeddings
+
+    bundle = decoder_bundles(decoder)
+    script = """
+import sys
+sys.modules["tune_gae"] = None  # any import of tune_gae, PyG or SciPy now raises ImportError
+sys.modules["torch_geometric"] = None
+sys.modules["scipy"] = None
+import torch
+bundle = sys.argv[1]
+scorer = torch.export.load(bundle + "/scorer.pt2").module()
+z = torch.load(bundle + "/embeddings.pt", weights_only=True)
+split = torch.load(bundle + "/split.pt", weights_only=True)
+with torch.no_grad():
+    logits = [scorer(z, split[k], split["train_edge_index"]) for k in ("test_pos", "test_neg")]
+torch.save(logits, sys.argv[2])
+"""
+    done = subprocess.run([sys.executable, "-I", "-c", script, str(bundle), "logits.pt"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    pos, neg = torch.load(tmp_path / "logits.pt", weights_only=True)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    labels = [1] * pos.numel() + [0] * neg.numel()
+    scores = torch.cat([pos, neg]).numpy()
+    assert roc_auc_score(labels, scores) == pytest.approx(metrics["test_auc"], abs=1e-4)
+    assert average_precision_score(labels, scores) == pytest.approx(metrics["test_ap"], abs=1e-4)
+    model, z, edges = load_model(bundle), load_embeddings(bundle), load_bundle_split(bundle)
+    with torch.no_grad():
+        assert torch.allclose(pos, model.decoder.logits(z, edges["test_pos"]), atol=1e-5)
+        assert torch.allclose(neg, model.decoder.logits(z, edges["test_neg"]), atol=1e-5)

@@ -176,8 +176,9 @@ def _check_state_dict(path: Path, state: Any, expected: dict[str, Tensor]) -> No
                 f"{path}: {key} has shape {list(got.shape)} but config.json's model needs "
                 f"{list(want.shape)}: the two files come from different models; re-export the bundle."
             )
-        if not got.is_floating_point():
-            raise TuneGAEError(f"{path}: {key} holds {got.dtype} values, not floats: re-export the bundle.")
+        if got.is_floating_point() != want.is_floating_point():  # (a batch norm counts its batches in int64)
+            kind = "floats" if want.is_floating_point() else f"{want.dtype} values"
+            raise TuneGAEError(f"{path}: {key} holds {got.dtype} values, not {kind}: re-export the bundle.")
 
 
 def load_model(bundle: str | Path, device: str | torch.device = "cpu") -> GAE:
