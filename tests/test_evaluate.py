@@ -57,7 +57,8 @@ def test_evaluate_prints_beside_published_numbers(smoke_bundle: Path) -> None:
     assert "re-trained 1x from scratch" in result.output and "same split" in result.output
     assert "VGAE  Kipf & Welling 2016  91.4 / 92.6" in result.output
     assert "ARGA  Pan et al. 2018      92.4 / 93.2" in result.output
-    assert "tuned model test AUC " in result.output and "vs best baseline (" in result.output
+    assert "tuned model (inner_product decoder) test AUC " in result.output and "vs best baseline (" in result.output
+    assert "with the inner_product decoder (config of " in result.output
 
 
 def test_published_results_only_for_planetoid() -> None:

@@ -128,9 +128,9 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"\n{result['dataset']} {result['model'].upper()} (config of {result['trial']}, "
-               f"{result['epochs']} epochs), re-trained {seeds}x from scratch, {result['negatives']} negatives, "
-               f"test AUC / AP / MRR / Hits@20 in %:")
+    click.echo(f"\n{result['dataset']} {result['model'].upper()} with the {result['decoder_summary']} decoder (config of "
+               f"{result['trial']}, {result['epochs']} epochs), re-trained {seeds}x from scratch, "
+               f"{result['negatives']} negatives, test AUC / AP / MRR / Hits@20 in %:")
     lines = [(f"same split ({result['split_hash']})", result["same_split"])] if result["same_split"] else []
     if result["fresh_splits"] is not None:
         seeds_used = [run["split_seed"] for run in result["fresh_splits"]["runs"]]
@@ -143,7 +143,7 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
                        f"{100 * means['test_auc_mean']:.1f} / {100 * means['test_ap_mean']:.1f}")
         if summary.get("baselines"):
             best = {name: {"test_auc": m["test_auc_mean"]} for name, m in summary["baselines"].items()}
-            click.echo(f"    {baseline_line(summary['test_auc_mean'], best)} (means)")
+            click.echo(f"    {baseline_line(summary['test_auc_mean'], best, decoder=result['decoder'])} (means)")
     exported = result["exported"]
     if exported.get("test_auc") is not None:
         click.echo(f"  {'exported model (one run):':<32} " + " / ".join(

@@ -130,7 +130,8 @@ def print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None:
     if not rows:
         click.echo("No trial finished.")
         return
-    keys = [k for k in ("model", "encoder", "node_encoding", "hidden_channels", "latent_channels", "lr", "epochs")
+    keys = [k for k in ("model", "encoder", "decoder", "node_encoding", "hidden_channels", "latent_channels", "lr",
+                        "epochs")
             if any(k in row for row in rows)]
     shown_rows = rows[:limit]
     texts = [{k: f"{row[k]:.3g}" if isinstance(row.get(k), float) else f"{row.get(k, '')}" for k in keys}
