@@ -219,6 +219,7 @@ x, edge_index = inputs["x"], inputs["edge_index"]
 with torch.no_grad():
 {textwrap.indent(_card_snippet(smoke_bundle), "    ")}
 torch.save(z, "z.pt")
+torch.save(logits, "logits.pt")
 print(sorted(m for m in sys.modules if m.startswith(("tune_gae", "torch_geometric")) and sys.modules[m]))
 """
     # -I: no user site, no cwd on sys.path; run from a folder that holds no tune_gae either.
@@ -229,6 +230,12 @@ print(sorted(m for m in sys.modules if m.startswith(("tune_gae", "torch_geometri
     z = torch.load(tmp_path / "z.pt", weights_only=True)
     assert torch.allclose(z, load_embeddings(smoke_bundle), atol=1e-5)
     assert pickled_members(smoke_bundle / "encoder.pt2") == []  # loading it unpickled no code
+    # The card's scorer: the test positives' logits, as the bundle's decoder scores them.
+    logits = torch.load(tmp_path / "logits.pt", weights_only=True)
+    test_pos = load_bundle_split(smoke_bundle)["test_pos"]
+    with torch.no_grad():
+        assert torch.allclose(logits, load_model(smoke_bundle).decoder.logits(z, test_pos), atol=1e-5)
+    assert pickled_members(smoke_bundle / "scorer.pt2") == []
 
 
 def test_portable_encoder_generalises_to_another_graph(smoke_bundle: Path, split: LinkSplit) -> None:
@@ -508,3 +515,39 @@ def test_a_decoder_bundles_test_metrics_recomputed_from_its_embeddings(decoder: 
     # Not the inner product's metrics: the bundle's numbers come from its own decoder.
     inner = link_metrics(InnerProduct(), z, edges["test_pos"], edges["test_neg"])
     assert inner["auc"] != pytest.approx(metrics["test_auc"], abs=1e-6)
+
+
+def test_the_ncn_cards_code_scores_as_the_bundle(decoder_bundles: Any, tmp_path: Path) -> None:
+    """Both of the card's snippets, run: with tune-gae (the test metrics again) and torch alone."""
+    from tune_gae.bundle.reader import rebuild_split
+
+    bundle = decoder_bundles("ncn")
+    card = (bundle / "MODEL_CARD.md").read_text()
+    with_tune_gae = card.split("## How to load", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {"u": 0, "v": 1}
+    exec(with_tune_gae.replace("path/to/bundle", str(bundle)), scope)  # noqa: S102 - the card's own code
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert all(scope["test"][k] == pytest.approx(metrics[f"test_{k}"], abs=1e-6) for k in scope["test"])
+    assert 0 < float(scope["probability"]) < 1
+
+    split = rebuild_split(bundle)
+    torch.save({"x": split.x, "edge_index": split.train_edge_index}, tmp_path / "inputs.pt")
+    script = f"""
+import sys
+sys.modules["tune_gae"] = None
+sys.modules["torch_geometric"] = None
+sys.modules["scipy"] = None
+import torch
+inputs = torch.load("inputs.pt", weights_only=True)
+x, edge_index = inputs["x"], inputs["edge_index"]
+with torch.no_grad():
+{textwrap.indent(_card_snippet(bundle), "    ")}
+torch.save(logits, "logits.pt")
+"""
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    logits = torch.load(tmp_path / "logits.pt", weights_only=True)
+    with torch.no_grad():
+        want = load_model(bundle).decoder.logits(load_embeddings(bundle), split.test_pos)
+    assert torch.allclose(logits, want, atol=1e-4)

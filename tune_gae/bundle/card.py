@@ -119,11 +119,11 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         'encoder = torch.export.load("path/to/bundle/encoder.pt2").module()  # no code is unpickled',
         "z = encoder(x, edge_index)   # any graph: raw features [N, "
         f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {model_config.embedding_dim}]",
-        'scorer = torch.export.load("path/to/bundle/scorer.pt2").module()',
-        'z = torch.load("path/to/bundle/embeddings.pt", weights_only=True)',
-        'train_edge_index = torch.load("path/to/bundle/split.pt", weights_only=True)["train_edge_index"]',
-        "logits = scorer(z, pairs, train_edge_index)  # pairs [2, P] int64 -> [P]; sigmoid: probabilities"
-        + ("" if reads_graph else " (this decoder ignores the graph)"),
+        'scorer = torch.export.load("path/to/bundle/scorer.pt2").module()  # the decoder, no code unpickled',
+        'split = torch.load("path/to/bundle/split.pt", weights_only=True)  # training graph, test pairs',
+        "# z: the encoder's or embeddings.pt; pairs [2, P] int64 -> [P] logits (sigmoid: probabilities)",
+        'logits = scorer(z, split["test_pos"], split["train_edge_index"])'
+        + ("  # the graph: common neighbours" if reads_graph else "  # (this decoder ignores the graph)"),
         "```",
         "",
         f"`encoder.pt2`: {encoder_note}. `scorer.pt2`: {scorer_note}. The test metrics above are "
