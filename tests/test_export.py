@@ -551,3 +551,20 @@ torch.save(logits, "logits.pt")
     with torch.no_grad():
         want = load_model(bundle).decoder.logits(load_embeddings(bundle), split.test_pos)
     assert torch.allclose(logits, want, atol=1e-4)
+
+
+def test_damaged_decoder_bundles_give_one_line_errors(decoder_bundles: Any, tmp_path: Path) -> None:
+    bundle = Path(shutil.copytree(decoder_bundles("ncn"), tmp_path / "ncn"))
+    state = torch.load(bundle / "model.pt", weights_only=True)
+    torch.save({**state, "decoder.beta": state["decoder.beta"].long()}, bundle / "model.pt")
+    with pytest.raises(TuneGAEError, match=r"model\.pt: decoder\.beta holds torch\.int64 values, not floats: re-export"):
+        load_model(bundle)
+    torch.save(state, bundle / "model.pt")
+    (bundle / "split.pt").unlink()  # the ncn decoder reads its training graph from it
+    with pytest.raises(TuneGAEError, match=r"bundle .* is missing split\.pt \(a partial copy\?\)"):
+        load_model(bundle)
+    # A batch norm's int64 batch counter is what the model holds, not damage.
+    batch_norm = decoder_bundles("hadamard_mlp")
+    assert torch.load(batch_norm / "model.pt", weights_only=True)[
+        "decoder.members.0.mlp.norms.0.num_batches_tracked"].dtype == torch.int64
+    assert not load_model(batch_norm).training
