@@ -22,6 +22,9 @@ from tune_gae.bundle.reader import (
 from tune_gae.errors import TuneGAEError
 
 EMBEDDING_SUFFIXES = (".pt", ".npy")
+# Pairs are scored in chunks of at most this many (pair, neighbour) entries: the ncn decoder
+# gathers both ends' neighbours of every pair, and --node pairs one node (a hub, maybe) with all.
+CHUNK_ENTRIES = 1 << 24
 
 
 def embed_graph(
@@ -107,14 +110,17 @@ def read_pairs(path: str | Path, num_nodes: int) -> Tensor:
 def link_probabilities(bundle: str | Path, pairs: Tensor) -> Tensor:
     """Link probabilities of node pairs ``[2, P]``: the sigmoid of the bundle's decoder's logits
     over ``embeddings.pt`` (and its training graph, for a decoder that reads one)."""
-    decoder, z = _scorer(bundle)
+    return torch.sigmoid(_logits(bundle, pairs, load_bundle_split(bundle)["train_edge_index"]))
+
+
+def _logits(bundle: str | Path, pairs: Tensor, train_edges: Tensor) -> Tensor:
+    """The bundle's decoder's logits of ``pairs`` over ``embeddings.pt``, in chunks of at most
+    ``CHUNK_ENTRIES`` neighbours (``train_edges``: the bundle's training graph)."""
+    decoder, z = load_model(bundle).decoder, load_embeddings(bundle)
+    most = int(torch.bincount(train_edges[0], minlength=z.size(0)).max()) if train_edges.numel() else 0
+    chunk = max(1, CHUNK_ENTRIES // (1 + 2 * most))
     with torch.no_grad():
-        return torch.sigmoid(decoder.logits(z, pairs))
-
-
-def _scorer(bundle: str | Path) -> tuple[torch.nn.Module, Tensor]:
-    """The bundle's decoder (eval mode, graph attached) and its embeddings."""
-    return load_model(bundle).decoder, load_embeddings(bundle)
+        return torch.cat([z.new_zeros(0), *(decoder.logits(z, part) for part in pairs.split(chunk, dim=1))])
 
 
 def top_k_links(bundle: str | Path, node: int, k: int) -> list[tuple[int, int, float]]:
@@ -128,16 +134,13 @@ def top_k_links(bundle: str | Path, node: int, k: int) -> list[tuple[int, int, f
         raise TuneGAEError(f"--node {node} is out of range: the bundle's graph has nodes 0..{num_nodes - 1}.")
     if k < 1:
         raise TuneGAEError(f"--top-k must be at least 1 but got {k}.")
-    decoder, z = _scorer(bundle)
     edges = load_bundle_split(bundle)["train_edge_index"]
     allowed = torch.ones(num_nodes, dtype=torch.bool)
     allowed[edges[1][edges[0] == node]] = False
     allowed[edges[0][edges[1] == node]] = False
     allowed[node] = False
     candidates = torch.nonzero(allowed).flatten()
-    pairs = torch.stack([torch.full_like(candidates, node), candidates])
-    with torch.no_grad():
-        scores = torch.sigmoid(decoder.logits(z, pairs))
+    scores = torch.sigmoid(_logits(bundle, torch.stack([torch.full_like(candidates, node), candidates]), edges))
     # Stable sort of candidates (ascending ids) by descending score: ties keep the smaller id first.
     order = torch.sort(scores, descending=True, stable=True).indices[:k]
     return [(node, int(candidates[i]), float(scores[i])) for i in order]
