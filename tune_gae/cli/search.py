@@ -149,12 +149,14 @@ def _bundle_metrics(bundle: Any) -> dict[str, Any]:
 
 def _baseline_summary(bundle: Any) -> str | None:
     """``Exported model: tuned model test AUC ... vs best baseline (...) ...`` from metrics.json."""
+    from tune_gae.bundle.reader import bundle_decoder
     from tune_gae.train.baselines import baseline_line
 
     metrics = _bundle_metrics(bundle)
     if not metrics.get("baselines"):
         return None
-    return f"On its split's test edges: {baseline_line(metrics['test_auc'], metrics['baselines'])}"
+    line = baseline_line(metrics["test_auc"], metrics["baselines"], decoder=bundle_decoder(bundle))
+    return f"On its split's test edges: {line}"
 
 
 @main.command()
