@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from tune_gae.errors import TuneGAEError, did_you_mean
-from tune_gae.rules import ENCODER_KINDS, MODEL_KINDS, NEGATIVE_KINDS, RULES, SPLIT_RULES, WIDTH_RULE
+from tune_gae.rules import (
+    DECODER_OPTIONS,
+    ENCODER_KINDS,
+    MODEL_KINDS,
+    NEGATIVE_KINDS,
+    RULES,
+    SPLIT_RULES,
+    WIDTH_RULE,
+)
 
 __all__ = ["DataConfig", "ModelConfig", "RunResult", "TrainConfig", "did_you_mean", "run_config_from_dict",
            "ENCODER_KINDS", "MODEL_KINDS"]
@@ -127,6 +135,20 @@ class ModelConfig:
         _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features",
                              "node_encoding", "encoding_dims", "embedding_norm", "ensemble", "decoder",
                              "decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"))
+
+    def decoder_options(self) -> dict[str, Any]:
+        """The settings that shape this model's decoder (``rules.DECODER_OPTIONS``; none for the inner product)."""
+        return {key: getattr(self, key) for key in DECODER_OPTIONS[self.decoder]}
+
+    def decoder_summary(self) -> str:
+        """The decoder in words: ``inner_product``, ``hadamard_mlp (2 layers, width 64, dropout 0, norm none)``."""
+        if not self.decoder_options():
+            return self.decoder
+        parts = [f"{self.decoder_layers} layers", f"width {self.decoder_width}", f"dropout {self.decoder_dropout:g}",
+                 f"norm {self.decoder_norm}"]
+        if "cn_weighting" in self.decoder_options():
+            parts.append(f"common neighbours weighted by {self.cn_weighting}")
+        return f"{self.decoder} ({', '.join(parts)})"
 
     @property
     def embedding_dim(self) -> int:

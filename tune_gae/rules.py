@@ -17,6 +17,15 @@ ENCODER_KINDS = ("gcn", "linear")
 # The link scorer over two node embeddings (tune_gae.nn.decoders): the inner product, an MLP over
 # their Hadamard product, or Neural Common Neighbour (common neighbours from training edges only).
 DECODER_KINDS = ("inner_product", "hadamard_mlp", "ncn")
+# Decoders that read the training graph when scoring (a bundle attaches its split.pt's train_edge_index).
+GRAPH_DECODERS = ("ncn",)
+# The ModelConfig fields that shape each decoder (the others do not apply to it).
+DECODER_OPTIONS = {
+    "inner_product": (),
+    "hadamard_mlp": ("decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm"),
+    "ncn": ("decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"),
+}
+ALL_DECODER_OPTIONS = DECODER_OPTIONS["ncn"]
 DECODER_NORMS = ("none", "layer", "batch")
 # How the ncn decoder weights each common neighbour w: 1, 1 / log deg w, 1 / deg w.
 CN_WEIGHTINGS = ("count", "adamic_adar", "resource_allocation")

@@ -164,6 +164,8 @@ def evaluate_bundle(
     return {
         "dataset": config.get("dataset"),
         "model": model_config.model,
+        "decoder": model_config.decoder,
+        "decoder_summary": model_config.decoder_summary(),  # its options too, where they apply
         "trial": config.get("trial", {}).get("id"),
         "seeds": seeds,
         "epochs": train_config.epochs,

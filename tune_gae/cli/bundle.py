@@ -65,21 +65,21 @@ def embed(bundle: str, graph: str | None, features: str | None, out: str, data_r
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the CSV here instead of stdout.")
 @user_errors
 def predict(bundle: str, pairs: str | None, node: int | None, top_k: int, out: str | None) -> None:
-    """Score links with BUNDLE's embeddings as CSV src,dst,score (score = sigmoid(z_src . z_dst)).
+    """Score links with BUNDLE's decoder over its embeddings as CSV src,dst,score (a probability).
 
     --pairs FILE scores the given pairs; --node N lists N's top-k non-neighbours in the training graph.
     """
     import csv
     import io
 
-    from tune_gae.bundle.predict import read_pairs, score_pairs, top_k_links
+    from tune_gae.bundle.predict import link_probabilities, read_pairs, top_k_links
     from tune_gae.bundle.reader import read_bundle_config
 
     if (pairs is None) == (node is None):
         raise click.UsageError("give either --pairs FILE or --node N (with --top-k K).")
     if pairs is not None:
         pair_tensor = read_pairs(pairs, int(read_bundle_config(bundle)["num_nodes"]))
-        scores = score_pairs(bundle, pair_tensor)
+        scores = link_probabilities(bundle, pair_tensor)
         rows = [(int(u), int(v), float(s)) for u, v, s in zip(pair_tensor[0], pair_tensor[1], scores)]
     else:
         rows = top_k_links(bundle, node, top_k)
@@ -131,9 +131,9 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"\n{result['dataset']} {result['model'].upper()} (config of {result['trial']}, "
-               f"{result['epochs']} epochs), re-trained {seeds}x from scratch, {result['negatives']} negatives, "
-               f"test AUC / AP / MRR / Hits@20 in %:")
+    click.echo(f"\n{result['dataset']} {result['model'].upper()} with the {result['decoder_summary']} decoder (config of "
+               f"{result['trial']}, {result['epochs']} epochs), re-trained {seeds}x from scratch, "
+               f"{result['negatives']} negatives, test AUC / AP / MRR / Hits@20 in %:")
     lines = [(f"same split ({result['split_hash']})", result["same_split"])] if result["same_split"] else []
     if result["fresh_splits"] is not None:
         seeds_used = [run["split_seed"] for run in result["fresh_splits"]["runs"]]
@@ -146,7 +146,7 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
                        f"{100 * means['test_auc_mean']:.1f} / {100 * means['test_ap_mean']:.1f}")
         if summary.get("baselines"):
             best = {name: {"test_auc": m["test_auc_mean"]} for name, m in summary["baselines"].items()}
-            click.echo(f"    {baseline_line(summary['test_auc_mean'], best)} (means)")
+            click.echo(f"    {baseline_line(summary['test_auc_mean'], best, decoder=result['decoder'])} (means)")
     exported = result["exported"]
     if exported.get("test_auc") is not None:
         click.echo(f"  {'exported model (one run):':<32} " + " / ".join(

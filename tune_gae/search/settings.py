@@ -78,6 +78,8 @@ class SearchSettings:
     # Suggestions in fixed batches and ASHA against earlier batches only (tune_gae.search.reproducible):
     # the same seed gives the same trials and winner on one machine.
     reproducible: bool = False
+    storage: str | None = None  # the Optuna study's SQLAlchemy URL; None: study.db in the search folder
+    warm_start: str | None = None  # an earlier search folder (or URL#study) whose trials seed this one
 
     @property
     def reselects(self) -> bool:
