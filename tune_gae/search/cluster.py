@@ -150,15 +150,18 @@ def connect_ray(address: str | None) -> bool:
     import ray
 
     from tune_gae.logs import library_log_level
-    from tune_gae.search.loopback import loopback_only
+    from tune_gae.search.loopback import joins_loopback, loopback_only
     from tune_gae.search.signals import python_handlers, restore_handlers
 
     if ray.is_initialized():
         return False
     target = ray_address(address)
     handlers = python_handlers()
-    # Entered outside the try: a Ray without the loopback switch fails loudly, not as a bad address.
-    with loopback_only() if target == LOCAL_RAY else contextlib.nullcontext():
+    # A Ray started here, or one on 127.0.0.1 (`tune-gae up`), stays on loopback (else Ray would
+    # rewrite 127.0.0.1 to this machine's routable address). Entered outside the try: a Ray
+    # without the loopback switch fails loudly, not as a bad address.
+    local = target == LOCAL_RAY or joins_loopback(target)
+    with loopback_only() if local else contextlib.nullcontext():
         try:
             ray.init(
                 address=target,

@@ -5,7 +5,9 @@ unless that address is exactly ``127.0.0.1``. Ray 2.60 chooses a routable addres
 (``services.get_node_ip_address``), and turns ``127.0.0.1`` given as ``--node-ip-address`` /
 ``_node_ip_address`` into one too (``services.resolve_ip_for_localhost``), unless
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``: with that switch off a node is a machine of its own,
-its address is the loopback one, and nothing of it listens beyond this machine.
+its address is the loopback one, and nothing of it listens beyond this machine. A driver joining
+a node on 127.0.0.1 (``tune-gae up``'s) needs the switch too: Ray rewrites the address it joins
+the same way, and would knock at the routable address where nothing listens.
 
 Ray reads the switch once, when ``ray._private.ray_constants`` is imported. A ``ray start`` in a
 fresh process gets it as an environment variable (``LOOPBACK_ENV``); a Ray started in this
@@ -56,3 +58,9 @@ def is_loopback(host: str) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return (mapped or address).is_loopback
+
+
+def joins_loopback(address: str) -> bool:
+    """Whether a Ray address (``HOST:PORT``, ``ray://HOST:PORT``) names a node on 127.0.0.1."""
+    host = address.removeprefix("ray://").rpartition(":")[0].strip("[]")
+    return host == "localhost" or is_loopback(host)
