@@ -76,7 +76,7 @@ def submit(space: str, address: str | None, search_args: tuple[str, ...]) -> Non
     from tune_gae.service.jobs import submit_search
 
     args = [space, *search_args]
-    with search.make_context("search", list(args)) as parsed:  # bad flags fail here, not in the job
+    with search.make_context("tune-gae submit", list(args)) as parsed:  # bad flags fail here, not in the job
         params = parsed.params
     if address is None and running_service() is not None:  # the same machine: paths as this shell sees them
         for flag in ("results_dir", "data_root"):
