@@ -82,8 +82,8 @@ def test_up_starts_a_head_on_loopback_only_with_token_auth(service_env: dict[str
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/jobs/", timeout=30)
     assert refused.value.code in (401, 403)
-    # ... and answers `status`, which has it.
-    status = cli(service_env, "status", timeout=120)
+    # ... and answers `status`, which has it (Ray's clients would take $RAY_ADDRESS over the service's).
+    status = cli({**service_env, "RAY_ADDRESS": "127.0.0.1:1"}, "status", timeout=120)
     assert status.returncode == 0, status.stderr[-2000:]
     assert "node 127.0.0.1: alive, 2 CPU, 0 GPU" in status.stdout
     assert "searches running: 0" in status.stdout

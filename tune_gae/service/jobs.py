@@ -7,6 +7,7 @@ would kill it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -42,11 +43,26 @@ def auth_headers(service: Service | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+# Ray's HTTP clients take these over the address they are given.
+_ADDRESS_OVERRIDES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+
+
+@contextlib.contextmanager
+def exactly_this_address() -> Iterator[None]:
+    """Make a Ray HTTP client for the address given, not for ``$RAY_ADDRESS`` (restored after)."""
+    saved = {key: os.environ.pop(key) for key in _ADDRESS_OVERRIDES if key in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def job_client(address: str, service: Service | None = None) -> Any:
     """Ray's ``JobSubmissionClient`` for ``address`` (``http://HOST:PORT``), with the token."""
     from ray.job_submission import JobSubmissionClient
 
-    return JobSubmissionClient(address, headers=auth_headers(service) or None)
+    with exactly_this_address():
+        return JobSubmissionClient(address, headers=auth_headers(service) or None)
 
 
 def connect(address: str | None) -> tuple[Any, Service | None]:

@@ -24,13 +24,14 @@ def service_status() -> ServiceStatus:
     from ray.util.state.common import ListApiOptions, StateResource
 
     from tune_gae.service.head import running_service
-    from tune_gae.service.jobs import auth_headers, list_jobs
+    from tune_gae.service.jobs import auth_headers, exactly_this_address, list_jobs
 
     service = running_service()
     if service is None:
         raise TuneGAEError("no tune-gae service runs on this machine: start one with `tune-gae up`.")
-    state = StateApiClient(service.dashboard_url,
-                           headers={"Content-Type": "application/json", **auth_headers(service)})
+    with exactly_this_address():
+        state = StateApiClient(service.dashboard_url,
+                               headers={"Content-Type": "application/json", **auth_headers(service)})
     nodes = [{"ip": n.node_ip, "alive": n.state == "ALIVE", "CPU": n.resources_total.get("CPU", 0.0),
               "GPU": n.resources_total.get("GPU", 0.0)}
              for n in state.list(StateResource.NODES, ListApiOptions(detail=True), raise_on_missing_output=False)]
