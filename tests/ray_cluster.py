@@ -135,6 +135,7 @@ class LocalRayCluster:
         *,
         object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
         start_timeout_s: float = NODE_START_TIMEOUT_S,
+        dashboard_port: int | None = None,
     ) -> None:
         if num_nodes < 1:
             raise ValueError(f"num_nodes must be at least 1 but got {num_nodes}.")
@@ -144,6 +145,8 @@ class LocalRayCluster:
         self.cpus_per_node = cpus_per_node
         self.object_store_mb = object_store_mb
         self.start_timeout_s = start_timeout_s
+        # With a port: the head runs Ray's dashboard and Jobs API on 127.0.0.1:PORT (`tune-gae submit`).
+        self.dashboard_port = dashboard_port
         self.nodes: list[RayNode] = []
         self.temp_dir: Path | None = None
         self._address: str | None = None
@@ -293,6 +296,8 @@ class LocalRayCluster:
             RAY_USAGE_STATS_ENABLED="0",
             # On SIGTERM Ray waits up to 30 s for a node to drain; a test cluster has nothing to drain.
             RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+            # Jobs run this environment's commands (`tune-gae`), as on a node that installed it.
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         )
         return env
 
@@ -316,8 +321,10 @@ class LocalRayCluster:
                 "--head",
                 f"--port={_free_port()}",
                 f"--ray-client-server-port={_free_port()}",
-                "--include-dashboard=false",
             ]
+            command += (["--include-dashboard=false"] if self.dashboard_port is None else
+                        ["--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                         f"--dashboard-port={self.dashboard_port}"])
         else:
             command += [f"--address={self.address}", "--include-log-monitor=false"]
         log_path = self.temp_dir / f"node-{index}.log"
