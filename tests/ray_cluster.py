@@ -14,8 +14,10 @@ Isolation from other Ray instances on the machine:
   read nor written.
 
 Ray 2.60 replaces ``--node-ip-address=127.0.0.1`` by the machine's routable address
-(``services.resolve_ip_for_localhost``), and its GCS and raylets listen on all interfaces, so a
-loopback-only cluster is not possible; the token is what keeps other hosts out.
+(``services.resolve_ip_for_localhost``) and then listens on all interfaces, unless
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (``tune_gae.search.loopback``, which a local search and
+``tune-gae up`` use). This helper keeps Ray's default, as a real cluster's nodes must reach each
+other; the token is what keeps other hosts out.
 """
 
 from __future__ import annotations

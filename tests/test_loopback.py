@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tune_gae.search.loopback import is_loopback
+from tune_gae.search.loopback import is_loopback, joins_loopback
 
 
 def listening_sockets(root: psutil.Process) -> dict[tuple[str, int], str]:
@@ -51,6 +51,14 @@ def watch_listening(process: subprocess.Popen[str], timeout: float) -> dict[tupl
 ])
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(("address", "loopback"), [
+    ("127.0.0.1:6379", True), ("localhost:6379", True), ("ray://127.0.0.1:10001", True), ("[::1]:6379", True),
+    ("192.0.2.2:6379", False), ("head.example.org:6379", False), ("local", False), ("auto", False),
+])
+def test_joins_loopback(address: str, loopback: bool) -> None:
+    assert joins_loopback(address) is loopback
 
 
 def test_the_switch_gives_a_node_the_loopback_address_after_ray_was_imported() -> None:
