@@ -66,6 +66,19 @@ def test_without_a_service_the_service_commands_say_how_to_start_one(tmp_path: P
     assert cli(env, "down", timeout=60).stdout.strip() == "No tune-gae service was running."
 
 
+def test_up_refuses_a_taken_dashboard_port_before_starting_anything(tmp_path: Path) -> None:
+    env = {**os.environ, "TUNE_GAE_SERVICE_DIR": str(tmp_path / "service")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(env, "up", "--dashboard-port", str(port), timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is taken (another Ray dashboard?): "
+                                      f"pass --dashboard-port with a free port.")
+    assert not (tmp_path / "service" / "service.json").exists()
+
+
 @pytest.mark.slow
 def test_up_starts_a_head_on_loopback_only_with_token_auth(service_env: dict[str, str]) -> None:
     port = free_port()
