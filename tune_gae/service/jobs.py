@@ -112,9 +112,13 @@ def list_jobs(address: str | None = None) -> list[JobRow]:
     """Every job the head knows (submitted searches and drivers that joined), newest first."""
     client, _ = connect(address)
     jobs = sorted(client.list_jobs(), key=lambda job: job.start_time or 0, reverse=True)
-    return [JobRow(job.submission_id or job.job_id or "?", str(job.status.value if hasattr(job.status, "value")
-                                                                   else job.status),
-                   str(getattr(job.type, "value", job.type)).lower(), job.entrypoint or "") for job in jobs]
+    return [JobRow(job.submission_id or job.job_id or "?", _text(job.status), _text(job.type).lower(),
+                   job.entrypoint or "") for job in jobs]
+
+
+def _text(value: Any) -> str:
+    """An enum's value (Ray's JobStatus, JobType), else the value as text."""
+    return str(getattr(value, "value", value))
 
 
 def job_logs(job_id: str, address: str | None = None, *, follow: bool = False) -> Iterator[str]:
@@ -146,11 +150,6 @@ def stop_job(job_id: str, address: str | None = None) -> bool:
     client, _ = connect(address)
     _check_job(client, job_id)
     return bool(client.stop_job(job_id))
-
-
-def job_status(job_id: str, address: str | None = None) -> str:
-    client, _ = connect(address)
-    return str(_check_job(client, job_id))
 
 
 def _check_job(client: Any, job_id: str) -> Any:
