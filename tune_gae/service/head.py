@@ -10,7 +10,9 @@ the service's own Ray temp folder. It never runs ``ray stop``, which ends every 
 
 What stays warm: Ray's daemons (a local search otherwise starts and stops them every time). Ray
 gives every driver (search) worker processes of its own, so each search's trial workers still
-import torch and PyG as they start, overlapping the driver's data loading as before.
+import torch and PyG as they start (the preload only moves that import before the trial is
+placed). Warming a search's workers with tasks does not help either: Ray 2.60 starts a fresh
+worker for an actor rather than reuse one that ran a task, so the trial actors import again.
 """
 from __future__ import annotations
 
