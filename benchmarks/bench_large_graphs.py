@@ -11,6 +11,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/bench_large_graphs.py                       # 1e5 and 1e6 edges
     .venv/bin/python benchmarks/bench_large_graphs.py --sizes 1e5,1e6,1e7   # the 1e7 case too
+    .venv/bin/python benchmarks/bench_large_graphs.py --decoder ncn         # another decoder (rows per decoder)
 """
 from __future__ import annotations
 
@@ -47,13 +48,13 @@ def featureless_split(edges: int) -> Any:
     return replace(split, x=node_inputs("embedding", features=None, train_pos=split.train_pos, num_nodes=nodes))
 
 
-def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
+def run_one(edges: int, epochs: int, threads: int, decoder: str = "inner_product") -> dict[str, Any]:
     """One size, in this process: build, split, train ``epochs`` epochs, measure."""
     import torch
 
     from tune_gae.allocator import keep_freed_memory
     from tune_gae.config import ModelConfig, TrainConfig
-    from tune_gae.search.memory import estimate_trial_bytes
+    from tune_gae.search.memory import common_neighbour_entries, estimate_trial_bytes
     from tune_gae.training import Trainer
 
     keep_freed_memory()
@@ -61,7 +62,7 @@ def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
     started = time.perf_counter()
     split = featureless_split(edges)
     x, nodes = split.x, split.num_nodes
-    model_config = ModelConfig(in_channels=x.size(1), normalize_features=False, **MODEL)
+    model_config = ModelConfig(in_channels=x.size(1), normalize_features=False, decoder=decoder, **MODEL)
     trainer = Trainer(split, model_config, TrainConfig(lr=0.01, epochs=epochs), device="cpu")
     setup = time.perf_counter() - started
     times = []
@@ -77,10 +78,15 @@ def run_one(edges: int, epochs: int, threads: int) -> dict[str, Any]:
         input_nonzeros=int(x._nnz()),
         hidden_widths=MODEL["hidden_channels"],
         latent_width=MODEL["latent_channels"],
+        decoder=decoder,
+        decoder_layers=model_config.decoder_layers,
+        decoder_width=model_config.decoder_width,
+        neighbour_entries=common_neighbour_entries(split.train_pos, nodes, 1) if decoder == "ncn" else 0,
     )
     steady = times[1:] or times
     return {
         "size": edges,
+        "decoder": decoder,
         "edges": int(split.train_pos.size(1) + split.val_pos.size(1) + split.test_pos.size(1)),
         "nodes": nodes,
         "train_edges": int(split.train_pos.size(1)),
@@ -111,11 +117,13 @@ def markdown() -> list[str]:
         "of the process; estimate = what `tune_gae.search.memory.estimate_trial_bytes` predicts before a search "
         "starts (the search refuses, exit 2, when trials would not fit).",
         "",
-        "| edges | nodes | ms / epoch (after the first) | first epoch ms | setup s | peak RSS GiB | pre-trial estimate GiB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {r['edges']:,} | {r['nodes']:,} | {r['ms_per_epoch']:,} | {r['first_epoch_ms']:,} | {r['setup_s']} | "
-          f"{r['peak_rss_gib']} | {r['estimate_gib']} |" for r in rows],
-        *[f"| {r['edges']:,} | failed: {r['error']} | | | | | |" for r in record["rows"] if "error" in r],
+        "| edges | decoder | nodes | ms / epoch (after the first) | first epoch ms | setup s | peak RSS GiB "
+        "| pre-trial estimate GiB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {r['edges']:,} | {r.get('decoder', 'inner_product')} | {r['nodes']:,} | {r['ms_per_epoch']:,} | "
+          f"{r['first_epoch_ms']:,} | {r['setup_s']} | {r['peak_rss_gib']} | {r['estimate_gib']} |" for r in rows],
+        *[f"| {r['edges']:,} | {r.get('decoder', 'inner_product')} | failed: {r['error']} | | | | | |"
+          for r in record["rows"] if "error" in r],
         "",
     ]
     if rows:
@@ -130,21 +138,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e5,1e6", help="edge counts, comma-separated (1e5,1e6,1e7)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--decoder", default="inner_product", help="inner_product, hadamard_mlp or ncn (defaults)")
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)  # child mode: one size
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(int(args.one), args.epochs, args.threads)))
+        print(json.dumps(run_one(int(args.one), args.epochs, args.threads, args.decoder)))
         return
     rows = []
     for size in (int(float(s)) for s in args.sizes.split(",")):
         epochs = EPOCHS.get(size, 3)
         child = subprocess.run(
-            [sys.executable, __file__, "--one", str(size), "--epochs", str(epochs), "--threads", str(args.threads)],
+            [sys.executable, __file__, "--one", str(size), "--epochs", str(epochs), "--threads", str(args.threads),
+             "--decoder", args.decoder],
             capture_output=True, text=True, check=False,
         )
         if child.returncode != 0:
-            rows.append({"size": size, "edges": size, "error": child.stderr.strip().splitlines()[-1:], "returncode": child.returncode})
+            rows.append({"size": size, "decoder": args.decoder, "edges": size, "error": child.stderr.strip().splitlines()[-1:], "returncode": child.returncode})
         else:
             rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
@@ -157,7 +167,10 @@ def main() -> None:
         "rows": rows,
     }
     old = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.is_file() else {"rows": []}
-    merged = {r["size"]: r for r in old.get("rows", [])} | {r["size"]: r for r in rows}
+    def key(row: dict[str, Any]) -> tuple[int, str]:  # rows from before --decoder are the inner product's
+        return row["size"], row.get("decoder", "inner_product")
+
+    merged = {key(r): r for r in old.get("rows", [])} | {key(r): r for r in rows}
     record["rows"] = [merged[k] for k in sorted(merged)]
     RESULTS_FILE.write_text(json.dumps(record, indent=2) + "\n")
     print("| edges | nodes | ms / epoch | first epoch ms | setup s | peak RSS GiB | estimate GiB |")

@@ -23,6 +23,7 @@ import torch
 from tune_gae.config import DataConfig
 from tune_gae.data.sources import load_graph
 from tune_gae.data.split import LinkSplit, split_edges
+from tune_gae.nn.decoders import InnerProduct
 from tune_gae.nn.pairs import score_pairs
 from tune_gae.rules import LINK_METRICS, NEGATIVE_KINDS
 from tune_gae.train.metrics import score_metrics
@@ -65,13 +66,13 @@ def features_only(split: LinkSplit, settings: FeaturesOnlySettings = FeaturesOnl
         optimizer.step()
         with torch.no_grad():
             z = mlp.eval()(x)
-            val_auc = link_metrics(z, split.val_pos, split.val_neg)["auc"]
+            val_auc = link_metrics(InnerProduct(), z, split.val_pos, split.val_neg)["auc"]
         if val_auc > best_auc:
             best_auc, best_z, best_epoch = val_auc, z, epoch
         elif epoch - best_epoch >= settings.patience:
             break
     assert best_z is not None
-    return link_metrics(best_z, split.test_pos, split.test_neg)
+    return link_metrics(InnerProduct(), best_z, split.test_pos, split.test_neg)
 
 
 def summary(runs: list[dict[str, float]]) -> dict[str, tuple[float, float]]:

@@ -21,6 +21,7 @@ from common import load_standalone, save_standalone, standalone_args  # noqa: E4
 
 from tune_gae.config import DataConfig, ModelConfig, TrainConfig
 from tune_gae.data.split import load_split
+from tune_gae.nn.decoders import InnerProduct
 from tune_gae.nn.pairs import score_pairs
 from tune_gae.train.metrics import auc_ap
 from tune_gae.train.trainer import Trainer, link_metrics
@@ -53,7 +54,7 @@ def measure(negatives: str, data_root: str | None) -> dict[str, float]:
     return {
         "negatives_per_set": int(neg[0].numel()),
         "old_ms": median_ms(old),
-        "all_ms": median_ms(lambda: link_metrics(z, pos, neg)),
+        "all_ms": median_ms(lambda: link_metrics(InnerProduct(), z, pos, neg)),
         "epoch_ms": median_ms(trainer.step),
     }
 

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, HERE, Context, elapsed, log, machine_info, stop_ray, targets_table  # noqa: E402
 
 # Benchmarks run as scripts of their own (too long, or another machine); RESULTS.md shows what they saved.
-STANDALONE = ("bench_large_graphs", "metrics_cost", "option_cost")
+STANDALONE = ("bench_large_graphs", "metrics_cost", "option_cost", "decoder_cost")
 
 
 def benchmark_modules() -> dict[str, ModuleType]:

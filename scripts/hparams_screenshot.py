@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,37 @@ def small_png(png: bytes, colors: int = 128) -> bytes:
     return out.getvalue()
 
 
+def shoot(command: str, search: Path, size: str, page: Callable[[str], tuple[str, str | None]]) -> bytes:
+    """Serve ``search`` with ``tune-gae COMMAND`` on a free port and a headless Chromium beside it;
+    ``page(base_url)`` waits for the server's data and names the URL and the text to click; the PNG."""
+    width, height = (int(v) for v in size.split("x"))
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise SystemExit("no chromium on PATH: install Debian's chromium package (apt-get install chromium).")
+    port, debug_port = free_port(), free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tune_gae.cli", command, str(search), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    profile = tempfile.mkdtemp(prefix=f"{command}-shot-")
+    chrome = subprocess.Popen(
+        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={profile}",
+         f"--remote-debugging-port={debug_port}", f"--window-size={width},{height}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url, click = page(f"http://127.0.0.1:{port}")
+        return asyncio.run(screenshot(debug_port, url, click, width, height))
+    finally:
+        for process in (chrome, server):  # each with what it started (its process group)
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def save(png: bytes, out: Path, what: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(small_png(png))
+    print(f"{out}: {out.stat().st_size // 1024} KB ({what})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("search", type=Path, help="a search folder (made by `tune-gae search`)")
@@ -135,33 +167,13 @@ def main() -> None:
     parser.add_argument("--page", choices=sorted(PAGES), default="hparams")
     parser.add_argument("--size", default="1400x900", help="browser window WIDTHxHEIGHT")
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        raise SystemExit("no chromium on PATH: install Debian's chromium package (apt-get install chromium).")
 
-    tb_port, debug_port = free_port(), free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tune_gae.cli", "tensorboard", str(args.search),
-                               "--port", str(tb_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    profile = tempfile.mkdtemp(prefix="hparams-shot-")
-    chrome = subprocess.Popen(
-        [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={profile}",
-         f"--remote-debugging-port={debug_port}", f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{tb_port}"
+    def page(base: str) -> tuple[str, str | None]:
         wait_for(f"{base}/data/runs", bool)
         fragment, click = PAGES[args.page]
-        png = asyncio.run(screenshot(debug_port, f"{base}/{fragment}", click, width, height))
-    finally:
-        for process in (chrome, server):  # each with what it started (its process group)
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        shutil.rmtree(profile, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(small_png(png))
-    print(f"{args.out}: {args.out.stat().st_size // 1024} KB ({args.page}, {width}x{height})")
+        return f"{base}/{fragment}", click
+
+    save(shoot("tensorboard", args.search, args.size, page), args.out, f"{args.page}, {args.size}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -97,3 +97,38 @@ def smoke_bundle(smoke_search: Path, tmp_path_factory: pytest.TempPathFactory) -
     from tune_gae import export_best
 
     return export_best(smoke_search, out=tmp_path_factory.mktemp("bundle") / "best")
+
+
+# A small graph with features, and one tiny search per learned decoder (the space fixes the decoder).
+DECODER_GRAPH = "synthetic:nodes=300,communities=3,features=24,seed=3"
+DECODER_SPACES = {
+    # A seed ensemble of two Hadamard MLPs with batch norm: members' mean, running statistics.
+    "hadamard_mlp": "  decoder: hadamard_mlp\n  decoder_norm: batch\n  decoder_width: 16\n  ensemble: 2\n",
+    "ncn": "  decoder: ncn\n  decoder_width: 16\n  cn_weighting: adamic_adar\n",
+}
+
+
+@pytest.fixture(scope="session")
+def decoder_bundles(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``bundle(decoder)``: the exported winner of a 2-trial search on DECODER_GRAPH whose space
+    fixes that decoder (made once per session, on first use; the ncn search re-selects over one
+    fresh seed). Read-only."""
+    from tune_gae import DataConfig, SearchSettings, export_best, run_search
+
+    made: dict[str, Path] = {}
+
+    def bundle(decoder: str) -> Path:
+        if decoder not in made:
+            folder = tmp_path_factory.mktemp(f"search-{decoder}")
+            space = folder / "space.yaml"
+            space.write_text("parameters:\n  model: {choice: [gae, vgae]}\n  hidden_channels: [16]\n"
+                             "  latent_channels: 8\n  lr: 0.01\n  epochs: 6\n" + DECODER_SPACES[decoder])
+            outcome = run_search(SearchSettings(
+                space=str(space), data=DataConfig(DECODER_GRAPH), num_samples=2, max_epochs=6, scheduler="fifo",
+                results_dir=str(folder), name=decoder, reselect_top=2 if decoder == "ncn" else 0,
+                reselect_seeds=1,
+            ))
+            made[decoder] = export_best(outcome.path, out=folder / "bundle")
+        return made[decoder]
+
+    return bundle

@@ -405,3 +405,18 @@ def test_a_search_whose_trials_cannot_fit_in_memory_is_refused(
     _refused_with(result, "the largest trial of this space needs about ")
     _refused_with(result, "but this machine has 300.0 MiB available")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_split_ratios_that_leave_no_training_edge_are_refused(tmp_path: Path, no_ray: list[str | None],
+                                                              command: str) -> None:
+    result = _invoke([command, "--dataset", "synthetic:nodes=300", "--val-ratio", "0.5", "--test-ratio", "0.5",
+                      "--results-dir", str(tmp_path / "results")])
+    _assert_refused(result, "val_ratio + test_ratio must be below 1 but got 1: leave edges to train on.")
+    assert not (tmp_path / "results").exists() and no_ray == []
+
+
+def test_a_split_ratio_outside_zero_and_one_is_refused_by_its_flag(tmp_path: Path) -> None:
+    result = _invoke(["train", "--test-ratio", "0", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--test-ratio must be above 0 but got 0." in result.output

@@ -110,4 +110,6 @@ def test_best_baseline_and_summary_line() -> None:
     assert best_baseline(baselines) == ("adamic_adar", 0.95)
     line = baseline_line(0.97, baselines)
     assert line == "tuned model test AUC 0.9700 vs best baseline (Adamic-Adar) 0.9500: +0.0200"
+    assert baseline_line(0.93, baselines, decoder="ncn") == (
+        "tuned model (ncn decoder) test AUC 0.9300 vs best baseline (Adamic-Adar) 0.9500: -0.0200")
     assert not math.isnan(best_baseline(baselines)[1])

@@ -289,3 +289,48 @@ def test_tensorboard_shows_every_trial_of_a_search_with_asha_stops(smoke_search:
     # No step-0 points: the summary values sit at the trial's last epoch.
     for (run, _), points in final_points.items():
         assert [step for _, step, _ in points] == [int(rows[trial_of_run(run)]["epochs_run"])]
+
+
+DECODER_SPACE = """
+parameters:
+  decoder: {choice: [inner_product, hadamard_mlp, ncn]}
+  decoder_width: {choice: [16, 64]}
+  cn_weighting: {choice: [count, resource_allocation], when: {decoder: ncn}}
+  lr: {loguniform: [0.001, 0.1]}
+"""
+
+
+def _hparams_of(run: Path) -> dict[str, Any]:
+    _, content = _plugin_content(run)
+    start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    return {name.split(" ", 1)[1]: value for name, value in start.hparams.items()}
+
+
+def test_hparams_name_each_trials_decoder_and_only_the_options_it_uses(tmp_path: Path) -> None:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(DECODER_SPACE)
+    settings = SearchSettings(space=str(space_file), max_epochs=10, grace_period=5)
+    done = {"model": "gae", "encoder": "gcn", "best_val_auc": 0.9, "best_val_ap": 0.9, "best_epoch": 5,
+            "epochs_run": 10, "stop_reason": "epochs", "state": "TERMINATED", "checkpoint": "/c"}
+    rows = [
+        {"trial": "trial_dec00001", "decoder": "inner_product", "decoder_width": 64, "lr": 0.01, **done},
+        {"trial": "trial_dec00002", "decoder": "hadamard_mlp", "decoder_width": 16, "lr": 0.02, **done},
+        {"trial": "trial_dec00003", "decoder": "ncn", "decoder_width": 16, "cn_weighting": "count", "lr": 0.03,
+         **done},
+    ]
+    write_board(tmp_path, rows, settings, parse_space(yaml.safe_load(DECODER_SPACE)))
+    shown = {row["trial"]: _hparams_of(run_dir(tmp_path / "tensorboard", row["trial"])) for row in rows}
+    assert {k: v.string_value for k, v in shown["trial_dec00001"].items() if k != "lr"} == {"decoder": "inner_product"}
+    assert shown["trial_dec00002"]["decoder_width"].number_value == 16 and "cn_weighting" not in shown["trial_dec00002"]
+    assert shown["trial_dec00003"]["cn_weighting"].string_value == "count"
+    assert shown["trial_dec00003"]["decoder"].string_value == "ncn"
+    # A space that fixes the decoder: no column for it, the experiment's description names it.
+    fixed = "parameters:\n  decoder: ncn\n  lr: {loguniform: [0.001, 0.1]}\n"
+    space_file.write_text(fixed)
+    for row in rows:
+        row.update(decoder="ncn")
+    write_board(tmp_path, rows, settings, parse_space(yaml.safe_load(fixed)))
+    _, content = _plugin_content(run_dir(tmp_path / "tensorboard", "trial_dec00001"))
+    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    assert experiment.description == "3 trials of space, ranked by best val_auc; decoder ncn"
+    assert "decoder" not in _hparams_of(run_dir(tmp_path / "tensorboard", "trial_dec00001"))

@@ -37,12 +37,25 @@ def test_only_hyperparameters_that_apply_are_listed(model: str, encoder: str, ab
     assert not {"in_channels", "seed"} & set(chosen)
 
 
+@pytest.mark.parametrize(("decoder", "present"), [
+    ("inner_product", set()),
+    ("hadamard_mlp", {"decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm"}),
+    ("ncn", {"decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"}),
+])
+def test_only_the_decoders_own_settings_are_listed(decoder: str, present: set[str]) -> None:
+    options = {"decoder_layers": 2, "decoder_width": 64, "decoder_dropout": 0.0, "decoder_norm": "none",
+               "cn_weighting": "count"}
+    chosen = applicable_hyperparameters({"model": "gae", "encoder": "gcn", "decoder": decoder, **options}, {})
+    assert chosen["decoder"] == decoder
+    assert set(chosen) & set(options) == present
+
+
 def test_the_exported_card_lists_no_kl_weight_for_a_gae(smoke_bundle: Path) -> None:
     config = json.loads((smoke_bundle / "config.json").read_text())
     metrics = json.loads((smoke_bundle / "metrics.json").read_text())
     for model in ("gae", "vgae"):
         edited = {**config, "model": {**config["model"], "model": model}}
-        card = _model_card(edited, metrics, [], "note")
+        card = _model_card(edited, metrics, [], "note", "scorer note")
         chosen = next(line for line in card.splitlines() if line.startswith("- Chosen hyperparameters: "))
         assert ("kl_weight=" in chosen) == (model == "vgae"), chosen
         assert "layers layers" not in card

@@ -114,7 +114,8 @@ def test_train_on_a_featureless_graph_says_its_encoding_and_baselines(tmp_path: 
     assert "the graph has 2 connected parts (the largest holds 150 of 300 nodes)." in lines
     assert ("node encoding embedding+spectral: a learnable embedding per node + Laplacian eigenvectors (8 dims), "
             "308 input columns, structure from training edges only") in lines
-    assert any(line.startswith("tuned model test AUC ") and "vs best baseline (" in line for line in lines)
+    assert any(line.startswith("tuned model (inner_product decoder) test AUC ") and "vs best baseline (" in line
+               for line in lines)
     summary = json.loads(CliRunner().invoke(main, [*args, "--json", "--name", "j"]).stdout)
     assert summary["config"]["node_encoding"] == "embedding+spectral" and summary["config"]["in_channels"] == 308
     assert set(summary["baselines"]) == {"common_neighbours", "adamic_adar", "resource_allocation"}

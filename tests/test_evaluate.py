@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -57,9 +58,28 @@ def test_evaluate_prints_beside_published_numbers(smoke_bundle: Path) -> None:
     assert "re-trained 1x from scratch" in result.output and "same split" in result.output
     assert "VGAE  Kipf & Welling 2016  91.4 / 92.6" in result.output
     assert "ARGA  Pan et al. 2018      92.4 / 93.2" in result.output
-    assert "tuned model test AUC " in result.output and "vs best baseline (" in result.output
+    assert "tuned model (inner_product decoder) test AUC " in result.output and "vs best baseline (" in result.output
+    assert "with the inner_product decoder (config of " in result.output
 
 
 def test_published_results_only_for_planetoid() -> None:
     assert [r["model"] for r in published_results("citeseer")] == ["GAE", "VGAE", "ARGA"]
     assert published_results("synthetic:nodes=300") == []
+
+
+def test_evaluate_an_ncn_bundle_names_its_decoder_and_retrains_it(decoder_bundles: Any) -> None:
+    bundle = decoder_bundles("ncn")
+    config = read_bundle_config(bundle)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    result = CliRunner().invoke(main, ["evaluate", str(bundle), "--seeds", "1"])
+    assert result.exit_code == 0, result.output
+    summary = ("ncn (2 layers, width 16, dropout 0, norm none, common neighbours weighted by adamic_adar)")
+    assert f"with the {summary} decoder (config of {config['trial']['id']}" in result.output
+    assert "tuned model (ncn decoder) test AUC " in result.output
+    report = json.loads(CliRunner().invoke(main, ["evaluate", str(bundle), "--seeds", "1", "--json"]).stdout)
+    assert report["decoder"] == "ncn" and report["decoder_summary"] == summary
+    # The bundle's own seed on its own split trains its weights again: the same test numbers.
+    rerun, _ = train(rebuild_split(bundle), bundle_model_config(config), bundle_train_config(config),
+                     metric=metrics["selected_by"])
+    assert rerun.best_epoch == metrics["epoch"]
+    assert rerun.metrics["test_auc"] == pytest.approx(metrics["test_auc"], abs=1e-4)

@@ -219,6 +219,7 @@ x, edge_index = inputs["x"], inputs["edge_index"]
 with torch.no_grad():
 {textwrap.indent(_card_snippet(smoke_bundle), "    ")}
 torch.save(z, "z.pt")
+torch.save(logits, "logits.pt")
 print(sorted(m for m in sys.modules if m.startswith(("tune_gae", "torch_geometric")) and sys.modules[m]))
 """
     # -I: no user site, no cwd on sys.path; run from a folder that holds no tune_gae either.
@@ -229,6 +230,12 @@ print(sorted(m for m in sys.modules if m.startswith(("tune_gae", "torch_geometri
     z = torch.load(tmp_path / "z.pt", weights_only=True)
     assert torch.allclose(z, load_embeddings(smoke_bundle), atol=1e-5)
     assert pickled_members(smoke_bundle / "encoder.pt2") == []  # loading it unpickled no code
+    # The card's scorer: the test positives' logits, as the bundle's decoder scores them.
+    logits = torch.load(tmp_path / "logits.pt", weights_only=True)
+    test_pos = load_bundle_split(smoke_bundle)["test_pos"]
+    with torch.no_grad():
+        assert torch.allclose(logits, load_model(smoke_bundle).decoder.logits(z, test_pos), atol=1e-5)
+    assert pickled_members(smoke_bundle / "scorer.pt2") == []
 
 
 def test_portable_encoder_generalises_to_another_graph(smoke_bundle: Path, split: LinkSplit) -> None:
@@ -454,3 +461,110 @@ def test_hard_negative_search_exports_a_bundle_whose_ranking_metrics_recompute(
         for k in (10, 20, 50, 100):  # OGB: strictly above the K-th best of its own negatives
             kth = np.sort(neg_scores, axis=1)[:, ::-1][:, k - 1]
             assert metrics[f"{part}_hits@{k}"] == pytest.approx(np.mean(pos_scores > kth), abs=2 / len(pos_scores))
+
+
+# --------------------------------------------------------------------------- bundles of learned decoders
+
+DECODERS = ["hadamard_mlp", "ncn"]
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_decoder_bundle_holds_and_describes_its_decoder(decoder: str, decoder_bundles: Any) -> None:
+    from tune_gae.config import ModelConfig
+
+    bundle = decoder_bundles(decoder)
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(BUNDLE_FILES)
+    config = read_bundle_config(bundle)
+    assert config["model"]["decoder"] == decoder
+    # model.pt holds the decoder's weights, and load_model puts them in its decoder.
+    state = torch.load(bundle / "model.pt", weights_only=True)
+    model = load_model(bundle)
+    own = {f"decoder.{k}": v for k, v in model.decoder.state_dict().items()}
+    assert own and all(torch.equal(state[k], v) for k, v in own.items())
+    card = (bundle / "MODEL_CARD.md").read_text()
+    assert f"- Decoder (the link scorer): {ModelConfig(**config['model']).decoder_summary()}" in card
+    assert 'torch.export.load("path/to/bundle/scorer.pt2")' in card and "link_metrics(model.decoder" in card
+    chosen = next(line for line in card.splitlines() if line.startswith("- Chosen hyperparameters: "))
+    assert ("cn_weighting=adamic_adar" in chosen) == (decoder == "ncn") and "decoder_width=16" in chosen
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert f"tuned model ({decoder} decoder) test AUC {metrics['test_auc']:.4f}" in card
+    if decoder == "ncn":  # the decoder reads the bundle's training graph, and only that
+        n = config["num_nodes"]
+        adjacency = model.decoder.graph.adjacency.tocoo()
+        edges = load_bundle_split(bundle)
+        assert set((adjacency.row * n + adjacency.col).tolist()) == set(
+            (edges["train_edge_index"][0] * n + edges["train_edge_index"][1]).tolist())
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_a_decoder_bundles_test_metrics_recomputed_from_its_embeddings(decoder: str, decoder_bundles: Any) -> None:
+    """The README's recipe (the decoder over embeddings.pt), and sklearn over the same logits."""
+    from tune_gae.nn.decoders import InnerProduct
+    from tune_gae.train.trainer import link_metrics
+
+    bundle = decoder_bundles(decoder)
+    model, z, edges = load_model(bundle), load_embeddings(bundle), load_bundle_split(bundle)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    recomputed = link_metrics(model.decoder, z, edges["test_pos"], edges["test_neg"])
+    assert all(recomputed[k] == pytest.approx(metrics[f"test_{k}"], abs=1e-6) for k in recomputed)
+    with torch.no_grad():
+        scores = torch.cat([model.decoder.logits(z, edges["test_pos"]), model.decoder.logits(z, edges["test_neg"])])
+    labels = [1] * edges["test_pos"].size(1) + [0] * edges["test_neg"].size(1)
+    assert roc_auc_score(labels, scores.numpy()) == pytest.approx(metrics["test_auc"], abs=1e-4)
+    assert average_precision_score(labels, scores.numpy()) == pytest.approx(metrics["test_ap"], abs=1e-4)
+    # Not the inner product's metrics: the bundle's numbers come from its own decoder.
+    inner = link_metrics(InnerProduct(), z, edges["test_pos"], edges["test_neg"])
+    assert inner["auc"] != pytest.approx(metrics["test_auc"], abs=1e-6)
+
+
+def test_the_ncn_cards_code_scores_as_the_bundle(decoder_bundles: Any, tmp_path: Path) -> None:
+    """Both of the card's snippets, run: with tune-gae (the test metrics again) and torch alone."""
+    from tune_gae.bundle.reader import rebuild_split
+
+    bundle = decoder_bundles("ncn")
+    card = (bundle / "MODEL_CARD.md").read_text()
+    with_tune_gae = card.split("## How to load", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {"u": 0, "v": 1}
+    exec(with_tune_gae.replace("path/to/bundle", str(bundle)), scope)  # noqa: S102 - the card's own code
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert all(scope["test"][k] == pytest.approx(metrics[f"test_{k}"], abs=1e-6) for k in scope["test"])
+    assert 0 < float(scope["probability"]) < 1
+
+    split = rebuild_split(bundle)
+    torch.save({"x": split.x, "edge_index": split.train_edge_index}, tmp_path / "inputs.pt")
+    script = f"""
+import sys
+sys.modules["tune_gae"] = None
+sys.modules["torch_geometric"] = None
+sys.modules["scipy"] = None
+import torch
+inputs = torch.load("inputs.pt", weights_only=True)
+x, edge_index = inputs["x"], inputs["edge_index"]
+with torch.no_grad():
+{textwrap.indent(_card_snippet(bundle), "    ")}
+torch.save(logits, "logits.pt")
+"""
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    logits = torch.load(tmp_path / "logits.pt", weights_only=True)
+    with torch.no_grad():
+        want = load_model(bundle).decoder.logits(load_embeddings(bundle), split.test_pos)
+    assert torch.allclose(logits, want, atol=1e-4)
+
+
+def test_damaged_decoder_bundles_give_one_line_errors(decoder_bundles: Any, tmp_path: Path) -> None:
+    bundle = Path(shutil.copytree(decoder_bundles("ncn"), tmp_path / "ncn"))
+    state = torch.load(bundle / "model.pt", weights_only=True)
+    torch.save({**state, "decoder.beta": state["decoder.beta"].long()}, bundle / "model.pt")
+    with pytest.raises(TuneGAEError, match=r"model\.pt: decoder\.beta holds torch\.int64 values, not floats: re-export"):
+        load_model(bundle)
+    torch.save(state, bundle / "model.pt")
+    (bundle / "split.pt").unlink()  # the ncn decoder reads its training graph from it
+    with pytest.raises(TuneGAEError, match=r"bundle .* is missing split\.pt \(a partial copy\?\)"):
+        load_model(bundle)
+    # A batch norm's int64 batch counter is what the model holds, not damage.
+    batch_norm = decoder_bundles("hadamard_mlp")
+    assert torch.load(batch_norm / "model.pt", weights_only=True)[
+        "decoder.members.0.mlp.norms.0.num_batches_tracked"].dtype == torch.int64
+    assert not load_model(batch_norm).training

@@ -23,14 +23,17 @@ from typing import Any
 
 import psutil
 import pytest
+from optuna.trial import TrialState
 from ray_cluster import LocalRayCluster
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tune_gae.cli.options import INTERRUPTED_EXIT_CODE
 from tune_gae.config import DataConfig
 from tune_gae.search.board import trial_of_run
+from tune_gae.search.results import SearchFolder
 from tune_gae.search.runner import run_search, saved_trial_statuses
 from tune_gae.search.settings import SearchSettings
+from tune_gae.search.study import load_study
 
 pytestmark = pytest.mark.slow
 
@@ -382,6 +385,13 @@ def assert_complete(search: Path, *, samples: int, epochs: int, untouched: dict[
         assert (search / name / "progress.csv").read_bytes() == content, f"{name} ran again"
     for name in names:  # every epoch of every trial reported, none lost
         assert {int(r["epoch"]) for r in progress(search / name)} == set(range(1, epochs + 1))
+    # The Optuna study (study.db) went through the same stops: one COMPLETE trial per row, with its
+    # value; nothing left RUNNING; a trial a killed driver had asked for is FAIL ("driver lost").
+    study = load_study(*SearchFolder.open(search).study())
+    complete = {t.user_attrs["trial"]: t.value for t in study.trials if t.state == TrialState.COMPLETE}
+    assert complete == {r["trial"]: pytest.approx(float(r["best_val_auc"])) for r in rows}
+    assert all(t.state == TrialState.FAIL and t.user_attrs == {"stop_reason": "driver lost"}
+               for t in study.trials if t.state != TrialState.COMPLETE)
 
 
 # --------------------------------------------------------------------------- a node dies

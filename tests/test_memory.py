@@ -22,3 +22,34 @@ def test_an_ensemble_space_is_estimated_larger_but_shares_its_input(split) -> No
     single = largest_trial_bytes(load_space(SPACES / "default.yaml"), split)
     ensemble = largest_trial_bytes(load_space(SPACES / "strong.yaml"), split)
     assert single < ensemble < 3 * single
+
+
+def _space(tmp_path, decoder: str, width: int = 64) -> object:
+    path = tmp_path / f"{decoder.replace(', ', '-')}-{width}.yaml"
+    path.write_text("parameters:\n  hidden_channels: [32]\n  latent_channels: 16\n"
+                    f"  decoder: {decoder}\n  decoder_width: {width}\n")
+    return load_space(path)
+
+
+def test_a_learned_decoder_adds_its_mlp_over_the_pairs_and_ncn_its_graph(split, tmp_path) -> None:
+    inner, hadamard, ncn = (largest_trial_bytes(_space(tmp_path, d), split)
+                            for d in ("inner_product", "hadamard_mlp", "ncn"))
+    assert inner < hadamard < ncn
+    # A space that can pick ncn is estimated at ncn's size.
+    assert largest_trial_bytes(_space(tmp_path, "{choice: [inner_product, ncn]}"), split) == ncn
+    # The MLP over P pairs x width: the extra memory grows linearly with the width.
+    extra = {w: largest_trial_bytes(_space(tmp_path, "hadamard_mlp", w), split) - inner for w in (32, 64, 128)}
+    assert extra[32] < extra[64] < extra[128]
+    assert extra[128] - extra[64] == pytest.approx(2 * (extra[64] - extra[32]), abs=2)
+
+
+def test_common_neighbour_entries_count_both_ends_rows() -> None:
+    import torch
+
+    from tune_gae.search.memory import common_neighbour_entries
+
+    edges = torch.tensor([[0, 0, 0, 1, 2], [1, 2, 3, 2, 4]])  # degrees 3, 2, 3, 1, 1
+    degree = [3, 2, 3, 1, 1]
+    positives = sum(degree[u] + degree[v] for u, v in edges.t().tolist())
+    negatives = 2 * 5 * 2 * (2 * 5 / 5)  # neg_ratio 2, 5 edges, both ends at the mean degree
+    assert common_neighbour_entries(edges, 5, neg_ratio=2) == positives + negatives

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -123,3 +124,90 @@ def test_predict_errors(smoke_bundle: Path, tmp_path: Path) -> None:
     (tmp_path / "pairs.csv").write_text("0,1\n2,x\n")
     bad = CliRunner().invoke(main, ["predict", str(smoke_bundle), "--pairs", str(tmp_path / "pairs.csv")])
     assert bad.exit_code == 2 and f"{tmp_path / 'pairs.csv'}:2: node ids must be integers" in bad.output
+
+
+# --------------------------------------------------------------------------- bundles of learned decoders
+
+
+def _hand_hadamard_ensemble(bundle: Path, pairs: torch.Tensor) -> torch.Tensor:
+    """The hadamard_mlp ensemble's logits by hand from model.pt: per member, its block of
+    embeddings.pt unscaled, linear -> batch norm (running statistics) -> ReLU -> linear; the mean."""
+    state = torch.load(bundle / "model.pt", weights_only=True)
+    z = load_embeddings(bundle).double()
+    members = read_bundle_config(bundle)["model"]["ensemble"]
+    blocks = (z * members**0.5).chunk(members, dim=1)
+    logits = []
+    for m, block in enumerate(blocks):
+        p = {k.split(f"decoder.members.{m}.mlp.", 1)[1]: v.double() for k, v in state.items()
+             if k.startswith(f"decoder.members.{m}.mlp.")}
+        h = block[pairs[0]] * block[pairs[1]]
+        h = h @ p["lins.0.weight"].T + p["lins.0.bias"]
+        h = (h - p["norms.0.running_mean"]) / (p["norms.0.running_var"] + 1e-5).sqrt() * p["norms.0.weight"] \
+            + p["norms.0.bias"]
+        logits.append((h.relu() @ p["lins.1.weight"].T + p["lins.1.bias"]).squeeze(-1))
+    return torch.stack(logits).mean(dim=0)
+
+
+def _scorer_logits(bundle: Path, pairs: torch.Tensor) -> torch.Tensor:
+    """scorer.pt2's logits (plain torch ops: the ncn's common neighbours without SciPy)."""
+    scorer = torch.export.load(bundle / "scorer.pt2").module()
+    with torch.no_grad():
+        return scorer(load_embeddings(bundle), pairs, load_bundle_split(bundle)["train_edge_index"])
+
+
+@pytest.mark.parametrize("decoder", ["hadamard_mlp", "ncn"])
+def test_predict_scores_with_the_bundles_decoder(decoder: str, decoder_bundles: Any, tmp_path: Path) -> None:
+    bundle = decoder_bundles(decoder)
+    edges = load_bundle_split(bundle)
+    pairs = torch.cat([edges["test_pos"][:, :6], edges["test_neg"][:, :6], torch.tensor([[7], [7]])], dim=1)
+    (tmp_path / "pairs.csv").write_text("src,dst\n" + "".join(f"{u},{v}\n" for u, v in pairs.t().tolist()))
+    result = CliRunner().invoke(main, ["predict", str(bundle), "--pairs", str(tmp_path / "pairs.csv")])
+    assert result.exit_code == 0, result.output
+    rows = _csv(result.output)
+    assert [(int(r["src"]), int(r["dst"])) for r in rows] == [tuple(p) for p in pairs.t().tolist()]
+    got = torch.tensor([float(r["score"]) for r in rows])
+    want = torch.sigmoid(_hand_hadamard_ensemble(bundle, pairs) if decoder == "hadamard_mlp"
+                         else _scorer_logits(bundle, pairs))
+    assert torch.allclose(got.double(), want.double(), atol=1e-6)
+    z = load_embeddings(bundle)
+    inner = torch.sigmoid((z[pairs[0]] * z[pairs[1]]).sum(-1))
+    assert not torch.allclose(got, inner, atol=1e-3)  # not sigmoid(z_u . z_v)
+
+
+@pytest.mark.parametrize("decoder", ["hadamard_mlp", "ncn"])
+def test_predict_top_k_ranks_by_the_bundles_decoder(decoder: str, decoder_bundles: Any) -> None:
+    bundle = decoder_bundles(decoder)
+    edges = load_bundle_split(bundle)["train_edge_index"]
+    n = read_bundle_config(bundle)["num_nodes"]
+    node = int(torch.bincount(edges[0], minlength=n).argmax())
+    result = CliRunner().invoke(main, ["predict", str(bundle), "--node", str(node), "--top-k", "8"])
+    assert result.exit_code == 0, result.output
+    rows = _csv(result.output)
+    neighbours = set(edges[1][edges[0] == node].tolist())
+    allowed = [i for i in range(n) if i != node and i not in neighbours]
+    others = torch.tensor(allowed)
+    scores = torch.sigmoid(_scorer_logits(bundle, torch.stack([torch.full_like(others, node), others])))
+    of = dict(zip(allowed, scores.tolist()))
+    found = [int(r["dst"]) for r in rows]
+    shown = [float(r["score"]) for r in rows]
+    # Each listed node with its own score, best first; no other candidate above the last one (the
+    # two implementations may order exact ties differently by a last bit, so ties are not compared).
+    assert len(set(found)) == 8 and set(found) <= set(allowed) and shown == sorted(shown, reverse=True)
+    assert shown == pytest.approx([of[i] for i in found], abs=1e-6)
+    assert shown == pytest.approx(sorted(of.values(), reverse=True)[:8], abs=1e-6)
+
+
+def test_scoring_in_small_chunks_changes_nothing(decoder_bundles: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tune_gae.bundle import predict
+
+    bundle = decoder_bundles("ncn")
+    edges = load_bundle_split(bundle)
+    pairs = torch.cat([edges["test_pos"], edges["test_neg"]], dim=1)
+    whole = predict.link_probabilities(bundle, pairs)
+    top = predict.top_k_links(bundle, 3, 10)
+    most = int(torch.bincount(edges["train_edge_index"][0]).max())
+    monkeypatch.setattr(predict, "CHUNK_ENTRIES", 7 * (1 + 2 * most))  # 7 pairs a chunk
+    assert torch.allclose(predict.link_probabilities(bundle, pairs), whole, atol=1e-6)
+    chunked = predict.top_k_links(bundle, 3, 10)
+    assert [s for _, _, s in chunked] == pytest.approx([s for _, _, s in top], abs=1e-6)
+    assert predict.link_probabilities(bundle, pairs[:, :0]).shape == (0,)

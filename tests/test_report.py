@@ -5,6 +5,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -65,6 +66,22 @@ def test_report_table_columns_line_up_under_their_headers(search_copy: Path) -> 
         start = header.index(f"  {name}") + 2
         for line in lines:
             assert line[start - 2:start] == "  " and line[start] != " ", (name, line)
+
+
+@pytest.mark.slow
+def test_report_names_each_trials_decoder_and_the_exported_ones(decoder_bundles: Any, tmp_path: Path) -> None:
+    bundle = decoder_bundles("ncn")
+    search = Path(shutil.copytree(bundle.parent / "ncn", tmp_path / "ncn"))
+    shutil.copytree(bundle, search / "best")
+    result = CliRunner().invoke(main, ["report", str(search)])
+    assert result.exit_code == 0, result.output
+    header, *lines = result.output.splitlines()
+    rows, _ = read_trials(search)
+    start = header.index("  decoder") + 2
+    assert [line[start:start + 3] for line in lines[:len(rows)]] == ["ncn"] * len(rows)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert lines[-1] == (f"Exported {metrics['trial']}: tuned model (ncn decoder) test AUC {metrics['test_auc']:.4f} "
+                         f"vs best baseline " + lines[-1].split("vs best baseline ", 1)[1])
 
 
 @pytest.mark.slow

@@ -175,7 +175,7 @@ def test_default_search_on_a_featureless_graph_searches_encodings_and_beats_noth
             "embedding+spectral, degree+spectral") in out
     header = next(line for line in out.splitlines() if line.startswith("trial "))
     assert "node_encoding" in header
-    assert "On its split's test edges: tuned model test AUC " in out
+    assert "On its split's test edges: tuned model (inner_product decoder) test AUC " in out
     rows = list(csv.DictReader((tmp_path / "s" / "trials.csv").open()))
     encodings = {row["node_encoding"] for row in rows}
     assert encodings and encodings <= {"embedding", "embedding+degree", "embedding+spectral", "degree+spectral"}

@@ -173,7 +173,9 @@ def test_shipped_spaces_load() -> None:
         assert "seed" not in space.param_names
     default = load_space(shipped["default"])
     assert set(default.param_names) == set(RUN_KEYS) - {"seed"}  # every tunable knob is covered
-    assert default.config_keys[:5] == ("model", "encoder", HIDDEN_LAYERS_KEY, "hidden_width_1", "hidden_width_2")
+    # Sampled in the file's order: the decoder and its options come right after the encoder.
+    assert default.config_keys[:4] == ("model", "encoder", "decoder", "decoder_layers")
+    assert default.config_keys.index(HIDDEN_LAYERS_KEY) < default.config_keys.index("latent_channels")
 
 
 def test_resolve_space_path(tmp_path: Path) -> None:
@@ -351,7 +353,8 @@ def test_define_by_run_pickles() -> None:
     params = {"model": "vgae", "encoder": "gcn", HIDDEN_LAYERS_KEY: 1, "hidden_width_1": 64, "latent_channels": 64,
               "lr": 0.01, "epochs": 120, "dropout": 0.1, "weight_decay": 0.0, "kl_weight": 0.2, "neg_ratio": 1,
               "edge_dropout": 0.0, "normalize_features": False, "patience": 20, "mask_ratio": 0.5,
-              "embedding_norm": 2.0}
+              "embedding_norm": 2.0, "decoder": "ncn", "decoder_layers": 2, "decoder_width": 64,
+              "decoder_dropout": 0.1, "decoder_norm": "batch", "cn_weighting": "resource_allocation"}
     assert copy(optuna.trial.FixedTrial(params)) == {**params, "ensemble": 1}  # constants come back too
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from tune_gae.errors import TuneGAEError, did_you_mean
-from tune_gae.rules import ENCODER_KINDS, MODEL_KINDS, NEGATIVE_KINDS, RULES, WIDTH_RULE
+from tune_gae.rules import (
+    DECODER_OPTIONS,
+    ENCODER_KINDS,
+    MODEL_KINDS,
+    NEGATIVE_KINDS,
+    RULES,
+    SPLIT_RULES,
+    WIDTH_RULE,
+)
 
 __all__ = ["DataConfig", "ModelConfig", "RunResult", "TrainConfig", "did_you_mean", "run_config_from_dict",
            "ENCODER_KINDS", "MODEL_KINDS"]
@@ -73,13 +81,12 @@ class DataConfig:
             raise TuneGAEError(
                 f"negatives must be one of {', '.join(NEGATIVE_KINDS)} but got {self.negatives!r}."
             )
-        for name in ("val_ratio", "test_ratio"):
-            value = getattr(self, name)
-            if not 0.0 < value < 1.0:
-                raise TuneGAEError(f"{name} must be between 0 and 1 but got {value}.")
+        for name, rule in SPLIT_RULES.items():
+            object.__setattr__(self, name, rule.check(name, getattr(self, name)))
         if self.val_ratio + self.test_ratio >= 1.0:
             raise TuneGAEError(
-                f"val_ratio + test_ratio must be below 1 but got {self.val_ratio + self.test_ratio}."
+                f"val_ratio + test_ratio must be below 1 but got {self.val_ratio + self.test_ratio:g}: "
+                f"leave edges to train on."
             )
 
 
@@ -103,6 +110,15 @@ class ModelConfig:
     # A seed ensemble: this many encoders, each drawn and trained as alone (its own loss); a node's
     # embedding is theirs concatenated over sqrt(count), so its inner product averages their scores.
     ensemble: int = 1
+    # The link scorer (tune_gae.nn.decoders): inner_product (the paper's), hadamard_mlp (MaskGAE's
+    # edge decoder) or ncn (Neural Common Neighbour). The rest shape the learned ones: linear layers,
+    # hidden width, dropout, normalisation; and how ncn weights a common neighbour.
+    decoder: str = "inner_product"
+    decoder_layers: int = 2
+    decoder_width: int = 64
+    decoder_dropout: float = 0.0
+    decoder_norm: str = "none"
+    cn_weighting: str = "resource_allocation"
 
     def __post_init__(self) -> None:
         # A linear encoder has no hidden layer: its config says so (bundles, TensorBoard HParams).
@@ -117,7 +133,22 @@ class ModelConfig:
         for width in self.hidden_channels:
             WIDTH_RULE.check("hidden widths", width)
         _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features",
-                             "node_encoding", "encoding_dims", "embedding_norm", "ensemble"))
+                             "node_encoding", "encoding_dims", "embedding_norm", "ensemble", "decoder",
+                             "decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"))
+
+    def decoder_options(self) -> dict[str, Any]:
+        """The settings that shape this model's decoder (``rules.DECODER_OPTIONS``; none for the inner product)."""
+        return {key: getattr(self, key) for key in DECODER_OPTIONS[self.decoder]}
+
+    def decoder_summary(self) -> str:
+        """The decoder in words: ``inner_product``, ``hadamard_mlp (2 layers, width 64, dropout 0, norm none)``."""
+        if not self.decoder_options():
+            return self.decoder
+        parts = [f"{self.decoder_layers} layers", f"width {self.decoder_width}", f"dropout {self.decoder_dropout:g}",
+                 f"norm {self.decoder_norm}"]
+        if "cn_weighting" in self.decoder_options():
+            parts.append(f"common neighbours weighted by {self.cn_weighting}")
+        return f"{self.decoder} ({', '.join(parts)})"
 
     @property
     def embedding_dim(self) -> int:

@@ -14,6 +14,21 @@ if TYPE_CHECKING:
 
 MODEL_KINDS = ("gae", "vgae")
 ENCODER_KINDS = ("gcn", "linear")
+# The link scorer over two node embeddings (tune_gae.nn.decoders): the inner product, an MLP over
+# their Hadamard product, or Neural Common Neighbour (common neighbours from training edges only).
+DECODER_KINDS = ("inner_product", "hadamard_mlp", "ncn")
+# Decoders that read the training graph when scoring (a bundle attaches its split.pt's train_edge_index).
+GRAPH_DECODERS = ("ncn",)
+# The ModelConfig fields that shape each decoder (the others do not apply to it).
+DECODER_OPTIONS = {
+    "inner_product": (),
+    "hadamard_mlp": ("decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm"),
+    "ncn": ("decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"),
+}
+ALL_DECODER_OPTIONS = DECODER_OPTIONS["ncn"]
+DECODER_NORMS = ("none", "layer", "batch")
+# How the ncn decoder weights each common neighbour w: 1, 1 / log deg w, 1 / deg w.
+CN_WEIGHTINGS = ("count", "adamic_adar", "resource_allocation")
 # What the encoder reads, joined by "+" (tune_gae.data.features): the graph's own features, a
 # learnable embedding per node, one-hot log-degree, Laplacian eigenvectors (training edges only).
 ENCODING_PARTS = ("features", "embedding", "degree", "spectral")
@@ -138,6 +153,12 @@ class Rule:
 RULES: dict[str, Rule] = {
     "model": Rule(str, allowed=MODEL_KINDS),
     "encoder": Rule(str, allowed=ENCODER_KINDS),
+    "decoder": Rule(str, allowed=DECODER_KINDS),
+    "decoder_layers": Rule(int, low=1),
+    "decoder_width": Rule(int, low=1),
+    "decoder_dropout": Rule(float, low=0.0, below=1.0),
+    "decoder_norm": Rule(str, allowed=DECODER_NORMS),
+    "cn_weighting": Rule(str, allowed=CN_WEIGHTINGS),
     "latent_channels": Rule(int, low=1),
     "dropout": Rule(float, low=0.0, below=1.0),
     "lr": Rule(float, above=0.0),
@@ -156,6 +177,13 @@ RULES: dict[str, Rule] = {
     "encoding_dims": Rule(int, low=1, below=65),
 }
 
+
+# Shares of a graph's edges held out for validation and for testing (DataConfig, `--val-ratio`,
+# `--test-ratio`); together they must stay below 1 (DataConfig says so).
+SPLIT_RULES: dict[str, Rule] = {
+    "val_ratio": Rule(float, above=0.0, below=1.0),
+    "test_ratio": Rule(float, above=0.0, below=1.0),
+}
 
 WIDTH_RULE = Rule(int, low=1)
 DEPTH_RULE = Rule(int, low=0)

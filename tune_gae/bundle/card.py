@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from tune_gae.config import ModelConfig
 from tune_gae.errors import TuneGAEError
-from tune_gae.rules import LINK_METRICS
+from tune_gae.rules import ALL_DECODER_OPTIONS, DECODER_OPTIONS, GRAPH_DECODERS, LINK_METRICS
 
 if TYPE_CHECKING:
 
@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
 def applicable_hyperparameters(model: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
     """The chosen hyperparameters that shaped this model: no input size or seed, no hidden widths
-    for a linear encoder, no KL weight for a GAE (it has no KL term)."""
-    ignored = {"in_channels", "seed"}
+    for a linear encoder, no KL weight for a GAE (it has no KL term), no decoder setting its
+    decoder does not use (``rules.DECODER_OPTIONS``)."""
+    decoder = model.get("decoder", "inner_product")
+    ignored = {"in_channels", "seed", *(set(ALL_DECODER_OPTIONS) - set(DECODER_OPTIONS.get(decoder, ())))}
     if model["encoder"] == "linear":
         ignored.add("hidden_channels")
     if model["model"] == "gae":
@@ -27,7 +29,8 @@ def applicable_hyperparameters(model: dict[str, Any], training: dict[str, Any]) 
 
 
 
-def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]], encoder_note: str) -> str:
+def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]], encoder_note: str,
+                scorer_note: str) -> str:
     search, trial, model, training = config["search"], config["trial"], config["model"], config["training"]
     states: dict[str, int] = {}
     for row in rows:
@@ -47,6 +50,8 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         if split.get("negatives") == "hard" else "each with as many sampled non-edges"
     )
     names = [name for name in LINK_METRICS if f"val_{name}" in metrics and f"test_{name}" in metrics]
+    model_config = ModelConfig(**model)
+    reads_graph = model_config.decoder in GRAPH_DECODERS
     return "\n".join([
         f"# {model['model'].upper()} link predictor for {config['dataset']}",
         "",
@@ -72,6 +77,10 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         *_selection_lines(trial, metrics),
         "- Trials never received the test edges. The test metrics below were computed once, at export.",
         "- Chosen hyperparameters: " + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ".",
+        f"- Decoder (the link scorer): {model_config.decoder_summary()}"
+        + (", common neighbours read from the training edges only (`split.pt`'s `train_edge_index`)"
+           if reads_graph else "")
+        + ". Every score here, `tune-gae predict` and `scorer.pt2` use it.",
         "- The best of many trials overfits the validation edges a little: run "
         "`tune-gae evaluate <bundle> --seeds 5` for an estimate from fresh re-training.",
         "",
@@ -84,7 +93,7 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "",
         "Hits@K: share of positives scored strictly above the K-th best of their negatives (OGB); MRR: "
         "mean of 1/rank of each positive among its negatives, ties counted half. AUC/AP pool all negatives.",
-        *_baseline_rows(metrics, names),
+        *_baseline_rows(metrics, names, model_config.decoder),
         "",
         "## How to load",
         "",
@@ -92,11 +101,15 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "import torch",
         "from tune_gae import load_model",
         "from tune_gae.bundle.reader import load_bundle_split, load_embeddings",
+        "from tune_gae.train.trainer import link_metrics",
         "",
-        'model = load_model("path/to/bundle")          # GAE/VGAE in eval mode, weights_only loading',
+        'model = load_model("path/to/bundle")          # GAE/VGAE in eval mode, weights_only loading'
+        + ("; the decoder reads split.pt's training graph" if reads_graph else ""),
         'z = load_embeddings("path/to/bundle")         # [num_nodes, latent], on the training graph',
         'edges = load_bundle_split("path/to/bundle")   # train_edge_index, val/test pos/neg',
-        "score = torch.sigmoid((z[u] * z[v]).sum())     # probability of a link u-v",
+        "with torch.no_grad():",
+        "    probability = torch.sigmoid(model.decoder.logits(z, torch.tensor([[u], [v]])))  # a link u-v",
+        '    test = link_metrics(model.decoder, z, edges["test_pos"], edges["test_neg"])  # metrics.json\'s test_*',
         "```",
         "",
         "Without tune-gae (torch only):",
@@ -105,20 +118,29 @@ def _model_card(config: dict[str, Any], metrics: dict[str, Any], rows: list[dict
         "import torch",
         'encoder = torch.export.load("path/to/bundle/encoder.pt2").module()  # no code is unpickled',
         "z = encoder(x, edge_index)   # any graph: raw features [N, "
-        f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {ModelConfig(**model).embedding_dim}]",
+        f"{config['in_channels']}], edge_index [2, E] int64 (both directions) -> [N, {model_config.embedding_dim}]",
+        'scorer = torch.export.load("path/to/bundle/scorer.pt2").module()  # the decoder, no code unpickled',
+        'split = torch.load("path/to/bundle/split.pt", weights_only=True)  # training graph, test pairs',
+        "# z: the encoder's or embeddings.pt; pairs [2, P] int64 -> [P] logits (sigmoid: probabilities)",
+        'logits = scorer(z, split["test_pos"], split["train_edge_index"])'
+        + ("  # the graph: common neighbours" if reads_graph else "  # (this decoder ignores the graph)"),
         "```",
         "",
-        f"`encoder.pt2`: {encoder_note}. Command line: `tune-gae embed`, `tune-gae predict`, `tune-gae evaluate`.",
+        f"`encoder.pt2`: {encoder_note}. `scorer.pt2`: {scorer_note}. The test metrics above are "
+        "`link_metrics` of these logits for `split.pt`'s `test_pos` and `test_neg` (the scorer's logits of them "
+        "give the same AUC, AP, MRR and Hits@K). Command line: `tune-gae embed`, `tune-gae predict`, "
+        "`tune-gae evaluate`.",
         "",
         "## Files",
         "",
         "`model.pt` (state_dict), `config.json`, `metrics.json`, `embeddings.pt`, `split.pt`, `encoder.pt2`, "
+        "`scorer.pt2`, "
         "this card. Versions: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()) + ".",
         "",
     ])
 
 
-def _baseline_rows(metrics: dict[str, Any], names: list[str]) -> list[str]:
+def _baseline_rows(metrics: dict[str, Any], names: list[str], decoder: str) -> list[str]:
     """Classic baselines on the same test edges, then "tuned model vs best baseline"."""
     from tune_gae.train.baselines import LABELS, baseline_line
 
@@ -129,9 +151,9 @@ def _baseline_rows(metrics: dict[str, Any], names: list[str]) -> list[str]:
     rest = " | ".join("–" for _ in names[2:])
     rows = [f"| {LABELS.get(name, name)} (test, same split) | {m['test_auc']:.4f} | {m['test_ap']:.4f} | {rest} |"
             for name, m in baselines.items()]
-    return [*rows, "", f"Tuned model vs best baseline: {baseline_line(metrics['test_auc'], baselines)}. "
-            "Heuristics read the training graph only; features-only is an MLP of the node features with the "
-            "same inner-product decoder and no message passing (tune_gae.train.baselines)."]
+    return [*rows, "", f"Tuned model vs best baseline: {baseline_line(metrics['test_auc'], baselines, decoder=decoder)}. "
+            "Heuristics read the training graph only; features-only is an MLP of the node features with an "
+            "inner-product decoder and no message passing (tune_gae.train.baselines)."]
 
 
 def _label(name: str) -> str:

@@ -38,6 +38,7 @@ PUBLISHED: dict[str, list[tuple[str, str, float, float]]] = {
 
 
 Echo = Callable[[str], None]
+SAME_SPLIT = "same split"
 
 
 def published_results(dataset: str) -> list[dict[str, Any]]:
@@ -74,6 +75,8 @@ def evaluate_bundle(
     device: str = "cpu",
     negatives: str | None = None,
     fresh_only: bool = False,
+    val_ratio: float | None = None,
+    test_ratio: float | None = None,
     echo: Echo | None = None,
 ) -> dict[str, Any]:
     """Re-train the bundle's configuration from scratch with model seeds ``0..seeds-1``.
@@ -83,7 +86,9 @@ def evaluate_bundle(
     fresh splits (split seeds ``s+1..s+seeds`` after the bundle's seed ``s``). Returns means, sample
     standard deviations, every run, the exported model's own numbers and the published ones.
     ``negatives`` evaluates against another kind of negatives than the bundle's (same positives);
-    ``fresh_only`` (with ``resplit``) skips the runs on the bundle's own split.
+    ``fresh_only`` (with ``resplit``) skips the runs on the bundle's own split. ``val_ratio`` and
+    ``test_ratio`` (with ``resplit``) give the fresh splits other shares than the bundle's own
+    (a paper's protocol); the runs on the bundle's own split keep its shares.
     """
     import json
 
@@ -104,19 +109,24 @@ def evaluate_bundle(
 
     if fresh_only and not resplit:
         raise TuneGAEError("--fresh-only needs --resplit: without it there is nothing to run.")
+    if (val_ratio is not None or test_ratio is not None) and not resplit:
+        raise TuneGAEError("--val-ratio and --test-ratio set the fresh splits' shares: add --resplit "
+                           "(the bundle's own split keeps the shares it was made with).")
+    fresh_config = replace(data_config, val_ratio=val_ratio if val_ratio is not None else data_config.val_ratio,
+                           test_ratio=test_ratio if test_ratio is not None else data_config.test_ratio)
     kind = negatives or data_config.negatives
     graph = load_graph(data_config)
     metric = str(config.get("trial", {}).get("selected_by") or "val_auc")
 
-    def split_for(seed: int, negatives_kind: str = kind):  # noqa: ANN202
-        return split_edges(graph, val_ratio=data_config.val_ratio, test_ratio=data_config.test_ratio, seed=seed,
+    def split_for(seed: int, negatives_kind: str = kind, ratios: Any = fresh_config):  # noqa: ANN202
+        return split_edges(graph, val_ratio=ratios.val_ratio, test_ratio=ratios.test_ratio, seed=seed,
                            negatives=negatives_kind)
 
-    own = split_for(data_config.split_seed, data_config.negatives)
+    own = split_for(data_config.split_seed, data_config.negatives, data_config)
     require_same_split(own.split_hash, config["split"]["hash"], since="export",
                        fix="point --data-root at the dataset the bundle was trained on.")
     if kind != data_config.negatives and not fresh_only:
-        own = split_for(data_config.split_seed)  # the same positives, the other negatives
+        own = split_for(data_config.split_seed, kind, data_config)  # the same positives, the other negatives
 
     baselines_by_split: dict[str, dict[str, dict[str, float]]] = {}
 
@@ -130,7 +140,7 @@ def evaluate_bundle(
     def run_all(label: str, split_seeds: list[int]) -> dict[str, Any]:
         runs = []
         for seed, split_seed in zip(range(seeds), split_seeds):
-            split = own if split_seed == data_config.split_seed else split_for(split_seed)
+            split = own if split_seed == data_config.split_seed and label == SAME_SPLIT else split_for(split_seed)
             encoded = split.with_encoding(model_config.node_encoding, model_config.encoding_dims)
             result, _ = train(encoded, model_config, replace(train_config, seed=seed), device=torch_device,
                               metric=metric)
@@ -145,7 +155,7 @@ def evaluate_bundle(
                      f"best baseline {best_baseline(run['baselines'])[1]:.4f}")
         return _summary(runs)
 
-    same = None if fresh_only else run_all("same split", [data_config.split_seed] * seeds)
+    same = None if fresh_only else run_all(SAME_SPLIT, [data_config.split_seed] * seeds)
     fresh = None
     if resplit:
         fresh = run_all("fresh split", [data_config.split_seed + 1 + i for i in range(seeds)])
@@ -154,10 +164,13 @@ def evaluate_bundle(
     return {
         "dataset": config.get("dataset"),
         "model": model_config.model,
+        "decoder": model_config.decoder,
+        "decoder_summary": model_config.decoder_summary(),  # its options too, where they apply
         "trial": config.get("trial", {}).get("id"),
         "seeds": seeds,
         "epochs": train_config.epochs,
         "split_hash": own.split_hash,
+        "fresh_split_ratios": {"val_ratio": fresh_config.val_ratio, "test_ratio": fresh_config.test_ratio},
         "negatives": kind,
         "selected_by": metric,
         "same_split": same,

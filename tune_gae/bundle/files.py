@@ -17,6 +17,8 @@ METRICS_FILE = "metrics.json"
 EMBEDDINGS_FILE = "embeddings.pt"
 SPLIT_FILE = "split.pt"
 ENCODER_FILE = "encoder.pt2"  # a torch.export program (tune_gae.nn.portable)
+SCORER_FILE = "scorer.pt2"  # a torch.export program (tune_gae.nn.portable_scorer)
 CARD_FILE = "MODEL_CARD.md"
-BUNDLE_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, EMBEDDINGS_FILE, SPLIT_FILE, ENCODER_FILE, CARD_FILE)
+BUNDLE_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, EMBEDDINGS_FILE, SPLIT_FILE, ENCODER_FILE, SCORER_FILE,
+                CARD_FILE)
 SPLIT_KEYS = ("train_edge_index", "val_pos", "val_neg", "test_pos", "test_neg")

@@ -1,7 +1,8 @@
 """Using an exported bundle: node embeddings for a graph, link scores, likely new neighbours.
 
-Scores are the GAE decoder's: ``sigmoid(z_u . z_v)`` with ``z`` the bundle's embeddings (mu for
-a VGAE) on its training graph (``embeddings.pt``).
+Scores are the bundle's own decoder's (``tune_gae.nn.decoders``): ``sigmoid(decoder.logits(z, pairs))``
+with ``z`` the bundle's embeddings (mu for a VGAE) on its training graph (``embeddings.pt``) and,
+for a decoder that reads a graph (``ncn``), that training graph (``split.pt``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from tune_gae.bundle.reader import (
 from tune_gae.errors import TuneGAEError
 
 EMBEDDING_SUFFIXES = (".pt", ".npy")
+# Pairs are scored in chunks of at most this many (pair, neighbour) entries: the ncn decoder
+# gathers both ends' neighbours of every pair, and --node pairs one node (a hub, maybe) with all.
+CHUNK_ENTRIES = 1 << 24
 
 
 def embed_graph(
@@ -103,31 +107,40 @@ def read_pairs(path: str | Path, num_nodes: int) -> Tensor:
     return torch.tensor(pairs, dtype=torch.long).t()
 
 
-def score_pairs(bundle: str | Path, pairs: Tensor) -> Tensor:
-    """Link probabilities ``sigmoid(z_u . z_v)`` for node pairs ``[2, P]``, from ``embeddings.pt``."""
-    z = load_embeddings(bundle)
-    return torch.sigmoid((z[pairs[0]] * z[pairs[1]]).sum(dim=-1))
+def link_probabilities(bundle: str | Path, pairs: Tensor) -> Tensor:
+    """Link probabilities of node pairs ``[2, P]``: the sigmoid of the bundle's decoder's logits
+    over ``embeddings.pt`` (and its training graph, for a decoder that reads one)."""
+    return torch.sigmoid(_logits(bundle, pairs, load_bundle_split(bundle)["train_edge_index"]))
+
+
+def _logits(bundle: str | Path, pairs: Tensor, train_edges: Tensor) -> Tensor:
+    """The bundle's decoder's logits of ``pairs`` over ``embeddings.pt``, in chunks of at most
+    ``CHUNK_ENTRIES`` neighbours (``train_edges``: the bundle's training graph)."""
+    decoder, z = load_model(bundle).decoder, load_embeddings(bundle)
+    most = int(torch.bincount(train_edges[0], minlength=z.size(0)).max()) if train_edges.numel() else 0
+    chunk = max(1, CHUNK_ENTRIES // (1 + 2 * most))
+    with torch.no_grad():
+        return torch.cat([z.new_zeros(0), *(decoder.logits(z, part) for part in pairs.split(chunk, dim=1))])
 
 
 def top_k_links(bundle: str | Path, node: int, k: int) -> list[tuple[int, int, float]]:
-    """The ``k`` most likely new neighbours of ``node``: ``(node, other, score)``, best first.
+    """The ``k`` most likely new neighbours of ``node``: ``(node, other, probability)``, best first.
 
-    Excludes ``node`` itself and its neighbours in the training graph (the edges the model saw).
-    Ties are broken by the smaller node id.
+    Scores every other node with the bundle's decoder; excludes ``node`` itself and its
+    neighbours in the training graph (the edges the model saw). Ties: the smaller node id first.
     """
-    z = load_embeddings(bundle)
-    num_nodes = z.size(0)
+    num_nodes = int(read_bundle_config(bundle)["num_nodes"])
     if not 0 <= node < num_nodes:
         raise TuneGAEError(f"--node {node} is out of range: the bundle's graph has nodes 0..{num_nodes - 1}.")
     if k < 1:
         raise TuneGAEError(f"--top-k must be at least 1 but got {k}.")
     edges = load_bundle_split(bundle)["train_edge_index"]
-    scores = torch.sigmoid(z @ z[node])
     allowed = torch.ones(num_nodes, dtype=torch.bool)
     allowed[edges[1][edges[0] == node]] = False
     allowed[edges[0][edges[1] == node]] = False
     allowed[node] = False
     candidates = torch.nonzero(allowed).flatten()
+    scores = torch.sigmoid(_logits(bundle, torch.stack([torch.full_like(candidates, node), candidates]), edges))
     # Stable sort of candidates (ascending ids) by descending score: ties keep the smaller id first.
-    order = torch.sort(scores[candidates], descending=True, stable=True).indices[:k]
-    return [(node, int(candidates[i]), float(scores[candidates[i]])) for i in order]
+    order = torch.sort(scores, descending=True, stable=True).indices[:k]
+    return [(node, int(candidates[i]), float(scores[i])) for i in order]

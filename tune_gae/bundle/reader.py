@@ -27,6 +27,7 @@ from tune_gae.config import (
     TrainConfig,
 )
 from tune_gae.errors import TuneGAEError
+from tune_gae.rules import GRAPH_DECODERS
 from tune_gae.search.results import is_search_dir, require_same_split
 
 if TYPE_CHECKING:
@@ -97,6 +98,11 @@ def read_bundle_config(bundle: str | Path) -> dict[str, Any]:
 def bundle_model_config(config: dict[str, Any]) -> ModelConfig:
     """The ``ModelConfig`` a bundle's config describes (strict: unknown keys are errors)."""
     return _dataclass_from(ModelConfig, config.get("model"), "model")
+
+
+def bundle_decoder(bundle: str | Path) -> str:
+    """The bundle's decoder (link scorer): ``inner_product``, ``hadamard_mlp`` or ``ncn``."""
+    return bundle_model_config(read_bundle_config(bundle)).decoder
 
 
 def bundle_train_config(config: dict[str, Any]) -> TrainConfig:
@@ -170,15 +176,18 @@ def _check_state_dict(path: Path, state: Any, expected: dict[str, Tensor]) -> No
                 f"{path}: {key} has shape {list(got.shape)} but config.json's model needs "
                 f"{list(want.shape)}: the two files come from different models; re-export the bundle."
             )
-        if not got.is_floating_point():
-            raise TuneGAEError(f"{path}: {key} holds {got.dtype} values, not floats: re-export the bundle.")
+        if got.is_floating_point() != want.is_floating_point():  # (a batch norm counts its batches in int64)
+            kind = "floats" if want.is_floating_point() else f"{want.dtype} values"
+            raise TuneGAEError(f"{path}: {key} holds {got.dtype} values, not {kind}: re-export the bundle.")
 
 
 def load_model(bundle: str | Path, device: str | torch.device = "cpu") -> GAE:
     """The bundle's GAE/VGAE with its best-validation weights, in eval mode on ``device``.
 
     Checks the bundle first (missing files, bad JSON, format version, weights that do not fit
-    the config) and refuses a ``model.pt`` that contains pickled objects.
+    the config) and refuses a ``model.pt`` that contains pickled objects. A decoder that reads
+    a graph (``ncn``) gets the bundle's training graph (``split.pt``'s ``train_edge_index``), so
+    ``model.decoder.logits(z, pairs)`` scores pairs as the bundle's metrics were computed.
     """
     from tune_gae.nn.encoders import build_model
 
@@ -189,6 +198,8 @@ def load_model(bundle: str | Path, device: str | torch.device = "cpu") -> GAE:
     state = _load_tensors(folder, MODEL_FILE)
     _check_state_dict(folder / MODEL_FILE, state, model.state_dict())
     model.load_state_dict(state)
+    if model_config.decoder in GRAPH_DECODERS:
+        model.decoder.attach_graph(load_bundle_split(folder)["train_edge_index"], int(config["num_nodes"]))
     return model.to(device).eval()
 
 

@@ -9,6 +9,7 @@ state_dict plus the JSON config that rebuilds the model (``build_model(ModelConf
 - ``embeddings.pt``  ``[num_nodes, latent]`` node embeddings (mu for a VGAE) on the training graph
 - ``split.pt``       the link split as ``[2, E]`` long tensors (train graph, val/test pos/neg)
 - ``encoder.pt2``    a torch.export program: ``(raw x, edge_index) -> embeddings``, needs only torch
+- ``scorer.pt2``     a torch.export program: ``(z, pairs, train_edge_index) -> logits``, the decoder
 - ``MODEL_CARD.md``  what was searched, how the model was selected, metrics, how to load it
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tune_gae.bundle.files import (
     FORMAT_VERSION,
     METRICS_FILE,
     MODEL_FILE,
+    SCORER_FILE,
     SPLIT_FILE,
 )
 from tune_gae.bundle.reader import _first_line, load_model
@@ -340,12 +342,13 @@ def _write_bundle(
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
     # Everything below goes through the bundle just written, as a user would load it.
+    torch.save(edges, out / SPLIT_FILE)  # (before load_model: an ncn decoder reads its training graph)
     model = load_model(out)
     tested = score_test_edges(model, split)  # the one and only use of the test edges
     embeddings = embed(model, split.x, split.train_edge_index).contiguous()
     torch.save(embeddings, out / EMBEDDINGS_FILE)
-    torch.save(edges, out / SPLIT_FILE)
     encoder_note = _write_portable_encoder(out / ENCODER_FILE, model_config, weights, split, embeddings)
+    scorer_note = _write_portable_scorer(out / SCORER_FILE, model, model_config, weights, split, embeddings)
     metrics = {
         "trial": row["trial"],
         "epoch": int(best["epoch"]),
@@ -359,7 +362,7 @@ def _write_bundle(
         "baselines": baselines,
     }
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / CARD_FILE).write_text(_model_card(config, metrics, rows, encoder_note))
+    (out / CARD_FILE).write_text(_model_card(config, metrics, rows, encoder_note, scorer_note))
 
 
 def _baselines(graph_split: LinkSplit) -> dict[str, dict[str, float]]:
@@ -367,6 +370,19 @@ def _baselines(graph_split: LinkSplit) -> dict[str, dict[str, float]]:
     from tune_gae.train.baselines import baseline_metrics
 
     return baseline_metrics(graph_split, features=graph_split.x if graph_split.features_given else None)
+
+
+def _write_portable_scorer(
+    path: Path, model: torch.nn.Module, config: ModelConfig, weights: dict[str, Tensor], split: LinkSplit,
+    embeddings: Tensor,
+) -> str:
+    """Export the portable scorer, checked against the model's own logits of the validation pairs."""
+    from tune_gae.nn.portable_scorer import write_portable_scorer
+
+    pairs = torch.cat([split.val_pos, split.val_neg.reshape(2, -1)], dim=1)
+    with torch.no_grad():
+        logits = model.decoder.logits(embeddings, pairs)
+    return write_portable_scorer(path, config, weights, embeddings, pairs, split.train_edge_index, logits)
 
 
 PORTABLE_DENSE_CHECK_MAX = 50_000_000  # input entries the portable encoder is checked on

@@ -9,7 +9,7 @@ import click
 
 from tune_gae.cli.main import main
 from tune_gae.cli.options import data_root_option, metric_choice, user_errors
-from tune_gae.rules import NEGATIVE_KINDS
+from tune_gae.rules import NEGATIVE_KINDS, SPLIT_RULES
 
 
 @main.command("export")
@@ -62,21 +62,21 @@ def embed(bundle: str, graph: str | None, features: str | None, out: str, data_r
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the CSV here instead of stdout.")
 @user_errors
 def predict(bundle: str, pairs: str | None, node: int | None, top_k: int, out: str | None) -> None:
-    """Score links with BUNDLE's embeddings as CSV src,dst,score (score = sigmoid(z_src . z_dst)).
+    """Score links with BUNDLE's decoder over its embeddings as CSV src,dst,score (a probability).
 
     --pairs FILE scores the given pairs; --node N lists N's top-k non-neighbours in the training graph.
     """
     import csv
     import io
 
-    from tune_gae.bundle.predict import read_pairs, score_pairs, top_k_links
+    from tune_gae.bundle.predict import link_probabilities, read_pairs, top_k_links
     from tune_gae.bundle.reader import read_bundle_config
 
     if (pairs is None) == (node is None):
         raise click.UsageError("give either --pairs FILE or --node N (with --top-k K).")
     if pairs is not None:
         pair_tensor = read_pairs(pairs, int(read_bundle_config(bundle)["num_nodes"]))
-        scores = score_pairs(bundle, pair_tensor)
+        scores = link_probabilities(bundle, pair_tensor)
         rows = [(int(u), int(v), float(s)) for u, v, s in zip(pair_tensor[0], pair_tensor[1], scores)]
     else:
         rows = top_k_links(bundle, node, top_k)
@@ -103,12 +103,17 @@ def _mean_std(summary: dict[str, Any], key: str) -> str:
 @click.option("--fresh-only", is_flag=True, help="With --resplit: only the fresh splits, not the bundle's own.")
 @click.option("--negatives", type=click.Choice(NEGATIVE_KINDS), default=None,
               help="Evaluate against these negatives instead of the bundle's (same positives).")
+@click.option("--val-ratio", type=SPLIT_RULES["val_ratio"].click_type("val_ratio"), default=None,
+              help="With --resplit: the fresh splits' share of validation edges (default: the bundle's).")
+@click.option("--test-ratio", type=SPLIT_RULES["test_ratio"].click_type("test_ratio"), default=None,
+              help="With --resplit: the fresh splits' share of test edges (default: the bundle's).")
 @data_root_option
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
 @user_errors
 def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives: str | None,
-             data_root: str | None, device: str, as_json: bool) -> None:
+             val_ratio: float | None, test_ratio: float | None, data_root: str | None, device: str,
+             as_json: bool) -> None:
     """Re-train BUNDLE's configuration from scratch over seeds; report test metrics mean ± std.
 
     Each run selects its best validation epoch and is tested once. Printed beside the published
@@ -118,13 +123,14 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
     from tune_gae.train.baselines import LABELS, baseline_line
 
     result = evaluate_bundle(bundle, seeds=seeds, resplit=resplit, data_root=data_root, device=device,
-                             negatives=negatives, fresh_only=fresh_only, echo=None if as_json else click.echo)
+                             negatives=negatives, fresh_only=fresh_only, val_ratio=val_ratio,
+                             test_ratio=test_ratio, echo=None if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"\n{result['dataset']} {result['model'].upper()} (config of {result['trial']}, "
-               f"{result['epochs']} epochs), re-trained {seeds}x from scratch, {result['negatives']} negatives, "
-               f"test AUC / AP / MRR / Hits@20 in %:")
+    click.echo(f"\n{result['dataset']} {result['model'].upper()} with the {result['decoder_summary']} decoder (config of "
+               f"{result['trial']}, {result['epochs']} epochs), re-trained {seeds}x from scratch, "
+               f"{result['negatives']} negatives, test AUC / AP / MRR / Hits@20 in %:")
     lines = [(f"same split ({result['split_hash']})", result["same_split"])] if result["same_split"] else []
     if result["fresh_splits"] is not None:
         seeds_used = [run["split_seed"] for run in result["fresh_splits"]["runs"]]
@@ -137,7 +143,7 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
                        f"{100 * means['test_auc_mean']:.1f} / {100 * means['test_ap_mean']:.1f}")
         if summary.get("baselines"):
             best = {name: {"test_auc": m["test_auc_mean"]} for name, m in summary["baselines"].items()}
-            click.echo(f"    {baseline_line(summary['test_auc_mean'], best)} (means)")
+            click.echo(f"    {baseline_line(summary['test_auc_mean'], best, decoder=result['decoder'])} (means)")
     exported = result["exported"]
     if exported.get("test_auc") is not None:
         click.echo(f"  {'exported model (one run):':<32} " + " / ".join(

@@ -100,6 +100,23 @@ dataset_option = click.option(
 )
 
 
+def split_ratio_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--val-ratio`` and ``--test-ratio``: the shares of edges held out (a paper's protocol, e.g.
+    NCN's 70/10/20 is ``--val-ratio 0.1 --test-ratio 0.2``); ranges from ``rules.SPLIT_RULES``."""
+    from dataclasses import fields
+
+    from tune_gae.config import DataConfig
+    from tune_gae.rules import SPLIT_RULES
+
+    defaults = {f.name: f.default for f in fields(DataConfig)}
+    for name, what in (("test_ratio", "testing (touched once, for the exported model)"),
+                       ("val_ratio", "validation (what trials are selected and stopped on)")):
+        flag = "--" + name.replace("_", "-")
+        func = click.option(flag, name, type=SPLIT_RULES[name].click_type(name), default=defaults[name],
+                            show_default=True, help=f"Share of the graph's edges held out for {what}.")(func)
+    return func
+
+
 features_option = click.option(
     "--features",
     type=click.Path(dir_okay=False),
@@ -113,7 +130,8 @@ def print_top(rows: list[dict[str, Any]], metric: str, limit: int = 10) -> None:
     if not rows:
         click.echo("No trial finished.")
         return
-    keys = [k for k in ("model", "encoder", "node_encoding", "hidden_channels", "latent_channels", "lr", "epochs")
+    keys = [k for k in ("model", "encoder", "decoder", "node_encoding", "hidden_channels", "latent_channels", "lr",
+                        "epochs")
             if any(k in row for row in rows)]
     shown_rows = rows[:limit]
     texts = [{k: f"{row[k]:.3g}" if isinstance(row.get(k), float) else f"{row.get(k, '')}" for k in keys}

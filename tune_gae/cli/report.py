@@ -49,6 +49,7 @@ def _exported_vs_baselines(path: str) -> str | None:
     from pathlib import Path
 
     from tune_gae.bundle.files import BEST_DIR, METRICS_FILE
+    from tune_gae.bundle.reader import bundle_decoder
     from tune_gae.train.baselines import baseline_line
 
     metrics_file = Path(path).expanduser() / BEST_DIR / METRICS_FILE
@@ -57,4 +58,6 @@ def _exported_vs_baselines(path: str) -> str | None:
     metrics = json.loads(metrics_file.read_text())
     if not metrics.get("baselines") or metrics.get("test_auc") is None:
         return None
-    return f"\nExported {metrics['trial']}: {baseline_line(metrics['test_auc'], metrics['baselines'])}"
+    line = baseline_line(metrics["test_auc"], metrics["baselines"],
+                         decoder=bundle_decoder(Path(path).expanduser() / BEST_DIR))
+    return f"\nExported {metrics['trial']}: {line}"

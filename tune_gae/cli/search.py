@@ -16,6 +16,7 @@ from tune_gae.cli.options import (
     negatives_option,
     print_top,
     setting_option,
+    split_ratio_options,
     user_errors,
 )
 
@@ -33,6 +34,7 @@ from tune_gae.cli.options import (
 @setting_option("metric", help="Validation metric Optuna maximises and ASHA compares.")
 @setting_option("scheduler")
 @negatives_option
+@split_ratio_options
 @setting_option("reselect_top", help="After the search, re-train this many best trials with fresh seeds; the "
                 "best mean validation score wins the export (0: off, the single best trial wins).")
 @setting_option("reselect_seeds", help="Fresh seeds per re-trained trial (0: off).")
@@ -51,7 +53,14 @@ from tune_gae.cli.options import (
                 help="Seconds between a trial's reports to Ray Tune besides those at ASHA rungs and "
                      "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
 @setting_option("time_budget_s", help="Wall-clock budget in seconds: no trial runs past it (default: none).")
-@click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first.")
+@click.option("--storage", default=None,
+              help="SQLAlchemy URL of the database that keeps the Optuna study (e.g. postgresql://user@host/db; "
+                   "put the password in PGPASSWORD, not the URL: search.json records the settings). Default: "
+                   "study.db (SQLite) in the search folder.")
+@click.option("--warm-start", default=None,
+              help="An earlier search (results/<name>, or STORAGE_URL#STUDY) to start from: on the same split its "
+                   "trials seed the sampler as already evaluated; on another, its top configurations run first.")
+@click.option("--overwrite", is_flag=True, help="Delete an earlier search of the same name first (and its study).")
 @click.option("--keep-checkpoints", is_flag=True,
               help="Keep every trial's last checkpoint (default: only the best trials', one per metric).")
 @click.option("--export/--no-export", default=True, show_default=True, help="Export the best model to <search>/best.")
@@ -60,10 +69,12 @@ from tune_gae.cli.options import (
 @user_errors
 def search(space: str, dataset: str, features: str | None, data_root: str | None, num_samples: int,
            max_epochs: int, grace_period: int | None, reduction_factor: int, metric: str, scheduler: str,
-           negatives: str, reselect_top: int, reselect_seeds: int,
+           negatives: str, val_ratio: float, test_ratio: float, reselect_top: int, reselect_seeds: int,
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
-           report_interval_s: float, time_budget_s: float | None, overwrite: bool, keep_checkpoints: bool,
+           report_interval_s: float, time_budget_s: float | None, storage: str | None, warm_start: str | None,
+           overwrite: bool,
+           keep_checkpoints: bool,
            export: bool, as_json: bool) -> None:
     """Search GAE/VGAE hyperparameters over SPACE (a shipped name or a YAML file).
 
@@ -77,14 +88,15 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
 
     settings = SearchSettings(
         space=space, data=DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
-                                      negatives=negatives),
+                                      negatives=negatives, val_ratio=val_ratio, test_ratio=test_ratio),
         num_samples=num_samples, max_epochs=max_epochs, grace_period=grace_period,
         reduction_factor=reduction_factor, metric=metric, scheduler=scheduler,
         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
         address=address, name=name, results_dir=results_dir, seed=seed,
         checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
         time_budget_s=time_budget_s, report_interval_s=report_interval_s, keep_checkpoints=keep_checkpoints,
-        reselect_top=reselect_top, reselect_seeds=reselect_seeds,
+        reselect_top=reselect_top, reselect_seeds=reselect_seeds, storage=storage,
+        warm_start=warm_start,
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)
@@ -148,12 +160,14 @@ def _bundle_metrics(bundle: Any) -> dict[str, Any]:
 
 def _baseline_summary(bundle: Any) -> str | None:
     """``Exported model: tuned model test AUC ... vs best baseline (...) ...`` from metrics.json."""
+    from tune_gae.bundle.reader import bundle_decoder
     from tune_gae.train.baselines import baseline_line
 
     metrics = _bundle_metrics(bundle)
     if not metrics.get("baselines"):
         return None
-    return f"On its split's test edges: {baseline_line(metrics['test_auc'], metrics['baselines'])}"
+    line = baseline_line(metrics["test_auc"], metrics["baselines"], decoder=bundle_decoder(bundle))
+    return f"On its split's test edges: {line}"
 
 
 @main.command()

@@ -1,20 +1,13 @@
 """``tune-gae tensorboard``: serve a search's TensorBoard logs on localhost."""
 from __future__ import annotations
 
-import signal
-import socket
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from tune_gae.cli.main import main
 from tune_gae.cli.options import user_errors
-from tune_gae.errors import TuneGAEError
-
-# Signals that stop the server and the command (exit 128 + the signal).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-SERVER_STOP_TIMEOUT_S = 10.0
+from tune_gae.cli.serve import check_port_free, serve_until_stopped
 
 
 @main.command()
@@ -27,7 +20,6 @@ def tensorboard(path: str, host: str, port: int) -> None:
 
     Runs until Ctrl-C, SIGTERM or SIGHUP, which stop the server too (exit 128 + the signal).
     """
-    import subprocess
     import sys
 
     from tune_gae.search.results import TENSORBOARD_DIR, is_search_dir
@@ -38,43 +30,4 @@ def tensorboard(path: str, host: str, port: int) -> None:
         folder = folder / TENSORBOARD_DIR  # runs named trial_<id>-..., not tensorboard/trial_<id>-...
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(folder),
                "--host", host, "--port", str(port)]
-    stopped_by: list[int] = []
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        stopped_by.append(signum)
-        raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
-    try:
-        server = subprocess.Popen(command)
-        click.echo(f"TensorBoard on http://{host}:{port}/ (Ctrl-C to stop)")
-        code = server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        try:
-            server.wait(timeout=SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        code = 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    raise SystemExit(code)
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Refuse a taken port before TensorBoard starts (it would print a URL, then fail with 255)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise TuneGAEError(f"--host {host} cannot be resolved ({exc.strerror}): pass an address such as 127.0.0.1.") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as TensorBoard's server binds
-        try:
-            probe.bind(address)
-        except OSError:
-            raise TuneGAEError(
-                f"port {port} on {host} is already in use: pass another --port (e.g. --port {port + 1}) "
-                f"or stop what serves on it."
-            ) from None
+    serve_until_stopped(command, f"TensorBoard on http://{host}:{port}/ (Ctrl-C to stop)")

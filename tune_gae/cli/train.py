@@ -14,6 +14,7 @@ from tune_gae.cli.options import (
     metric_choice,
     negatives_option,
     parse_widths,
+    split_ratio_options,
     user_errors,
 )
 
@@ -41,6 +42,14 @@ from tune_gae.cli.options import (
               "decoder, GNAE); 0: the raw inner product.")
 @hyper_option("ensemble", help="Train this many encoders side by side (a seed ensemble) and average "
               "their scores through one concatenated embedding.")
+@hyper_option("decoder", help="The link scorer: inner_product (the paper's), hadamard_mlp (an MLP over "
+              "z_u * z_v, MaskGAE's) or ncn (Neural Common Neighbour: also the pair's common neighbours in the "
+              "training graph).")
+@hyper_option("decoder_layers", help="Linear layers of a learned decoder's MLP.")
+@hyper_option("decoder_width", help="Hidden width of a learned decoder's MLP.")
+@hyper_option("decoder_dropout", help="Dropout inside a learned decoder's MLP.")
+@hyper_option("decoder_norm", help="Normalisation of a learned decoder's hidden layers.")
+@hyper_option("cn_weighting", help="ncn: weight of each common neighbour w (1, 1/log deg w, 1/deg w).")
 @click.option("--normalize-features/--raw-features", default=True, show_default=True,
               help="Row-normalise node features (the paper's setting) or feed them raw.")
 @click.option("--node-encoding", default=None,
@@ -50,6 +59,7 @@ from tune_gae.cli.options import (
 @hyper_option("encoding_dims", help="Columns of the spectral encoding (when --node-encoding uses spectral).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
 @negatives_option
+@split_ratio_options
 @click.option("--metric", type=metric_choice(), default="val_auc", show_default=True,
               help="Keep the epoch with the best value of this validation metric.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
@@ -76,11 +86,19 @@ def train(
     mask_ratio: float,
     embedding_norm: float,
     ensemble: int,
+    decoder: str,
+    decoder_layers: int,
+    decoder_width: int,
+    decoder_dropout: float,
+    decoder_norm: str,
+    cn_weighting: str,
     normalize_features: bool,
     node_encoding: str | None,
     encoding_dims: int,
     seed: int,
     negatives: str,
+    val_ratio: float,
+    test_ratio: float,
     metric: str,
     device: str,
     results_dir: str,
@@ -94,7 +112,7 @@ def train(
     from tune_gae.config import DataConfig
 
     data_config = DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
-                             negatives=negatives)
+                             negatives=negatives, val_ratio=val_ratio, test_ratio=test_ratio)
     from tune_gae.train.local_run import train_run  # torch + PyG: after the flags were checked
 
     hyper = dict(
@@ -102,7 +120,9 @@ def train(
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
         neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,
-        embedding_norm=embedding_norm, ensemble=ensemble,
+        embedding_norm=embedding_norm, ensemble=ensemble, decoder=decoder, decoder_layers=decoder_layers,
+        decoder_width=decoder_width, decoder_dropout=decoder_dropout, decoder_norm=decoder_norm,
+        cn_weighting=cn_weighting,
     )
     if node_encoding:
         hyper["node_encoding"] = node_encoding

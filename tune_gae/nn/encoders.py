@@ -20,6 +20,7 @@ from torch_geometric.nn import GAE, VGAE, GCNConv
 from torch_geometric.nn.models.autoencoder import MAX_LOGSTD
 
 from tune_gae.config import ModelConfig
+from tune_gae.nn.decoders import build_decoder
 from tune_gae.nn.sparse import (
     GCNGraph,
     SparseOperator,
@@ -239,7 +240,8 @@ def member_blocks(z: Tensor, members: int) -> list[Tensor]:
 
 
 def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized: bool = False) -> GAE:
-    """``GAE`` or ``VGAE`` around a GCN encoder, as the config says; it takes raw features.
+    """``GAE`` or ``VGAE`` composing a GCN encoder and the config's decoder (``nn.decoders``); it
+    takes raw features. A decoder that reads the graph needs ``model.decoder.attach_graph(...)``.
 
     Training-only switches (same weights either way): ``cached=True`` keeps the normalised
     adjacency of the graphs it is given (keyed by the ``edge_index`` tensor object, so pass the
@@ -262,7 +264,8 @@ def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized:
         for _ in range(config.ensemble)
     ]
     encoder = members[0] if config.ensemble == 1 else EnsembleEncoder(members)
-    return VGAE(encoder) if variational else GAE(encoder)
+    decoder = build_decoder(config)
+    return VGAE(encoder, decoder) if variational else GAE(encoder, decoder)
 
 
 def encode_from(model: GAE, encoded: Tensor | tuple[Tensor, Tensor]) -> Tensor:

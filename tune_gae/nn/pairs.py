@@ -102,6 +102,13 @@ def prepare_pairs(pairs: Tensor, num_nodes: int, width: int) -> Tensor | PairSet
     return PairSet(pairs, num_nodes) if count >= SORTED_PAIRS_MIN or wide else pairs
 
 
+def logit_loss(pos_logits: Tensor, neg_logits: Tensor) -> Tensor:
+    """``GAE.recon_loss``'s binary cross-entropy over a decoder's logits: positives towards 1, negatives 0."""
+    pos_loss = -torch.log(torch.sigmoid(pos_logits) + EPS).mean()
+    neg_loss = -torch.log(1 - torch.sigmoid(neg_logits) + EPS).mean()
+    return pos_loss + neg_loss
+
+
 def recon_loss(z: Tensor, pos: Tensor | PairSet, neg: Tensor | PairSet) -> Tensor:
     """``GAE.recon_loss(z, pos, neg)``: binary cross-entropy of the pairs' inner products."""
     if isinstance(pos, Tensor) and isinstance(neg, Tensor):  # small: one gather for both

@@ -22,7 +22,8 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from tune_gae.config import RUN_KEYS
+from tune_gae.config import RUN_KEYS, ModelConfig
+from tune_gae.rules import ALL_DECODER_OPTIONS, DECODER_OPTIONS
 from tune_gae.search.results import TENSORBOARD_DIR
 from tune_gae.search.space import Choice, Constant, FloatRange, IntRange, Parameter, SearchSpace
 from tune_gae.search.stopping import ERROR, NAN, STOP_REASONS
@@ -199,7 +200,7 @@ def sampled_hparams(space: SearchSpace | None, rows: Iterable[Mapping[str, Any]]
         sampled = [Parameter(key, Choice(tuple(hparam_value(v) for v in values.values())))
                    for key, values in observed.items() if len(values) > 1]
     if rows:
-        counts = {p.name: sum(r.get(p.name) not in (None, "") for r in rows) for p in sampled}
+        counts = {p.name: sum(r.get(p.name) not in (None, "") and _applies(p.name, r) for r in rows) for p in sampled}
         sampled = [p for p in sampled if counts[p.name]]
         sampled.sort(key=lambda p: counts[p.name] < len(rows))  # stable: file order within each part
     return [BoardHParam(p.name, position, p) for position, p in enumerate(sampled, start=1)]
@@ -221,7 +222,8 @@ def write_board(
     hparams = sampled_hparams(space, rows)
     metrics = board_metrics(rows, settings.metric)
     experiment = _plugin_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(
-        description=f"{len(rows)} trials of {Path(settings.space).stem}, ranked by best {settings.metric}",
+        description=f"{len(rows)} trials of {Path(settings.space).stem}, ranked by best {settings.metric}"
+        + _fixed_decoder(hparams, rows),
         time_created_secs=time.time(),
         hparam_infos=[h.info(row.get(h.key) for row in rows) for h in hparams],
         metric_infos=[m.info() for m in metrics],
@@ -236,7 +238,9 @@ def write_board(
         step = int(_number(row.get("epochs_run")) or 0)
         start = plugin_data_pb2.SessionStartInfo(start_time_secs=_start_time(run) or time.time())
         for h in hparams:
-            if row.get(h.key) not in (None, ""):  # a conditional one that did not apply stays absent
+            # A conditional one that did not apply stays absent; so does a decoder setting that
+            # the trial's decoder does not use (sampled for every trial by the space).
+            if row.get(h.key) not in (None, "") and _applies(h.key, row):
                 _set_value(start.hparams[h.name], h.value(row[h.key]))
         status = (api_pb2.STATUS_FAILURE if row.get("stop_reason") in FAILED
                   else api_pb2.STATUS_SUCCESS if row.get("stop_reason") else api_pb2.STATUS_RUNNING)
@@ -244,6 +248,24 @@ def write_board(
         summaries = [experiment, _plugin_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
                      _scalars(values), _plugin_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end)]
         _replace_events(run, HPARAMS_SUFFIX, summaries, step)
+
+
+def _decoder_of(row: Mapping[str, Any]) -> str:
+    return str(row.get("decoder") or ModelConfig.decoder)
+
+
+def _applies(key: str, row: Mapping[str, Any]) -> bool:
+    """Whether hyperparameter ``key`` shaped the trial of ``row`` (decoder settings: ``rules.DECODER_OPTIONS``)."""
+    return key not in ALL_DECODER_OPTIONS or key in DECODER_OPTIONS.get(_decoder_of(row), ALL_DECODER_OPTIONS)
+
+
+def _fixed_decoder(hparams: list[BoardHParam], rows: Iterable[Mapping[str, Any]]) -> str:
+    """``; decoder hadamard_mlp`` for the description when the space does not sample the decoder
+    (HParams then has no decoder column, yet the scores are the decoder's)."""
+    if any(h.key == "decoder" for h in hparams):
+        return ""
+    decoders = sorted({_decoder_of(row) for row in rows})
+    return f"; decoder {', '.join(decoders)}" if decoders else ""
 
 
 def write_test_metrics(folder: Path, trial: str, metrics: Mapping[str, Any], *, step: int = 0) -> Path | None:

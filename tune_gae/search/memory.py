@@ -3,8 +3,10 @@
 A search on a large graph must refuse up front when a trial cannot fit, not be killed by the
 kernel halfway. The estimate counts what ``Trainer`` keeps for a configuration (graph operators,
 training pairs, the negatives of one epoch, weights with their gradients, Adam's two moments and
-the best-weights copy, activations of the forward and backward pass) and is checked against
-measured peaks in ``benchmarks/bench_large_graphs.py`` (see benchmarks/RESULTS.md).
+the best-weights copy, activations of the forward and backward pass, and a learned decoder's:
+its MLPs over every scored pair, and for ncn the training graph and the common-neighbour
+operators of the pairs) and is checked against measured peaks in
+``benchmarks/bench_large_graphs.py`` (see benchmarks/RESULTS.md; ``--decoder`` for each decoder).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "available_memory_bytes",
     "check_trial_memory",
+    "common_neighbour_entries",
     "estimate_trial_bytes",
     "format_bytes",
     "largest_trial_bytes",
@@ -42,6 +45,16 @@ WEIGHT_COPIES = 6
 # the product before the bias, dropout mask) and the embedding's pair gathers.
 ACTIVATION_COPIES = 6
 SAFETY = 1.25
+# A learned decoder's live [P, width] tensors per hidden layer and pair (linear output, norm,
+# ReLU, dropout mask, and their gradients), and per pair the two gathered embeddings, their
+# product and gradients (in latent-wide floats).
+DECODER_ACTIVATION_COPIES = 6
+PAIR_GATHER_COPIES = 4
+# The ncn decoder's training graph (SciPy CSR, both directions, symmetrised from a COO copy):
+# bytes per stored entry; and per expanded neighbour entry of a pair (rows of both ends gathered,
+# their product, the CSR operator, its transpose for the backward pass).
+NCN_GRAPH_ENTRY_BYTES = 4 * (INDEX + FLOAT)
+NCN_EXPANDED_ENTRY_BYTES = 4 * (INDEX + FLOAT)
 
 
 def estimate_trial_bytes(
@@ -54,11 +67,20 @@ def estimate_trial_bytes(
     latent_width: int,
     variational: bool = False,
     neg_ratio: int = 1,
+    decoder: str = "inner_product",
+    decoder_layers: int = 2,
+    decoder_width: int = 64,
+    members: int = 1,
+    neighbour_entries: int = 0,
 ) -> int:
     """Peak bytes one trial is expected to hold (a safety margin included).
 
     ``num_train_edges``: undirected training edges (each once); ``input_nonzeros``: stored
     entries of the input matrix (N for a learnable embedding, N x width for dense features).
+    ``latent_width`` and ``hidden_widths`` are a seed ensemble's (``members`` wide) together. A
+    learned decoder scores every training pair and negative each epoch (each ensemble member
+    its own copy); ``neighbour_entries`` (ncn): the expanded neighbours of one epoch's pairs
+    (``common_neighbour_entries``).
     """
     widths = [input_width, *hidden_widths, latent_width * (2 if variational else 1)]
     weights = sum(a * b + b for a, b in itertools.pairwise(widths))
@@ -71,8 +93,41 @@ def estimate_trial_bytes(
         + input_nonzeros * (FLOAT + INDEX)
         + weights * FLOAT * WEIGHT_COPIES
         + activations
+        + _decoder_bytes(decoder, pairs, latent_width // max(members, 1), decoder_layers, decoder_width, members,
+                         num_nodes, num_train_edges, neighbour_entries)
     )
     return int(PROCESS_BASE_BYTES + SAFETY * total)
+
+
+def _decoder_bytes(decoder: str, pairs: int, latent: int, layers: int, width: int, members: int, num_nodes: int,
+                   num_train_edges: int, neighbour_entries: int) -> int:
+    """A learned decoder's share: MLPs over one epoch's pairs (per member), ncn's graph and operators."""
+    if decoder == "inner_product":
+        return 0
+    gathers = pairs * latent * PAIR_GATHER_COPIES
+    if decoder == "hadamard_mlp":
+        hidden = pairs * width * (layers - 1) * DECODER_ACTIVATION_COPIES
+        weights = latent * width + width * width * max(layers - 2, 0) + 2 * width
+        return members * FLOAT * (gathers + hidden + weights * WEIGHT_COPIES)
+    # ncn: two branches (layers - 1 deep, to width), the common-neighbour sum, the output MLP.
+    branch_layers = max(1, layers - 1)
+    hidden = pairs * (2 * width * branch_layers + width + latent) * DECODER_ACTIVATION_COPIES
+    weights = 2 * (latent * width + width * width * (branch_layers - 1)) + (width + 3) * width + width
+    graph = (2 * num_train_edges + num_nodes) * NCN_GRAPH_ENTRY_BYTES
+    return members * FLOAT * (gathers + hidden + weights * WEIGHT_COPIES) + graph \
+        + neighbour_entries * NCN_EXPANDED_ENTRY_BYTES
+
+
+def common_neighbour_entries(train_pos: Any, num_nodes: int, neg_ratio: int) -> int:
+    """Neighbours gathered to intersect one epoch's pairs (``CommonNeighbours``: both ends' rows):
+    over the training edges the sum of squared degrees, over uniform negatives twice the mean
+    degree each."""
+    import torch
+
+    degree = torch.bincount(train_pos.flatten(), minlength=num_nodes).double()
+    positives = float((degree * degree).sum())
+    edges = int(train_pos.size(1))
+    return int(positives + neg_ratio * edges * 2 * (2 * edges / max(num_nodes, 1)))
 
 
 def format_bytes(count: float) -> str:
@@ -146,8 +201,15 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
     hidden, latent = [w * members for w in hidden], latent * members
     variational = "vgae" in str(_largest(entries["model"].distribution, "gae")) if "model" in entries else False
     neg_ratio = int(largest("neg_ratio", TrainConfig.neg_ratio))
+    decoders = [ModelConfig.decoder]
+    if "decoder" in entries:
+        options = _largest(entries["decoder"].distribution, ModelConfig.decoder)
+        decoders = list(options) if isinstance(options, tuple) else [options]
+    decoder_layers = int(largest("decoder_layers", ModelConfig.decoder_layers))
+    decoder_width = int(largest("decoder_width", ModelConfig.decoder_width))
+    neighbours = (common_neighbour_entries(split.train_pos, n, neg_ratio) if "ncn" in decoders else 0)
     estimates = []
-    for encoding in encodings:
+    for encoding, decoder in itertools.product(encodings, decoders):
         parts = str(encoding).split("+")
         estimates.append(estimate_trial_bytes(
             num_nodes=n,
@@ -158,6 +220,11 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
             latent_width=latent,
             variational=variational,
             neg_ratio=neg_ratio,
+            decoder=str(decoder),
+            decoder_layers=decoder_layers,
+            decoder_width=decoder_width,
+            members=members,
+            neighbour_entries=neighbours if decoder == "ncn" else 0,
         ))
     return max(estimates)
 

@@ -27,6 +27,7 @@ TRIALS_FILE = "trials.csv"
 TENSORBOARD_DIR = "tensorboard"
 TRIAL_PREFIX = "trial_"
 CHECKPOINT_FILE = "trainer.pt"  # what each trial writes into its checkpoint folders
+STUDY_FILE = "study.db"  # the Optuna study (SQLite), unless --storage names another database
 
 
 def experiment_path(settings: SearchSettings, split: LinkSplit, space_path: Path) -> Path:
@@ -146,6 +147,25 @@ class SearchFolder:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD_DIR
+
+    def study_url(self, storage: str | None = None) -> str:
+        """The study's SQLAlchemy URL: ``storage`` (``--storage``) or SQLite in this folder."""
+        return storage or f"sqlite:///{self.path / STUDY_FILE}"
+
+    def study(self) -> tuple[str, str]:
+        """(storage URL, study name) of this search's Optuna study; refused when it has none."""
+        recorded = self.record().get("study")
+        if not recorded:
+            raise TuneGAEError(f"{self.path} has no Optuna study (it predates them): run a new search to get one.")
+        return self.study_url(self.settings().storage), recorded["name"]
+
+    def check_study_in_place(self) -> None:
+        """Ray's saved state names the SQLite study by its path: a moved folder cannot resume."""
+        recorded = self.record().get("study")
+        if recorded and self.settings().storage is None and recorded["storage"] != self.study_url():
+            was = Path(recorded["storage"].removeprefix("sqlite:///")).parent
+            raise TuneGAEError(f"{self.path} was moved from {was}, where Ray's saved state expects its study: "
+                               f"move it back to resume it.")
 
     def record(self) -> dict[str, Any]:
         """``search.json``: settings, split hash, best trial, times (read once, then cached)."""

@@ -59,6 +59,7 @@ from tune_gae.search.settings import (
     search_rungs,
 )
 from tune_gae.search.signals import StopSignals
+from tune_gae.search.study import WarmStart, check_study_settings, prepare_study, redact, settle, warm_line
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
     from tune_gae.data.split import LinkSplit
@@ -156,23 +157,28 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
     )
 
 
-def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, echo: Echo | None):  # noqa: ANN202
+def _define_by_run(settings: SearchSettings, split: LinkSplit, space: Any) -> Any:
+    return space.define_by_run(max_epochs=settings.max_epochs, graph="features" if split.features_given else "featureless")
+
+
+def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, echo: Echo | None,
+           warm: WarmStart | None = None):  # noqa: ANN202
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     from tune_gae.logs import library_log_level
+    from tune_gae.search.study_search import StudySearch
 
     optuna.logging.set_verbosity(library_log_level())  # "A new study created" only with --verbose
     # A define-by-run space makes OptunaSearch ignore TuneConfig's metric/mode: pass them here too.
-    search_alg = OptunaSearch(
-        space=space.define_by_run(
-            max_epochs=settings.max_epochs, graph="features" if split.features_given else "featureless"
-        ),
+    search_alg = StudySearch(
+        space=_define_by_run(settings, split, space),
         metric=f"best_{settings.metric}",
-        mode="max",
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
+        storage_url=SearchFolder(path).study_url(settings.storage), study_name=path.name,
+        rungs=search_rungs(settings), user_attrs={"split_hash": split.split_hash, "dataset": split.name},
+        warm_start=warm,
     )
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(
@@ -232,9 +238,11 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if settings.name:  # (a default name is new: it holds the time)
         check_results_dir(Path(settings.results_dir).expanduser().resolve() / settings.name,
                           overwrite=settings.overwrite)
+    check_study_settings(settings)
     with _ray_for(settings, load=lambda: _load_for_search(settings, space)) as split:
         path = experiment_path(settings, split, space_path)
         check_results_dir(path, overwrite=settings.overwrite)
+        warm = prepare_study(settings, path.name, _define_by_run(settings, split, space), split.split_hash)
         prepare_results_dir(path, overwrite=settings.overwrite)
     record = {
         "settings": {**settings.to_json(), "space": str(space_path), "name": path.name,
@@ -246,16 +254,17 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
         "num_nodes": split.num_nodes,
         "num_features": split.num_features,
         "started": segment.started,
+        "study": {"storage": redact(SearchFolder(path).study_url(settings.storage)), "name": path.name},
     }
     SearchFolder(path).write_record(record)
     if echo is not None:
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
-        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings)):
+        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings), warm_line(warm)):
             if line:
                 echo(line)
     with _ray_tune_env(settings):
-        tuner = _tuner(settings, split, path, space, echo)
+        tuner = _tuner(settings, split, path, space, echo, warm)
         grid = _fit(tuner, path, settings, echo, stop, segment)
     return summarize(path, grid, split, settings, echo, stop)
 
@@ -493,6 +502,7 @@ def _resume_search(search_folder: SearchFolder, settings: SearchSettings, echo: 
     check_cuda(settings)
     split = load_split(settings.data)
     search_folder.check_split(split.split_hash, fix="restore the original dataset files to resume.")
+    search_folder.check_study_in_place()
     with _ray_for(settings), _ray_tune_env(settings), _quiet_ray_logs():
         try:
             tuner = tune.Tuner.restore(
@@ -560,6 +570,7 @@ def summarize(
 
     rows = trial_rows(grid, settings.metric, search_rungs(settings))
     folder = SearchFolder(path)
+    settle(folder.study_url(settings.storage))
     folder.write_trials(rows)
     try:
         space = load_space(folder.record()["settings"]["space"])

@@ -75,6 +75,8 @@ class SearchSettings:
     keep_checkpoints: bool = False  # keep every trial's last checkpoint, not only the winners'
     reselect_top: int = RESELECT_TOP  # 0 (or reselect_seeds 0): export the single best trial
     reselect_seeds: int = RESELECT_SEEDS
+    storage: str | None = None  # the Optuna study's SQLAlchemy URL; None: study.db in the search folder
+    warm_start: str | None = None  # an earlier search folder (or URL#study) whose trials seed this one
 
     @property
     def reselects(self) -> bool:

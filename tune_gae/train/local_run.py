@@ -64,6 +64,7 @@ def train_run(
     }
     # Classic baselines on this very split, so the test numbers have something to stand beside.
     summary["baselines"] = baseline_metrics(graph_split, features=graph_split.x if graph_split.features_given else None)
-    summary["baseline_line"] = baseline_line(float(result.test_auc), summary["baselines"])
+    summary["baseline_line"] = baseline_line(float(result.test_auc), summary["baselines"],
+                                             decoder=model_config.decoder)
     logger.finish({(f"best_{k}" if k.startswith("val_") else k): v for k, v in result.metrics.items()})
     return summary

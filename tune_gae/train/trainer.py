@@ -18,8 +18,9 @@ from torch_geometric.nn import GAE, VGAE
 
 from tune_gae.config import ModelConfig, RunResult, TrainConfig
 from tune_gae.data.split import LinkSplit
+from tune_gae.nn.decoders import decoder_members, is_inner_product
 from tune_gae.nn.encoders import build_model, embed, encode_from, ensemble_size, member_blocks, prepare_features
-from tune_gae.nn.pairs import PairSet, prepare_pairs, recon_loss, score_pairs
+from tune_gae.nn.pairs import PairSet, logit_loss, prepare_pairs, recon_loss
 from tune_gae.rules import LINK_METRICS, VALIDATION_METRICS
 from tune_gae.train.metrics import score_metrics
 
@@ -101,13 +102,19 @@ def train_epoch(
             edge_weight = keep.repeat(2).to(x.dtype)
         z = encode_from(model, model.encoder(x, message_edges, edge_weight))
         if masked_pos is not None:
-            train_pos = prepare_pairs(masked_pos, x.size(0), z.size(1))
+            train_pos = (prepare_pairs(masked_pos, x.size(0), z.size(1)) if is_inner_product(model.decoder)
+                         else masked_pos)
     num_pos = train_pos.count if isinstance(train_pos, PairSet) else train_pos.size(1)
     negatives = sample_negatives(x.size(0), config.neg_ratio * num_pos, x.device, generator)
     members = ensemble_size(model)
-    neg = prepare_pairs(negatives, x.size(0), z.size(1) // members)
     # A seed ensemble's members each learn from their own scores (the same pairs), as if alone.
-    loss = sum(recon_loss(block, train_pos, neg) for block in member_blocks(z, members))
+    if is_inner_product(model.decoder):
+        neg = prepare_pairs(negatives, x.size(0), z.size(1) // members)
+        loss = sum(recon_loss(block, train_pos, neg) for block in member_blocks(z, members))
+    else:  # a learned decoder scores positives and negatives as one batch, each member its own
+        decoders = decoder_members(model.decoder)
+        loss = sum(logit_loss(*decoder.logits_of(block, [train_pos, negatives]))
+                   for block, decoder in zip(member_blocks(z, members), decoders))
     if isinstance(model, VGAE) and config.kl_weight > 0:
         # Summed over members, of their own (unscaled) mu and logstd: see EnsembleEncoder.
         kl = model.kl_loss(model.__mu__ * members**0.5, model.__logstd__ + 0.5 * math.log(members))
@@ -120,17 +127,25 @@ def train_epoch(
 
 @torch.no_grad()
 def validation_metrics(model: GAE, x: Tensor, message_edges: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
-    """Every link metric of inner-product scores for the given positive and negative pairs."""
-    return link_metrics(embed(model, x, message_edges), pos, neg)
+    """Every link metric of the model's scores for the given positive and negative pairs, the
+    decoder reading ``message_edges`` (the training graph) where it reads a graph."""
+    model.decoder.attach_graph(message_edges, x.size(0))
+    return link_metrics(model.decoder, embed(model, x, message_edges), pos, neg)
 
 
-def link_metrics(z: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
-    """``LINK_METRICS`` (auc, ap, mrr, hits@K) of the embeddings' inner products.
+@torch.no_grad()
+def link_metrics(decoder: torch.nn.Module, z: Tensor, pos: Tensor, neg: Tensor) -> dict[str, float]:
+    """``LINK_METRICS`` (auc, ap, mrr, hits@K) of the decoder's scores (in eval mode).
 
     ``neg`` is ``[2, N]`` (shared by every positive) or ``[2, P, K]`` (each positive its own).
     """
-    neg_scores = score_pairs(z, neg.reshape(2, -1)).view(neg.shape[1:])
-    return score_metrics(score_pairs(z, pos), neg_scores)
+    was_training = decoder.training
+    decoder.eval()
+    try:
+        pos_scores, neg_scores = decoder.logits_of(z, [pos, neg.reshape(2, -1)])
+    finally:
+        decoder.train(was_training)
+    return score_metrics(pos_scores, neg_scores.view(neg.shape[1:]))
 
 
 class Trainer:
@@ -160,14 +175,19 @@ class Trainer:
         # The same tensor every epoch: the model caches its normalised adjacency by identity.
         self.message_edges = split.train_edge_index.to(self.device)
         self.train_pos = split.train_pos.to(self.device)
-        # Sorted once if large.
-        self._train_pairs = prepare_pairs(self.train_pos, split.num_nodes, model_config.embedding_dim)
+        # Sorted once if large (the inner product's fast path; a learned decoder takes the pairs).
+        self._train_pairs = (prepare_pairs(self.train_pos, split.num_nodes, model_config.embedding_dim)
+                             if model_config.decoder == "inner_product" else self.train_pos)
         self.val_pos = split.val_pos.to(self.device)
         self.val_neg = split.val_neg.to(self.device)
         with GLOBAL_RNG_LOCK:
             torch.manual_seed(train_config.seed)
             self.model = build_model(model_config, cached=True, inputs_normalized=True).to(self.device)
         self.model.encoder.generator = self.generator
+        self.model.decoder.generator = self.generator
+        # A decoder that reads the graph reads the whole training graph, every epoch (masked
+        # training hides edges from the encoder's messages only).
+        self.model.decoder.attach_graph(self.message_edges, split.num_nodes)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(),
             lr=train_config.lr,
@@ -204,7 +224,7 @@ class Trainer:
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
         z = self._embed_keeping_forward() if self._reuse_forward else embed(self.model, self.x, self.message_edges)
-        metrics = link_metrics(z, self.val_pos, self.val_neg)
+        metrics = link_metrics(self.model.decoder, z, self.val_pos, self.val_neg)
         self.epoch += 1
         result: dict[str, float] = {"epoch": self.epoch, "loss": loss}
         result.update({f"val_{name}": metrics[name] for name in LINK_METRICS})

@@ -1,0 +1,103 @@
+"""Which decoder, on VALIDATION edges only (issue #22): the default search's winning configurations
+re-trained with each decoder variant, on split seeds 100-103 (neither a search's split 0 nor the
+fresh test splits 1-10), test edges removed before training.
+
+    python benchmarks/decoder_evidence.py Cora [--splits 2] [--seeds 2] [--variants NAME,...]
+
+Prints one line per variant (mean ± std of the validation AUCs, mean best epoch, ms per epoch) and
+one JSON object last, which it also saves as docs/results/<dataset>-decoder-evidence.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tune_gae.config import DataConfig, run_config_from_dict
+from tune_gae.data.split import load_split
+from tune_gae.train.allocator import keep_freed_memory
+from tune_gae.train.trainer import Trainer
+
+SAVED = Path(__file__).resolve().parent.parent / "docs" / "results"
+SPLIT_SEEDS = (100, 101, 102, 103)
+# The default search's exported winners at commit 82f64a5 (docs/results.md, "Protocol").
+BASES: dict[str, dict[str, Any]] = {
+    "Cora": dict(model="gae", encoder="linear", latent_channels=256, normalize_features=False, lr=5.0e-3,
+                 dropout=0.16, edge_dropout=0.24, neg_ratio=2, patience=10, epochs=223, embedding_norm=2.0,
+                 mask_ratio=0.75),
+    "CiteSeer": dict(model="gae", encoder="linear", latent_channels=256, normalize_features=False, lr=2.2e-2,
+                     dropout=0.06, edge_dropout=0.21, neg_ratio=3, patience=20, epochs=249, embedding_norm=2.0,
+                     mask_ratio=0.75),
+}
+MLP = dict(decoder="hadamard_mlp", decoder_layers=2, decoder_width=64)
+NCN = dict(decoder="ncn", decoder_layers=2, decoder_width=64, cn_weighting="resource_allocation")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "inner product (base)": {},
+    "hadamard mlp 2x64": MLP,
+    "hadamard mlp 2x256": {**MLP, "decoder_width": 256},
+    "hadamard mlp 3x128": {**MLP, "decoder_layers": 3, "decoder_width": 128},
+    "hadamard mlp 2x64, dropout 0.2": {**MLP, "decoder_dropout": 0.2},
+    "hadamard mlp 2x64, no norm": {**MLP, "embedding_norm": 0.0},
+    "hadamard mlp 2x64, patience 40": {**MLP, "patience": 40},
+    "hadamard mlp 2x64, lr x0.5": {**MLP, "lr_scale": 0.5},
+    "hadamard mlp 2x64, layer norm": {**MLP, "decoder_norm": "layer"},
+    "hadamard mlp 2x64, batch norm": {**MLP, "decoder_norm": "batch"},
+    "ncn 2x64 ra": NCN,
+    "ncn 2x64 count": {**NCN, "cn_weighting": "count"},
+    "ncn 2x64 ra, patience 40": {**NCN, "patience": 40},
+}
+
+
+def run_variant(split: Any, base: dict[str, Any], variant: dict[str, Any], seed: int) -> dict[str, float]:
+    hyper = {**base, **{k: v for k, v in variant.items() if k != "lr_scale"}, "seed": seed}
+    hyper["lr"] = base["lr"] * variant.get("lr_scale", 1.0)
+    model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
+    trainer = Trainer(split, model_config, train_config)
+    began = time.perf_counter()
+    while not trainer.done:
+        trainer.step()
+    return {"val_auc": trainer.best["val_auc"], "epoch": trainer.best["epoch"], "epochs": trainer.epoch,
+            "seconds": time.perf_counter() - began}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", choices=sorted(BASES))
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--splits", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    keep_freed_memory()
+    torch.set_num_threads(args.threads)
+    names = args.variants.split(",") if args.variants else list(VARIANTS)
+    splits = [load_split(DataConfig(args.dataset, root=args.data_root, split_seed=s)).without_test()
+              for s in SPLIT_SEEDS[: args.splits]]
+    rows = []
+    for name in names:
+        runs = [run_variant(split, BASES[args.dataset], VARIANTS[name], seed)
+                for split in splits for seed in range(args.seeds)]
+        values = [r["val_auc"] for r in runs]
+        row = {"variant": name, "settings": VARIANTS[name], "mean": statistics.fmean(values),
+               "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+               "best_epoch": statistics.fmean(r["epoch"] for r in runs),
+               "ms_per_epoch": 1000 * sum(r["seconds"] for r in runs) / sum(r["epochs"] for r in runs),
+               "values": values}
+        rows.append(row)
+        print(f"{name:<34} val AUC {100 * row['mean']:.2f} ± {100 * row['std']:.2f}  best epoch "
+              f"{row['best_epoch']:.0f}  {row['ms_per_epoch']:.1f} ms/epoch", flush=True)
+    out = {"dataset": args.dataset, "split_seeds": list(SPLIT_SEEDS[: args.splits]), "model_seeds": args.seeds,
+           "base": BASES[args.dataset], "rows": rows}
+    SAVED.mkdir(parents=True, exist_ok=True)
+    (SAVED / f"{args.dataset.lower()}-decoder-evidence.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
