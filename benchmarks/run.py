@@ -9,6 +9,8 @@ it declares). The parts, in the order they run:
 - ``report``:     the cost of one ``tune.report`` in a Ray Tune function trainable.
 - ``search``:     ``tune-gae search`` (8 fixed configurations x 300 epochs, a fresh command) vs
                   the seed recipe 8 times in one process; the search's fixed overhead.
+- ``service``:    the same search warm (after ``tune-gae up``) and cold (its own Ray), both fresh
+                  commands; each one's fixed overhead.
 - ``efficiency``: orchestration efficiency of the README's 24-trial search.
 - ``race``:       ``tune-gae search`` vs plain Optuna, both fresh commands: time to validation
                   AUC targets and to the plateau (100 trials), and that search's efficiency.

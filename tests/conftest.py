@@ -22,6 +22,13 @@ with warnings.catch_warnings():
 PLANETOID_NEEDED = ("Cora", "CiteSeer")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_service_of_yours(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests' searches start their own Ray: a service `tune-gae up` started on this machine is not
+    joined (its record is looked for in an empty folder; tests/test_service.py starts its own)."""
+    os.environ["TUNE_GAE_SERVICE_DIR"] = str(tmp_path_factory.mktemp("no-service"))
+
+
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``$TUNE_GAE_DATA`` when set (CI points it at a writable copy), else a writable copy of the

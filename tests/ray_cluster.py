@@ -14,8 +14,10 @@ Isolation from other Ray instances on the machine:
   read nor written.
 
 Ray 2.60 replaces ``--node-ip-address=127.0.0.1`` by the machine's routable address
-(``services.resolve_ip_for_localhost``), and its GCS and raylets listen on all interfaces, so a
-loopback-only cluster is not possible; the token is what keeps other hosts out.
+(``services.resolve_ip_for_localhost``) and then listens on all interfaces, unless
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (``tune_gae.search.loopback``, which a local search and
+``tune-gae up`` use). This helper keeps Ray's default, as a real cluster's nodes must reach each
+other; the token is what keeps other hosts out.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ class LocalRayCluster:
         *,
         object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
         start_timeout_s: float = NODE_START_TIMEOUT_S,
+        dashboard_port: int | None = None,
     ) -> None:
         if num_nodes < 1:
             raise ValueError(f"num_nodes must be at least 1 but got {num_nodes}.")
@@ -144,6 +147,8 @@ class LocalRayCluster:
         self.cpus_per_node = cpus_per_node
         self.object_store_mb = object_store_mb
         self.start_timeout_s = start_timeout_s
+        # With a port: the head runs Ray's dashboard and Jobs API on 127.0.0.1:PORT (`tune-gae submit`).
+        self.dashboard_port = dashboard_port
         self.nodes: list[RayNode] = []
         self.temp_dir: Path | None = None
         self._address: str | None = None
@@ -293,6 +298,8 @@ class LocalRayCluster:
             RAY_USAGE_STATS_ENABLED="0",
             # On SIGTERM Ray waits up to 30 s for a node to drain; a test cluster has nothing to drain.
             RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+            # Jobs run this environment's commands (`tune-gae`), as on a node that installed it.
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         )
         return env
 
@@ -316,8 +323,10 @@ class LocalRayCluster:
                 "--head",
                 f"--port={_free_port()}",
                 f"--ray-client-server-port={_free_port()}",
-                "--include-dashboard=false",
             ]
+            command += (["--include-dashboard=false"] if self.dashboard_port is None else
+                        ["--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                         f"--dashboard-port={self.dashboard_port}"])
         else:
             command += [f"--address={self.address}", "--include-log-monitor=false"]
         log_path = self.temp_dir / f"node-{index}.log"

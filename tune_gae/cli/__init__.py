@@ -5,7 +5,7 @@ one-line ``Error: ...`` and exit code 2 in one place (``options.user_errors``).
 """
 from __future__ import annotations
 
-from tune_gae.cli import bundle, dashboard, report, search, spaces, tensorboard, train  # noqa: F401  (registers commands)
+from tune_gae.cli import bundle, dashboard, report, search, service, spaces, tensorboard, train  # noqa: F401  (registers commands)
 from tune_gae.cli.main import main
 
 __all__ = ["main"]

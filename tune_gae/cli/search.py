@@ -86,6 +86,8 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
     from tune_gae.search.runner import run_search
     from tune_gae.search.settings import SearchSettings
 
+    _join_service(address, as_json)
+
     settings = SearchSettings(
         space=space, data=DataConfig(dataset=dataset, root=data_root, features=features, split_seed=seed,
                                       negatives=negatives, val_ratio=val_ratio, test_ratio=test_ratio),
@@ -100,6 +102,15 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)
+
+
+def _join_service(address: str | None, as_json: bool) -> None:
+    """Run on the service `tune-gae up` started, when one runs and no other Ray was asked for."""
+    from tune_gae.service.head import join_running_service
+
+    service = join_running_service(address)
+    if service is not None and not as_json:
+        click.echo(f"On the tune-gae service at {service.gcs_address} (started by `tune-gae up` at {service.started}).")
 
 
 def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> None:
@@ -191,6 +202,7 @@ def resume(path: str, address: str | None, export: bool, as_json: bool) -> None:
     from tune_gae.search.runner import resume_search
 
     metric = load_search_record(path)["settings"]["metric"]
+    _join_service(address, as_json)
     outcome = resume_search(path, echo=None if as_json else click.echo, address=address)
     if outcome.already_finished and not as_json:
         best = outcome.best.get(f"best_{metric}")

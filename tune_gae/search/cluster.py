@@ -143,7 +143,8 @@ def check_cuda(settings: SearchSettings) -> None:
 
 
 def connect_ray(address: str | None) -> bool:
-    """Start a local Ray (dashboard off) or join ``address``; True when this call connected.
+    """Start a local Ray (dashboard off, on 127.0.0.1 only) or join ``address``; True when this
+    call connected.
 
     The caller's own SIGTERM/SIGHUP handlers survive ``ray.init`` (which installs its own, and
     a C-level one that prints a crash dump).
@@ -151,29 +152,35 @@ def connect_ray(address: str | None) -> bool:
     import ray
 
     from tune_gae.logs import library_log_level
+    from tune_gae.search.loopback import joins_loopback, loopback_only
     from tune_gae.search.signals import python_handlers, restore_handlers
 
     if ray.is_initialized():
         return False
     target = ray_address(address)
     handlers = python_handlers()
-    try:
-        with _without_auth_notice():
-            ray.init(
-                address=target,
-                include_dashboard=False,
-                logging_level=library_log_level(),
-                log_to_driver=False,
-                configure_logging=True,
-            )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a local Ray runtime"
-        raise TuneGAEError(
-            f"could not connect to {where} ({str(exc).splitlines()[0][:160]}): check --address "
-            f"(e.g. 127.0.0.1:6379 or 'auto' on a cluster node) and that the cluster is up."
-        ) from None
-    finally:
-        restore_handlers(handlers)
+    # A Ray started here, or one on 127.0.0.1 (`tune-gae up`), stays on loopback (else Ray would
+    # rewrite 127.0.0.1 to this machine's routable address). Entered outside the try: a Ray
+    # without the loopback switch fails loudly, not as a bad address.
+    local = target == LOCAL_RAY or joins_loopback(target)
+    with loopback_only() if local else contextlib.nullcontext():
+        try:
+            with _without_auth_notice():
+                ray.init(
+                    address=target,
+                    include_dashboard=False,
+                    logging_level=library_log_level(),
+                    log_to_driver=False,
+                    configure_logging=True,
+                )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a local Ray runtime"
+            raise TuneGAEError(
+                f"could not connect to {where} ({str(exc).splitlines()[0][:160]}): check --address "
+                f"(e.g. 127.0.0.1:6379 or 'auto' on a cluster node) and that the cluster is up."
+            ) from None
+        finally:
+            restore_handlers(handlers)
     return True
 
 

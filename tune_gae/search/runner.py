@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tune_gae.errors import TuneGAEError
+from tune_gae.search.actor_env import trial_actors_without_runtime_env
 from tune_gae.search.cluster import (
     _node_resources,
     check_cuda,
@@ -96,38 +97,8 @@ def _ray_tune_env(settings: SearchSettings) -> Iterator[None]:
     pending = {"TUNE_MAX_PENDING_TRIALS_PG": str(trial_slots(settings, _node_resources()))}
     values = {**{k: os.environ.get(k, v) for k, v in {**RAY_TUNE_ENV_DEFAULTS, **pending}.items()},
               **RAY_TUNE_ENV}
-    with environment(values), _trial_actors_without_runtime_env():
+    with environment(values), trial_actors_without_runtime_env():
         yield
-
-
-@contextlib.contextmanager
-def _trial_actors_without_runtime_env() -> Iterator[None]:
-    """Let trial actors start in Ray's prestarted workers, whose imports are already done.
-
-    Ray Tune gives its trial actor class ``runtime_env={"env_vars": {"PL_DISABLE_FORK": "1"}}``
-    (for PyTorch Lightning, which tune-gae does not use); a worker pool only hands an actor a
-    worker started with the same runtime env, so every trial actor waited for a new process to
-    import torch, PyG and Ray Tune (about 6 s of an 8 x 300-epoch Cora search on 2 cores) while
-    the prestarted workers (``preload_python_modules``) sat idle. Without that default the
-    runtime env is empty and the prestarted workers take the actors. Restored on the way out;
-    a Ray without this module-level default is left as it is.
-    """
-    try:
-        from ray.tune.execution import class_cache
-    except ImportError:  # pragma: no cover - another Ray layout: nothing to change
-        yield
-        return
-    defaults = getattr(class_cache, "DEFAULT_ENV_VARS", None)
-    if not isinstance(defaults, dict):  # pragma: no cover
-        yield
-        return
-    saved = dict(defaults)
-    defaults.pop("PL_DISABLE_FORK", None)
-    try:
-        yield
-    finally:
-        defaults.clear()
-        defaults.update(saved)
 
 
 @contextlib.contextmanager

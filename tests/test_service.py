@@ -1,0 +1,184 @@
+"""The search service end to end: a real ``tune-gae up`` on this machine, searches on it, a
+submitted search stopped and resumed, ``down`` leaving nothing behind (``tune_gae.service``).
+
+The service's folder (record, token) is this module's own (``TUNE_GAE_SERVICE_DIR``), and every
+process looked at descends from the ``ray start`` it recorded: other Ray runtimes on the machine
+are neither seen nor touched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from test_loopback import listening_sockets
+
+from tune_gae.search.loopback import is_loopback
+
+SMOKE = ["smoke", "--dataset", "Cora", "--max-epochs", "30", "--scheduler", "fifo", "--reselect-top", "0",
+         "--no-export"]
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tune_gae.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False, start_new_session=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def record(env: dict[str, str]) -> dict:
+    return json.loads((Path(env["TUNE_GAE_SERVICE_DIR"]) / "service.json").read_text())
+
+
+def service_tree(env: dict[str, str]) -> list[psutil.Process]:
+    root = psutil.Process(record(env)["pid"])
+    return [root, *root.children(recursive=True)]
+
+
+@pytest.fixture(scope="module")
+def service_env(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Iterator[dict[str, str]]:
+    """The environment of commands that use this module's service (started by the first test)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env.update(TUNE_GAE_SERVICE_DIR=str(tmp_path_factory.mktemp("service")), TUNE_GAE_DATA=str(data_root))
+    yield env
+    cli(env, "down", timeout=120)  # idempotent: the last test already stopped it
+
+
+def test_without_a_service_the_service_commands_say_how_to_start_one(tmp_path: Path) -> None:
+    env = {**os.environ, "TUNE_GAE_SERVICE_DIR": str(tmp_path)}
+    for command in (["status"], ["jobs"], ["logs", "raysubmit_x"], ["stop", "raysubmit_x"]):
+        result = cli(env, *command, timeout=120)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "no tune-gae service runs on this machine: start one with `tune-gae up`" in result.stderr
+    assert cli(env, "down", timeout=60).stdout.strip() == "No tune-gae service was running."
+
+
+def test_up_refuses_a_taken_dashboard_port_before_starting_anything(tmp_path: Path) -> None:
+    env = {**os.environ, "TUNE_GAE_SERVICE_DIR": str(tmp_path / "service")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(env, "up", "--dashboard-port", str(port), timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is taken (another Ray dashboard?): "
+                                      f"pass --dashboard-port with a free port.")
+    assert not (tmp_path / "service" / "service.json").exists()
+
+
+@pytest.mark.slow
+def test_up_starts_a_head_on_loopback_only_with_token_auth(service_env: dict[str, str]) -> None:
+    port = free_port()
+    up = cli(service_env, "up", "--num-cpus", "2", "--dashboard-port", str(port), timeout=240)
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert up.stdout.startswith("Started: the tune-gae service at 127.0.0.1:")
+    again = cli(service_env, "up", timeout=120)
+    assert again.stdout.startswith("Already running: the tune-gae service at 127.0.0.1:"), again.stderr
+    sockets = listening_sockets(psutil.Process(record(service_env)["pid"]))
+    names = set(sockets.values())
+    assert {"gcs_server", "raylet"} <= names and ("127.0.0.1", port) in sockets, sockets
+    assert all(is_loopback(host) for host, _ in sockets), sockets
+    # The Jobs API refuses a request without the token...
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/jobs/", timeout=30)
+    assert refused.value.code in (401, 403)
+    # ... and answers `status`, which has it (Ray's clients would take $RAY_ADDRESS over the service's).
+    status = cli({**service_env, "RAY_ADDRESS": "127.0.0.1:1"}, "status", timeout=120)
+    assert status.returncode == 0, status.stderr[-2000:]
+    assert "node 127.0.0.1: alive, 2 CPU, 0 GPU" in status.stdout
+    assert "searches running: 0" in status.stdout
+
+
+@pytest.mark.slow
+def test_search_runs_on_the_service_and_says_so_first(service_env: dict[str, str], tmp_path: Path) -> None:
+    before = daemons(service_env)
+    result = cli(service_env, "search", *SMOKE, "--num-samples", "2", "--results-dir", str(tmp_path),
+                 "--name", "warm")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0].startswith(f"On the tune-gae service at {record(service_env)['gcs_address']}")
+    assert "\n2 trials in " in result.stdout
+    assert daemons(service_env) == before  # it joined the service's GCS and raylet, and left them running
+    jobs = cli(service_env, "jobs", timeout=120).stdout
+    assert any("SUCCEEDED" in line and "driver" in line and "--name warm" in line for line in jobs.splitlines()), jobs
+
+
+def daemons(env: dict[str, str]) -> set[int]:
+    return {p.pid for p in service_tree(env) if p.name() in ("gcs_server", "raylet")}
+
+
+def job_state(env: dict[str, str], job: str) -> str:
+    line = next(line for line in cli(env, "jobs", timeout=120).stdout.splitlines() if line.startswith(job))
+    return line.split()[1]
+
+
+def wait_for(condition, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(1.0)
+
+
+@pytest.mark.slow
+def test_submit_runs_detached_stop_saves_it_and_resume_finishes_it(service_env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    bad = cli(service_env, "submit", *SMOKE, "--num-samples", "many", timeout=120)
+    assert bad.returncode == 2 and "--num-samples must be a number but got 'many'" in bad.stderr
+    assert bad.stderr.startswith("Usage: tune-gae submit ")
+    # Default-space trials (up to 200 epochs, one at a time) run long enough to be stopped mid-search.
+    submitted = cli(service_env, "submit", "default", *SMOKE[1:], "--max-epochs", "200", "--num-samples", "4",
+                    "--max-concurrent", "1", "--results-dir", str(tmp_path), "--name", "detached", timeout=120)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]  # the submitting process has exited
+    job = submitted.stdout.split()[1]
+    assert job.startswith("raysubmit_")
+    assert len([line for line in cli(service_env, "jobs", timeout=120).stdout.splitlines() if "submission" in line]) == 1
+
+    def logs() -> str:
+        return cli(service_env, "logs", job, timeout=120).stdout
+
+    wait_for(lambda: "done after" in logs(), 240, "the submitted search's first finished trial")
+    stopped = cli(service_env, "stop", job, timeout=120)
+    assert stopped.returncode == 0 and stopped.stdout.startswith(f"Stopping {job}"), stopped.stderr
+    wait_for(lambda: job_state(service_env, job) == "STOPPED", 120, "the job to stop")
+    folder = tmp_path / "detached"
+    assert f"Continue it with: tune-gae resume {folder}" in logs()
+    record_before = json.loads((folder / "search.json").read_text())
+    assert record_before["segments"][0]["ended_by"] == "SIGTERM"
+    resumed = cli(service_env, "resume", str(folder), "--no-export", "--json")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout.splitlines()[-1])["num_trials"] == 4
+    assert json.loads((folder / "search.json").read_text()).get("finished")
+
+
+@pytest.mark.slow
+def test_logs_of_an_unknown_job_name_it(service_env: dict[str, str]) -> None:
+    result = cli(service_env, "logs", "raysubmit_nope", timeout=120)
+    assert result.returncode == 2
+    assert "no job 'raysubmit_nope' on this head: `tune-gae jobs` lists them." in result.stderr
+
+
+@pytest.mark.slow
+def test_down_stops_every_process_of_the_service_and_only_those(service_env: dict[str, str]) -> None:
+    temp_dir = record(service_env)["temp_dir"]
+    tree = service_tree(service_env)
+    assert len(tree) > 3
+    down = cli(service_env, "down", timeout=120)
+    assert down.stdout.strip() == "Stopped the tune-gae service.", down.stderr
+    alive = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, alive
+    assert not any(temp_dir in " ".join(p.info["cmdline"] or ()) for p in psutil.process_iter(["cmdline"]))
+    assert not Path(temp_dir).exists()
+    assert cli(service_env, "status", timeout=120).returncode == 2

@@ -1,0 +1,159 @@
+"""Searches as Ray Jobs (Ray's Jobs API): submit, list, follow, stop; and what a service runs.
+
+A submitted search is ``tune-gae search ...`` run by Ray's job supervisor on the head: it goes on
+when the submitting terminal closes. ``stop`` is Ray's ``stop_job``: the search gets SIGTERM, saves
+Ray Tune's state and stays resumable (``tune-gae resume``); Ray waits ``STOP_WAIT_S`` before it
+would kill it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tune_gae.errors import TuneGAEError
+
+if TYPE_CHECKING:
+    from tune_gae.service.head import Service
+
+# Seconds Ray's job supervisor waits after SIGTERM before SIGKILL: a search saves its state first.
+STOP_WAIT_S = 60
+JOB_ENV = {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
+# Environment variables a submitted search takes along from the submitting shell.
+FORWARDED_ENV = ("TUNE_GAE_DATA",)
+TOKEN_ENV = "RAY_AUTH_TOKEN_PATH"
+
+
+def _token(service: Service | None) -> str | None:
+    """The service's token, else the one Ray's own variables or ``~/.ray/auth_token`` hold."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"]
+    path = Path(service.token_path if service else os.environ.get(TOKEN_ENV) or "~/.ray/auth_token").expanduser()
+    return path.read_text().strip() if path.is_file() else None
+
+
+def auth_headers(service: Service | None) -> dict[str, str]:
+    """The HTTP header Ray's dashboard wants with token auth on (none without a token)."""
+    token = _token(service)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+# Ray's HTTP clients take these over the address they are given.
+_ADDRESS_OVERRIDES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+
+
+@contextlib.contextmanager
+def exactly_this_address() -> Iterator[None]:
+    """Make a Ray HTTP client for the address given, not for ``$RAY_ADDRESS`` (restored after)."""
+    saved = {key: os.environ.pop(key) for key in _ADDRESS_OVERRIDES if key in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def job_client(address: str, service: Service | None = None) -> Any:
+    """Ray's ``JobSubmissionClient`` for ``address`` (``http://HOST:PORT``), with the token."""
+    from ray.job_submission import JobSubmissionClient
+
+    with exactly_this_address():
+        return JobSubmissionClient(address, headers=auth_headers(service) or None)
+
+
+def connect(address: str | None) -> tuple[Any, Service | None]:
+    """The Jobs API of ``address``, else of the service ``up`` started here."""
+    from tune_gae.service.head import running_service
+
+    service = running_service() if address is None else None
+    if address is None and service is None:
+        raise TuneGAEError("no tune-gae service runs on this machine: start one with `tune-gae up`, or pass "
+                           "--address http://HOST:8265 (a cluster head's Jobs API, e.g. through an SSH tunnel).")
+    url = address or service.dashboard_url  # type: ignore[union-attr]
+    try:
+        return job_client(url, service), service
+    except (ConnectionError, RuntimeError, OSError) as exc:
+        raise TuneGAEError(f"the Ray Jobs API at {url} does not answer ({str(exc).splitlines()[0][:160]}): "
+                           f"check --address and that the head runs (`tune-gae status`).") from None
+
+
+def search_entrypoint(search_args: list[str], service: Service | None) -> str:
+    """The command the job runs: this Python's tune-gae on the local service, ``tune-gae`` on a cluster."""
+    program = [sys.executable, "-m", "tune_gae.cli"] if service is not None else ["tune-gae"]
+    return shlex.join([*program, "search", *search_args])
+
+
+def submit_search(search_args: list[str], address: str | None = None) -> tuple[str, str]:
+    """Submit ``tune-gae search SEARCH_ARGS`` as a Ray Job; ``(submission id, Jobs API url)``."""
+    client, service = connect(address)
+    env = dict(JOB_ENV)
+    if service is not None:  # the same machine: the submitting shell's data folder is the search's
+        env.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
+    job_id = client.submit_job(entrypoint=search_entrypoint(search_args, service),
+                               runtime_env={"env_vars": env})
+    return job_id, client.get_address()
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job, as `tune-gae jobs` shows it."""
+
+    job_id: str
+    status: str
+    kind: str
+    entrypoint: str
+
+
+def list_jobs(address: str | None = None) -> list[JobRow]:
+    """Every job the head knows (submitted searches and drivers that joined), newest first."""
+    client, _ = connect(address)
+    jobs = sorted(client.list_jobs(), key=lambda job: job.start_time or 0, reverse=True)
+    return [JobRow(job.submission_id or job.job_id or "?", _text(job.status), _text(job.type).lower(),
+                   job.entrypoint or "") for job in jobs]
+
+
+def _text(value: Any) -> str:
+    """An enum's value (Ray's JobStatus, JobType), else the value as text."""
+    return str(getattr(value, "value", value))
+
+
+def job_logs(job_id: str, address: str | None = None, *, follow: bool = False) -> Iterator[str]:
+    """The job's output so far; with ``follow``, chunks as they come until the job ends."""
+    client, _ = connect(address)
+    _check_job(client, job_id)
+    if not follow:
+        yield client.get_job_logs(job_id)
+        return
+    import asyncio
+    import logging
+
+    logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)  # "WebSocket closed ..."
+    # tail_job_logs is async: run it chunk by chunk, so each reaches the terminal as it comes.
+    loop = asyncio.new_event_loop()
+    try:
+        stream = client.tail_job_logs(job_id)
+        while True:
+            try:
+                yield loop.run_until_complete(stream.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.close()
+
+
+def stop_job(job_id: str, address: str | None = None) -> bool:
+    """SIGTERM to the job's search (state saved, resumable); False when it had already ended."""
+    client, _ = connect(address)
+    _check_job(client, job_id)
+    return bool(client.stop_job(job_id))
+
+
+def _check_job(client: Any, job_id: str) -> Any:
+    try:
+        return client.get_job_status(job_id)
+    except RuntimeError:
+        raise TuneGAEError(f"no job {job_id!r} on this head: `tune-gae jobs` lists them.") from None
