@@ -182,7 +182,7 @@ def _wait_ready(service: Service, process: subprocess.Popen[bytes], log_path: Pa
 
 
 def _jobs_api_answers(service: Service) -> bool:
-    from tune_gae.service.jobs import job_client
+    from tune_gae.service.client import job_client
 
     try:
         job_client(service.dashboard_url, service)

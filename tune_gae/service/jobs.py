@@ -7,16 +7,15 @@ would kill it.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tune_gae.errors import TuneGAEError
+from tune_gae.service.client import job_client
 
 if TYPE_CHECKING:
     from tune_gae.service.head import Service
@@ -26,45 +25,6 @@ STOP_WAIT_S = 60
 JOB_ENV = {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
 # Environment variables a submitted search takes along from the submitting shell.
 FORWARDED_ENV = ("TUNE_GAE_DATA",)
-TOKEN_ENV = "RAY_AUTH_TOKEN_PATH"
-
-
-def _token(service: Service | None) -> str | None:
-    """The service's token, else the one Ray's own variables or ``~/.ray/auth_token`` hold."""
-    if os.environ.get("RAY_AUTH_TOKEN"):
-        return os.environ["RAY_AUTH_TOKEN"]
-    path = Path(service.token_path if service else os.environ.get(TOKEN_ENV) or "~/.ray/auth_token").expanduser()
-    return path.read_text().strip() if path.is_file() else None
-
-
-def auth_headers(service: Service | None) -> dict[str, str]:
-    """The HTTP header Ray's dashboard wants with token auth on (none without a token)."""
-    token = _token(service)
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-# Ray's HTTP clients take these over the address they are given.
-_ADDRESS_OVERRIDES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
-
-
-@contextlib.contextmanager
-def exactly_this_address() -> Iterator[None]:
-    """Make a Ray HTTP client for the address given, not for ``$RAY_ADDRESS`` (restored after)."""
-    saved = {key: os.environ.pop(key) for key in _ADDRESS_OVERRIDES if key in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-def job_client(address: str, service: Service | None = None) -> Any:
-    """Ray's ``JobSubmissionClient`` for ``address`` (``http://HOST:PORT``), with the token."""
-    from ray.job_submission import JobSubmissionClient
-
-    with exactly_this_address():
-        return JobSubmissionClient(address, headers=auth_headers(service) or None)
-
-
 def connect(address: str | None) -> tuple[Any, Service | None]:
     """The Jobs API of ``address``, else of the service ``up`` started here."""
     from tune_gae.service.head import running_service

@@ -23,8 +23,9 @@ def service_status() -> ServiceStatus:
     from ray.util.state.api import StateApiClient
     from ray.util.state.common import ListApiOptions, StateResource
 
+    from tune_gae.service.client import auth_headers, exactly_this_address
     from tune_gae.service.head import running_service
-    from tune_gae.service.jobs import auth_headers, exactly_this_address, list_jobs
+    from tune_gae.service.jobs import list_jobs
 
     service = running_service()
     if service is None:
