@@ -19,7 +19,8 @@ def row(name: str, results: Path = Path("results")) -> str:
     encoding = hyper.get("node_encoding", "features")
     if "spectral" in str(encoding):
         encoding = f"{encoding} ({hyper.get('encoding_dims')})"
-    winner = (f"{str(hyper.get('model', '?')).upper()}, {hyper.get('encoder')}, `{encoding}`, "
+    winner = (f"{str(hyper.get('model', '?')).upper()}, {hyper.get('encoder')}, "
+              f"{hyper.get('decoder', 'inner_product')} decoder, `{encoding}`, "
               f"latent {hyper.get('latent_channels')}, mask {hyper.get('mask_ratio', 0)}"
               + (f", norm {hyper['embedding_norm']:g}" if hyper.get("embedding_norm") else "")
               + (f", ensemble {hyper['ensemble']}" if hyper.get("ensemble", 1) > 1 else ""))
