@@ -234,3 +234,24 @@ def standalone_args(doc: str) -> Any:
     keep_freed_memory()
     torch.set_num_threads(1)
     return args
+
+
+def step_ms(trainer: Any, *, warmup: int, repeats: int) -> float:
+    """Median milliseconds of a whole ``Trainer.step`` (train + validate) after ``warmup`` steps."""
+    import time
+
+    for _ in range(warmup):
+        trainer.step()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        trainer.step()
+        times.append(time.perf_counter() - started)
+    return 1000 * median(times)
+
+
+def ratio_rows(results: dict[str, dict[str, float]], names: Sequence[str], base: str) -> list[str]:
+    """One table row per graph: each variant's ms, and its ratio to ``base``'s."""
+    return [f"| {graph} | " + " | ".join(
+        f"{row[n]:.1f} ms" + ("" if n == base else f" ({row[n] / row[base]:.2f}x)") for n in names) + " |"
+        for graph, row in results.items()]

@@ -12,15 +12,13 @@ which ``benchmarks/run.py`` shows in RESULTS.md).
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_large_graphs import featureless_split  # noqa: E402
-from common import load_standalone, save_standalone, standalone_args  # noqa: E402
+from common import load_standalone, ratio_rows, save_standalone, standalone_args, step_ms  # noqa: E402
 
 from tune_gae.config import DataConfig, run_config_from_dict
 from tune_gae.data.split import load_split
@@ -44,14 +42,8 @@ DECODERS: dict[str, dict[str, Any]] = {
 def epoch_ms(split: Any, model: dict[str, Any], decoder: dict[str, Any], repeats: int) -> float:
     model_config, train_config = run_config_from_dict({**model, **decoder, "lr": 0.005, "epochs": 100_000},
                                                       in_channels=split.num_features)
-    trainer = Trainer(split, model_config, train_config)
-    trainer.step()  # warm-up: caches, the first common-neighbour sets
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        trainer.step()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+    # One warm-up step: caches, the first common-neighbour sets.
+    return step_ms(Trainer(split, model_config, train_config), warmup=1, repeats=repeats)
 
 
 def main() -> None:
@@ -89,10 +81,7 @@ def markdown() -> list[str]:
         "| graph | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
     ]
-    for graph, row in record["results"].items():
-        base = row["inner_product"]
-        lines.append(f"| {graph} | " + " | ".join(
-            f"{row[n]:.1f} ms" + ("" if n == "inner_product" else f" ({row[n] / base:.2f}x)") for n in names) + " |")
+    lines += ratio_rows(record["results"], names, "inner_product")
     return [*lines, "", "ncn intersects the training graph's neighbour lists for each epoch's sampled negatives "
             "(the fixed pair sets once per run).", ""]
 

@@ -10,14 +10,12 @@ which ``benchmarks/run.py`` shows in RESULTS.md).
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_standalone, save_standalone, standalone_args  # noqa: E402
+from common import load_standalone, ratio_rows, save_standalone, standalone_args, step_ms  # noqa: E402
 
 from tune_gae.config import DataConfig, run_config_from_dict
 from tune_gae.data.split import load_split
@@ -34,15 +32,7 @@ VARIANTS = {"plain": {}, "embedding_norm 2": {"embedding_norm": 2.0}, "ensemble 
 def epoch_ms(dataset: str, extra: dict[str, Any], data_root: str | None) -> float:
     split = load_split(DataConfig(dataset, root=data_root)).without_test()
     model_config, train_config = run_config_from_dict({**MODEL, **extra}, in_channels=split.num_features)
-    trainer = Trainer(split, model_config, train_config)
-    for _ in range(5):  # warm-up
-        trainer.step()
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        trainer.step()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+    return step_ms(Trainer(split, model_config, train_config), warmup=5, repeats=REPEATS)
 
 
 def main() -> None:
@@ -70,10 +60,7 @@ def markdown() -> list[str]:
         "| graph | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
     ]
-    for dataset, row in record["results"].items():
-        plain = row["plain"]
-        lines.append(f"| {dataset} | " + " | ".join(
-            f"{row[n]:.1f} ms" + ("" if n == "plain" else f" ({row[n] / plain:.2f}x)") for n in names) + " |")
+    lines += ratio_rows(record["results"], names, "plain")
     return [*lines, "", "`embedding_norm` (in `default.yaml`) adds a row normalisation; `ensemble 3` "
             "(`strong.yaml`) trains three encoders per epoch.", ""]
 
