@@ -64,12 +64,16 @@ def two_node_cluster() -> Iterator[LocalRayCluster]:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """One local Ray runtime (2 CPUs, no dashboard) for the session; ``run_search`` reuses it."""
+    """One local Ray runtime (2 CPUs, no dashboard) for the session; ``run_search`` reuses it.
+
+    Workers' output is not sent to this process: a late worker line would otherwise land in a
+    later test's captured CLI output (tests that check what a search prints run it in a process).
+    """
     import ray
 
     started = not ray.is_initialized()
     if started:
-        ray.init(include_dashboard=False, num_cpus=2)
+        ray.init(include_dashboard=False, num_cpus=2, log_to_driver=False)
     yield
     if started:
         ray.shutdown()

@@ -16,11 +16,14 @@ def split():
     return load_split(DataConfig("synthetic:nodes=400,communities=4,features=300,seed=1"))
 
 
-def test_an_ensemble_space_is_estimated_larger_but_shares_its_input(split) -> None:
-    """strong.yaml is default.yaml with 3-member ensembles: more memory than one model, less than
-    three separate ones (the members read one copy of the features and the graph)."""
+def test_an_ensemble_space_is_estimated_larger_but_shares_its_input(split, tmp_path) -> None:
+    """default.yaml with 3-member ensembles: more memory than one model, less than three separate
+    ones (the members read one copy of the features and the graph)."""
+    text = (SPACES / "default.yaml").read_text()
+    assert "\n  ensemble: 1\n" in text
+    (tmp_path / "ensembles.yaml").write_text(text.replace("\n  ensemble: 1\n", "\n  ensemble: 3\n"))
     single = largest_trial_bytes(load_space(SPACES / "default.yaml"), split)
-    ensemble = largest_trial_bytes(load_space(SPACES / "strong.yaml"), split)
+    ensemble = largest_trial_bytes(load_space(tmp_path / "ensembles.yaml"), split)
     assert single < ensemble < 3 * single
 
 

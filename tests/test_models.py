@@ -24,6 +24,8 @@ CONFIGS = [
     {"encoder": "linear"},
     {"model": "vgae", "encoder": "linear"},
     {"hidden_channels": (16, 64)},  # a widening layer: propagated before its product
+    {"encoder_norm": "batch", "hidden_channels": (16, 8)},
+    {"model": "vgae", "encoder": "linear", "encoder_norm": "batch"},
 ]
 
 
@@ -35,10 +37,18 @@ def synthetic():
 def _reference_encoder(model: GAE, x: torch.Tensor, edge_index: torch.Tensor, edge_weight=None):
     """The encoder's layers run through PyG's own GCNConv.forward (the seed implementation)."""
     enc = model.encoder
+
+    def normed(layer: int, h: torch.Tensor) -> torch.Tensor:  # torch's functional batch norm
+        if enc.norms is None:
+            return h
+        norm = enc.norms[layer]
+        return torch.nn.functional.batch_norm(h, norm.running_mean.clone(), norm.running_var.clone(), norm.weight,
+                                              norm.bias, training=enc.training, eps=norm.eps)
+
     h = x
-    for conv in enc.hidden:
-        h = conv(h, edge_index, edge_weight).relu()
-    mu = enc.conv_mu(h, edge_index, edge_weight)
+    for i, conv in enumerate(enc.hidden):
+        h = normed(i, conv(h, edge_index, edge_weight)).relu()
+    mu = normed(-1, enc.conv_mu(h, edge_index, edge_weight))
     if enc.conv_logstd is None:
         return mu
     return mu, enc.conv_logstd(h, edge_index, edge_weight)
@@ -65,7 +75,10 @@ def test_sparse_and_dense_features_equal_gcnconv(synthetic, config) -> None:
         got = model.encoder(x, edges)
         assert torch.allclose(_flat(got), _flat(expected), atol=1e-5)
         for g, e in zip(_grads(model, got), expected_grads):
-            assert torch.allclose(g, e, rtol=1e-4, atol=1e-5)
+            # A batch norm divides by small per-channel spreads: float32 sums differ more after it.
+            # (a bias before a batch norm has a zero gradient in exact arithmetic: noise here)
+            scale = 1e-3 * max(float(x.abs().max()) for x in expected_grads) if config.get("encoder_norm") else 1e-5
+            assert torch.allclose(g, e, rtol=1e-4, atol=scale)
 
 
 def test_checkpoint_layout_is_pygs() -> None:
@@ -352,7 +365,9 @@ def test_ensemble_members_learn_from_their_own_scores_only(synthetic) -> None:
 
 @pytest.mark.parametrize("config", [{"hidden_channels": (16, 8), "ensemble": 3, "embedding_norm": 2.0},
                                     {"model": "vgae", "encoder": "linear", "ensemble": 2},
-                                    {"encoder": "linear", "embedding_norm": 3.0}])
+                                    {"encoder": "linear", "embedding_norm": 3.0},
+                                    {"hidden_channels": (16,), "encoder_norm": "batch", "ensemble": 2},
+                                    {"model": "vgae", "encoder": "linear", "encoder_norm": "batch"}])
 def test_portable_encoder_reproduces_ensembles_and_rescaled_embeddings(synthetic, config, tmp_path) -> None:
     from tune_gae.nn.portable import write_portable_encoder
 
@@ -360,6 +375,11 @@ def test_portable_encoder_reproduces_ensembles_and_rescaled_embeddings(synthetic
     model_config = ModelConfig(in_channels=synthetic.num_features, **config)
     model = build_model(model_config)
     x, edges = synthetic.x, synthetic.train_edge_index
+    if model_config.encoder_norm == "batch":  # running statistics away from their (0, 1) start
+        model.train()
+        for _ in range(3):
+            model.encoder(x * 3.0 + 0.5, edges)
+        assert model.encoder.state_dict()[next(k for k in model.encoder.state_dict() if "running_mean" in k)].abs().sum() > 0
     z = embed(model, x, edges)
     note = write_portable_encoder(tmp_path / "encoder.pt2", model_config, model.state_dict(), x, edges, z)
     assert "reproduces" in note

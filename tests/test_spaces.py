@@ -355,7 +355,7 @@ def test_define_by_run_pickles() -> None:
               "edge_dropout": 0.0, "normalize_features": False, "patience": 20, "mask_ratio": 0.5,
               "embedding_norm": 2.0, "decoder": "ncn", "decoder_layers": 2, "decoder_width": 64,
               "decoder_dropout": 0.1, "decoder_norm": "batch", "cn_weighting": "resource_allocation"}
-    assert copy(optuna.trial.FixedTrial(params)) == {**params, "ensemble": 1}  # constants come back too
+    assert copy(optuna.trial.FixedTrial(params)) == {**params, "encoder_norm": "none", "ensemble": 1}  # constants too
 
 
 def test_default_space_searches_encodings_for_featureless_graphs_only() -> None:

@@ -97,6 +97,8 @@ class ModelConfig:
     in_channels: int
     model: str = "gae"
     encoder: str = "gcn"
+    # "batch": a batch norm after every GCN layer, the embedding's included (MaskGAE's encoder).
+    encoder_norm: str = "none"
     hidden_channels: tuple[int, ...] = (32,)
     latent_channels: int = 16
     dropout: float = 0.0
@@ -132,7 +134,7 @@ class ModelConfig:
             raise TuneGAEError(f"in_channels must be positive but got {self.in_channels}.")
         for width in self.hidden_channels:
             WIDTH_RULE.check("hidden widths", width)
-        _check_fields(self, ("model", "encoder", "latent_channels", "dropout", "normalize_features",
+        _check_fields(self, ("model", "encoder", "encoder_norm", "latent_channels", "dropout", "normalize_features",
                              "node_encoding", "encoding_dims", "embedding_norm", "ensemble", "decoder",
                              "decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"))
 

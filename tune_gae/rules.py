@@ -27,6 +27,8 @@ DECODER_OPTIONS = {
 }
 ALL_DECODER_OPTIONS = DECODER_OPTIONS["ncn"]
 DECODER_NORMS = ("none", "layer", "batch")
+# Normalisation after each GCN layer of the encoder (batch: MaskGAE's BatchNorm, Li et al., KDD 2023).
+ENCODER_NORMS = ("none", "batch")
 # How the ncn decoder weights each common neighbour w: 1, 1 / log deg w, 1 / deg w.
 CN_WEIGHTINGS = ("count", "adamic_adar", "resource_allocation")
 # What the encoder reads, joined by "+" (tune_gae.data.features): the graph's own features, a
@@ -153,6 +155,7 @@ class Rule:
 RULES: dict[str, Rule] = {
     "model": Rule(str, allowed=MODEL_KINDS),
     "encoder": Rule(str, allowed=ENCODER_KINDS),
+    "encoder_norm": Rule(str, allowed=ENCODER_NORMS),
     "decoder": Rule(str, allowed=DECODER_KINDS),
     "decoder_layers": Rule(int, low=1),
     "decoder_width": Rule(int, low=1),

@@ -25,6 +25,8 @@ from tune_gae.cli.options import (
 @data_root_option
 @hyper_option("model")
 @hyper_option("encoder")
+@hyper_option("encoder_norm", help="batch: a batch norm after every GCN layer, the embedding's included "
+              "(MaskGAE's encoder).")
 @click.option("--hidden", multiple=True, default=("32",), callback=parse_widths,
               help="Hidden widths: repeat or comma list (--hidden 64,32).  [default: 32]")
 @hyper_option("latent_channels", "--latent")
@@ -85,6 +87,7 @@ def train(
     edge_dropout: float,
     mask_ratio: float,
     embedding_norm: float,
+    encoder_norm: str,
     ensemble: int,
     decoder: str,
     decoder_layers: int,
@@ -118,7 +121,7 @@ def train(
     from tune_gae.train.local_run import train_run  # torch + PyG: after the flags were checked
 
     hyper = dict(
-        model=model, encoder=encoder, hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
+        model=model, encoder=encoder, encoder_norm=encoder_norm, hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
         neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,

@@ -32,6 +32,7 @@ from tune_gae.nn.sparse import (
 # Features with at most this share of non-zeros enter the first layer as a CSR matrix: a
 # sparse-dense product costs about 2-3x a dense one per non-zero on CPU, so this keeps a margin.
 SPARSE_FEATURES_MAX_DENSITY = 0.25
+BATCH_NORM_EPS = 1e-5  # the encoder's batch norms' epsilon (torch's default; the portable encoder folds it)
 GRAPH_CACHE_SIZE = 2  # graphs an encoder keeps (by edge_index tensor), most recent first
 
 
@@ -89,6 +90,7 @@ class GCNEncoder(torch.nn.Module):
         cached: bool = False,
         normalize_input: bool = False,
         embedding_norm: float = 0.0,
+        norm: str = "none",
     ) -> None:
         super().__init__()
         self.normalize_input = normalize_input
@@ -100,6 +102,10 @@ class GCNEncoder(torch.nn.Module):
         self.cached = cached
         self.conv_mu = GCNConv(widths[-1], latent_channels)
         self.conv_logstd = GCNConv(widths[-1], latent_channels) if variational else None
+        # norm="batch": a batch norm after every layer, the embedding's (a VGAE's mu) included, as
+        # MaskGAE's encoder has (Li et al., KDD 2023); whole-graph batches, running statistics in eval.
+        self.norms = (torch.nn.ModuleList(torch.nn.BatchNorm1d(w, eps=BATCH_NORM_EPS) for w in [*hidden_channels, latent_channels])
+                      if norm == "batch" else None)
         # The training run's own random stream for dropout (Trainer sets it); None: torch's global one.
         self.generator: torch.Generator | None = None
         # (tensor, its _version, operator): graphs and sparse features seen, most recent first.
@@ -124,17 +130,21 @@ class GCNEncoder(torch.nn.Module):
         self, h: Tensor | SparseOperator, adjacency: SparseOperator
     ) -> Tensor | tuple[Tensor, Tensor]:
         """The layers over ``inputs``' output: the embedding (a VGAE: mu and logstd)."""
-        for conv in self.hidden:
-            h = self._layer(self._dropout(h), conv.lin.weight, conv.bias, adjacency).relu()
+        for i, conv in enumerate(self.hidden):
+            h = self._normed(i, self._layer(self._dropout(h), conv.lin.weight, conv.bias, adjacency)).relu()
         h = self._dropout(h)
         if self.conv_logstd is None:
-            return self._rescale(self._layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency))
+            return self._rescale(self._normed(-1, self._layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency)))
         # mu and logstd share their input: one product with both weight matrices side by side.
         weight = torch.cat([self.conv_mu.lin.weight, self.conv_logstd.lin.weight])
         bias = torch.cat([self.conv_mu.bias, self.conv_logstd.bias])
         out = self._layer(h, weight, bias, adjacency)
         latent = self.conv_mu.lin.weight.size(0)
-        return self._rescale(out[:, :latent]), out[:, latent:]
+        return self._rescale(self._normed(-1, out[:, :latent])), out[:, latent:]
+
+    def _normed(self, layer: int, h: Tensor) -> Tensor:
+        """``h`` through the layer's batch norm (unchanged without ``norm="batch"``)."""
+        return h if self.norms is None else self.norms[layer](h)
 
     def _rescale(self, z: Tensor) -> Tensor:
         """Each row to length ``embedding_norm`` (unchanged when 0): a scaled-cosine decoder."""
@@ -253,6 +263,7 @@ def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized:
             cached=cached,
             normalize_input=config.normalize_features and not inputs_normalized,
             embedding_norm=config.embedding_norm,
+            norm=config.encoder_norm,
         )
         for _ in range(config.ensemble)
     ]

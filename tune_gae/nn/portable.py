@@ -104,13 +104,28 @@ class PortableEncoder(torch.nn.Module):
         prefixes = ["encoder."] if config.ensemble == 1 else [f"encoder.members.{m}." for m in range(config.ensemble)]
         layers = []
         for i, name in enumerate(names):
-            weights = [state[f"{prefix}{name}.lin.weight"] for prefix in prefixes]
+            folded = [_fold_batch_norm(state, prefix, name, i, config.encoder_norm == "batch") for prefix in prefixes]
             # Members share the input: the first layer stacks their weights; later layers see only
             # their own member's columns (block-diagonal), so the stack computes each member alone.
+            weights = [weight for weight, _ in folded]
             weight = torch.cat(weights) if i == 0 else torch.block_diag(*weights)
-            layers.append((weight, torch.cat([state[f"{prefix}{name}.bias"] for prefix in prefixes])))
+            layers.append((weight, torch.cat([bias for _, bias in folded])))
         return cls(layers, normalize_input=config.normalize_features, embedding_norm=config.embedding_norm,
                    members=config.ensemble)
+
+
+def _fold_batch_norm(state: dict[str, Tensor], prefix: str, name: str, layer: int,
+                     normed: bool) -> tuple[Tensor, Tensor]:
+    """A GCN layer's ``(weight, bias)``, with its batch norm (eval mode) folded in when ``normed``:
+    ``BN(A h W^T + b) = A h (s W)^T + s (b - mean) + beta``, ``s = gamma / sqrt(var + eps)``."""
+    weight, bias = state[f"{prefix}{name}.lin.weight"], state[f"{prefix}{name}.bias"]
+    if not normed:
+        return weight, bias
+    from tune_gae.nn.encoders import BATCH_NORM_EPS
+
+    norm = f"{prefix}norms.{layer}."
+    scale = state[f"{norm}weight"] / torch.sqrt(state[f"{norm}running_var"] + BATCH_NORM_EPS)
+    return weight * scale.unsqueeze(-1), (bias - state[f"{norm}running_mean"]) * scale + state[f"{norm}bias"]
 
 
 def export_encoder(encoder: PortableEncoder) -> torch.export.ExportedProgram:

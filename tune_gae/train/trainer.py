@@ -196,8 +196,9 @@ class Trainer:
             fused=self.device.type in FUSED_ADAM_DEVICES,
         )
         self._parameters = list(self.model.parameters())
+        # (a batch norm normalises by the batch in training and by running statistics in eval)
         self._reuse_forward = (model_config.dropout == 0 and train_config.edge_dropout == 0
-                               and train_config.mask_ratio == 0)
+                               and train_config.mask_ratio == 0 and model_config.encoder_norm == "none")
         self._forward: tuple[Any, list[int]] | None = None
         self.epoch = 0
         self.best: dict[str, float] = _unset_best()
