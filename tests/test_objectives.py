@@ -183,3 +183,71 @@ def test_export_trial_exports_that_trial_and_says_it_was_picked_by_hand(pareto_s
     assert unknown.output.strip() == (f"Error: --trial trial_nope: {pareto_search} has no such trial: pick an id "
                                       f"from `tune-gae report {pareto_search}`.")
 
+
+
+@pytest.mark.slow
+def test_a_multi_objective_search_stopped_by_ctrl_c_is_resumed_with_its_objectives(tmp_path: Path) -> None:
+    """The objectives are saved with the search's settings: `resume` continues the same
+    two-direction study, and every trial ends with both values."""
+    import os
+    import signal
+    import subprocess
+
+    from test_faults import DRIVER_TIMEOUT_S, GRAPH, cli, finished_trials, saved_as_terminated, wait_for, write_space
+
+    epochs, samples = 300, 4
+    space = write_space(tmp_path, epochs=epochs)
+    search = tmp_path / "mo"
+    flags = ["--no-export", "--json"]
+    driver = subprocess.Popen(
+        cli("search", str(space), "--dataset", GRAPH, "--num-samples", str(samples), "--max-epochs", str(epochs),
+            "--scheduler", "fifo", "--objectives", "val_auc,epoch_ms", "--results-dir", str(tmp_path), "--name", "mo",
+            *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: finished_trials(search, epochs) and saved_as_terminated(search), "a finished trial",
+                 alive=lambda: driver.poll() is None)
+        os.killpg(driver.pid, signal.SIGINT)
+        _, stderr = driver.communicate(timeout=DRIVER_TIMEOUT_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, stderr[-2000:]
+    assert not (search / "trials.csv").exists()
+
+    resumed = subprocess.run(cli("resume", str(search), *flags), capture_output=True, text=True,
+                             timeout=DRIVER_TIMEOUT_S, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    folder = SearchFolder.open(search)
+    assert folder.settings().objectives == ("val_auc", "epoch_ms")
+    assert len(folder.record()["segments"]) == 2
+    rows = {row["trial"]: row for row in folder.trials()}
+    study = load_study(*folder.study())
+    assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    done = {t.user_attrs["trial"]: t for t in study.trials if t.state == TrialState.COMPLETE}
+    assert set(done) == set(rows) and len(rows) == samples  # fifo: every trial runs its epochs
+    for name, trial in done.items():
+        assert trial.values == [pytest.approx(rows[name]["best_val_auc"]), pytest.approx(rows[name]["epoch_ms"])]
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_serves_the_two_directions_and_the_front(pareto_search: Path) -> None:
+    import signal
+    import subprocess
+
+    from test_faults import cli, wait_for
+    from test_study import _answers, _free_port, _get
+
+    expected = _brute_force_front(SearchFolder.open(pareto_search).trials())
+    port = _free_port()
+    command = subprocess.Popen(cli("dashboard", str(pareto_search), "--port", str(port)), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: _answers(port), f"optuna-dashboard on port {port}", timeout=120,
+                 alive=lambda: command.poll() is None)
+        study = _get(port, "/api/studies/1")
+    finally:
+        command.send_signal(signal.SIGTERM)
+        command.communicate(timeout=30)
+    assert study["directions"] == ["maximize", "minimize"]
+    by_number = {t["number"]: next(a["value"] for a in t["user_attrs"] if a["key"] == "trial") for t in study["trials"]}
+    assert {by_number[t["number"]] for t in study["best_trials"]} == expected  # its Pareto-front plot's points
