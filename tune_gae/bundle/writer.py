@@ -93,10 +93,10 @@ def export_best(
     settings = search.settings()
     if trial is not None:
         selected = named_trial(folder, rows, trial, metric)
-    elif metric == settings.metric and record.get("winner") and record.get("reselection"):
-        selected = reselected_winner(folder, rows, record, metric)
     else:
-        selected = select_trial(folder, rows, metric)
+        selected = select_trial(folder, rows, metric)  # (also: no finished trial at all -> its one-line error)
+        if metric == settings.metric and record.get("winner") and record.get("reselection"):
+            selected = reselected_winner(folder, rows, record, metric)
     default = folder / (BEST_DIR if trial is None else f"picked-{selected.row['trial']}")  # never best/ by hand
     target = Path(out).expanduser().resolve() if out is not None else default
     _check_target(target)
