@@ -130,7 +130,8 @@ def test_report_front_equals_a_brute_force_front_and_the_studys(pareto_search: P
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Pareto front ("))
-    assert lines[start] == f"Pareto front ({len(expected)} trials; maximise val_auc, minimise {COST}):"
+    trials = "trial" if len(expected) == 1 else "trials"
+    assert lines[start] == f"Pareto front ({len(expected)} {trials}; maximise val_auc, minimise {COST}):"
     table = lines[start + 2:start + 2 + len(expected)]
     assert {line.split()[0] for line in table} == expected
     for line in table:
@@ -138,6 +139,9 @@ def test_report_front_equals_a_brute_force_front_and_the_studys(pareto_search: P
         assert line.split()[1:3] == [f"{row['best_val_auc']:.4f}", str(row[COST])]
     plot = pareto_search / "plots" / "pareto.png"
     assert f"Plot: {plot}" in lines and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with_plots = CliRunner().invoke(main, ["report", str(pareto_search), "--plots"])
+    assert with_plots.exit_code == 0, with_plots.output
+    assert f"  {plot}" in with_plots.output.splitlines()  # among the other plots
 
     # TensorBoard's HParams: pareto 1 on the front, 0 elsewhere, beside the cost.
     for row in rows:

@@ -12,7 +12,7 @@ KEY_PARAMS = ("model", "encoder", "hidden_channels", "latent_channels", "decoder
 def pareto_table(front: list[dict[str, Any]], objectives: tuple[str, ...]) -> list[str]:
     """The front as text lines: trial id, the objectives, key hyperparameters."""
     columns = objective_columns(objectives)
-    lines = [f"Pareto front ({len(front)} trials; maximise {objectives[0]}, "
+    lines = [f"Pareto front ({len(front)} trial{'' if len(front) == 1 else 's'}; maximise {objectives[0]}, "
              f"{'minimise' if columns[1][1] == 'min' else 'maximise'} {objectives[1]}):"]
     header = f"  {'trial':<16} {objectives[0]:>10} {objectives[1]:>13}  params"
     lines.append(header)
