@@ -160,3 +160,43 @@ def test_an_errored_trial_that_resume_runs_again_gets_a_second_trial(tmp_path: P
     assert retried.params == failed.params
     assert retried.user_attrs == {"trial": "trial_e", "stop_reason": "epochs", "retry_of": failed.number}
     assert retried.intermediate_values == pytest.approx({4: 0.64, 10: 0.7, 20: 0.8, 30: 0.91})
+
+
+def test_a_multi_objective_searcher_tells_both_values_and_continues_after_restore(tmp_path: Path) -> None:
+    """``--objectives val_auc,epoch_ms``: two directions, both values told for a trial that ran its
+    course, none for one ASHA stopped (Optuna keeps no intermediate values for several objectives);
+    restored from its snapshot (``resume``) it finishes the open trial and re-runs an errored one."""
+    (tmp_path / "space.yaml").write_text(SPACE)
+    space = load_space(str(tmp_path / "space.yaml")).define_by_run(max_epochs=30, graph="features")
+    searcher = StudySearch(space=space, metric=["best_val_auc", "epoch_ms"], mode=["max", "min"],
+                           storage_url=f"sqlite:///{tmp_path / 'study.db'}", study_name="mo",
+                           sampler=optuna.samplers.TPESampler(seed=0), rungs=RUNGS)
+    searcher.suggest("done")
+    searcher.on_trial_result("done", {"epoch": 10, "best_val_auc": 0.7, "epoch_ms": 4.0})
+    searcher.on_trial_complete("done", result={"epoch": 30, "best_val_auc": 0.9, "epoch_ms": 5.0, "best_epoch": 30})
+    searcher.suggest("asha")
+    searcher.on_trial_complete("asha", result={"epoch": 10, "best_val_auc": 0.6, "epoch_ms": 3.0, "best_epoch": 10})
+    searcher.suggest("open")
+    searcher.suggest("error")
+    searcher.on_trial_complete("error", error=True)
+    snapshot = tmp_path / "searcher.pkl"
+    searcher.save(str(snapshot))
+
+    restored = pickle.loads(pickle.dumps(searcher))
+    restored.restore(str(snapshot))
+    restored.on_trial_result("open", {"epoch": 10, "best_val_auc": 0.8, "epoch_ms": 2.0})
+    restored.on_trial_complete("open", result={"epoch": 30, "best_val_auc": 0.85, "epoch_ms": 2.5, "best_epoch": 30})
+    restored.on_trial_complete("error", result={"epoch": 30, "best_val_auc": 0.8, "epoch_ms": 9.0, "best_epoch": 30})
+
+    study = load_study(f"sqlite:///{tmp_path / 'study.db'}", "mo")
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    trials = {t.user_attrs["trial"] + ("-retry" if "retry_of" in t.user_attrs else ""): t for t in study.trials}
+    assert {name: (t.state, t.values) for name, t in trials.items()} == {
+        "trial_done": (TrialState.COMPLETE, [0.9, 5.0]),
+        "trial_asha": (TrialState.PRUNED, None),
+        "trial_open": (TrialState.COMPLETE, [0.85, 2.5]),
+        "trial_error": (TrialState.FAIL, None),
+        "trial_error-retry": (TrialState.COMPLETE, [0.8, 9.0]),
+    }
+    assert all(t.intermediate_values == {} for t in study.trials)
+    assert {t.user_attrs["trial"] for t in study.best_trials} == {"trial_done", "trial_open"}

@@ -46,6 +46,34 @@ HITS_AT: tuple[int, ...] = (10, 20, 50, 100)
 LINK_METRICS: tuple[str, ...] = ("auc", "ap", "mrr", *(f"hits@{k}" for k in HITS_AT))
 VALIDATION_METRICS: tuple[str, ...] = tuple(f"val_{name}" for name in LINK_METRICS)
 TEST_METRICS: tuple[str, ...] = tuple(f"test_{name}" for name in LINK_METRICS)
+# Multi-objective searches (`--objectives val_auc,epoch_ms`): a validation metric first (maximised;
+# ASHA stops on it, export selects on it), then one cost every trial reports, with the way Optuna
+# optimises it: mean ms per epoch (training step + validation), the model's parameter count, the
+# embedding width (latent size x ensemble members).
+COST_OBJECTIVES: dict[str, str] = {"epoch_ms": "min", "parameters": "min", "embedding_dim": "min"}
+
+
+def parse_objectives(value: str | tuple[str, ...] | list[str]) -> tuple[str, str]:
+    """``"val_auc,epoch_ms"`` -> ``("val_auc", "epoch_ms")``, or a one-line TuneGAEError naming the problem."""
+    names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value)]
+    example = f"e.g. --objectives val_auc,{next(iter(COST_OBJECTIVES))}"
+    costs = ", ".join(COST_OBJECTIVES)
+    for name in names:
+        if name not in VALIDATION_METRICS and name not in COST_OBJECTIVES:
+            raise TuneGAEError(f"--objectives: unknown objective {name!r}{did_you_mean(name, (*VALIDATION_METRICS, *COST_OBJECTIVES))}: "
+                               f"name a validation metric ({', '.join(VALIDATION_METRICS)}), then one of {costs}.")
+    repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if repeated is not None:
+        raise TuneGAEError(f"--objectives names {repeated!r} twice: name each objective once ({example}).")
+    if not names or names[0] not in VALIDATION_METRICS:
+        raise TuneGAEError(f"--objectives must start with a validation metric ({', '.join(VALIDATION_METRICS)}) "
+                           f"but starts with {names[0] if names else ''!r}: put the metric first ({example}).")
+    if len(names) != 2 or names[1] not in COST_OBJECTIVES:
+        raise TuneGAEError(f"--objectives takes a validation metric and one cost ({costs}) but got "
+                           f"{','.join(names)!r}: {example}.")
+    return names[0], names[1]
+
+
 # How evaluation negatives are drawn (tune_gae.data.negatives): uniform non-edges shared by all
 # positives, or HeaRT-style hard negatives, each positive its own.
 NEGATIVE_KINDS: tuple[str, ...] = ("uniform", "hard")

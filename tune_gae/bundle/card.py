@@ -164,6 +164,12 @@ def _selection_lines(trial: dict[str, Any], metrics: dict[str, Any]) -> list[str
     """How the exported weights were chosen: re-selection over fresh seeds, or the single best trial."""
     metric = metrics["selected_by"]
     again = trial.get("reselection")
+    if trial.get("picked_by_hand"):
+        return [
+            f"- Picked by hand: trial `{trial['id']}` was named with `tune-gae export --trial` (not chosen by a "
+            f"rule; in a multi-objective search, e.g. a point of the Pareto front), with the weights of its best "
+            f"validation epoch ({trial['best_epoch']} of {trial['epochs_run']} run): `{metric}` {metrics[metric]:.4f}.",
+        ]
     if again:
         values = ", ".join(f"{v:.4f}" for v in again["values"])
         return [

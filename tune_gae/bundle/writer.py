@@ -53,7 +53,7 @@ from tune_gae.errors import TuneGAEError
 from tune_gae.nn.portable import write_portable_encoder
 from tune_gae.rules import VALIDATION_METRICS
 from tune_gae.search.results import SearchFolder
-from tune_gae.search.selection import SelectedTrial, reselected_winner, select_trial
+from tune_gae.search.selection import SelectedTrial, named_trial, reselected_winner, select_trial
 from tune_gae.search.settings import METRICS
 
 if TYPE_CHECKING:
@@ -70,12 +70,15 @@ PACKAGES = {"torch": "torch", "torch_geometric": "torch-geometric", "ray": "ray"
 
 
 def export_best(
-    path: str | Path, *, metric: str | None = None, out: str | Path | None = None, data_root: str | None = None
+    path: str | Path, *, metric: str | None = None, out: str | Path | None = None, data_root: str | None = None,
+    trial: str | None = None,
 ) -> Path:
-    """Export the best finished trial of the search in ``path`` to ``out`` (default ``<path>/best``).
+    """Export the best finished trial of the search in ``path`` to ``out`` (default ``<path>/best``;
+    ``<path>/picked-<trial>`` for a ``trial`` named by hand).
 
     The trial is the one whose checkpointed best-validation weights score highest on ``metric``
-    (default: the search's metric). Test edges are used here, once, for the exported weights.
+    (default: the search's metric), or the one ``trial`` names (picked by hand, e.g. a point of a
+    multi-objective search's Pareto front). Test edges are used here, once, for the exported weights.
     ``data_root`` overrides where the search's dataset is looked for. Returns the bundle folder.
     """
     from tune_gae.data.split import load_split
@@ -88,10 +91,14 @@ def export_best(
         raise TuneGAEError(f"metric must be one of {', '.join(METRICS)} but got {metric!r}.")
     record = search.record()
     settings = search.settings()
-    selected = select_trial(folder, rows, metric)
-    if metric == settings.metric and record.get("winner") and record.get("reselection"):
-        selected = reselected_winner(folder, rows, record, metric)
-    target = Path(out).expanduser().resolve() if out is not None else folder / BEST_DIR
+    if trial is not None:
+        selected = named_trial(folder, rows, trial, metric)
+    else:
+        selected = select_trial(folder, rows, metric)  # (also: no finished trial at all -> its one-line error)
+        if metric == settings.metric and record.get("winner") and record.get("reselection"):
+            selected = reselected_winner(folder, rows, record, metric)
+    default = folder / (BEST_DIR if trial is None else f"picked-{selected.row['trial']}")  # never best/ by hand
+    target = Path(out).expanduser().resolve() if out is not None else default
     _check_target(target)
 
     data_config = DataConfig(**{**asdict(settings.data), **({"root": data_root} if data_root else {})})
@@ -224,6 +231,7 @@ def _write_bundle(
             "best_epoch": int(best["epoch"]),
             "epochs_run": int(state.get("epoch", row.get("epochs_run") or 0)),
             "selected_by": metric,
+            "picked_by_hand": selected.by_hand,  # export --trial: named by the user, not by a rule
             "checkpoint": str(selected.checkpoint.parent if selected.reselected is None else selected.checkpoint),
             "reselection": None if selected.reselected is None else {
                 "rule": selected.reselected["rule"], "seed": selected.reselected["seed"],
@@ -243,6 +251,7 @@ def _write_bundle(
             "grace_period": settings.grace_period,
             "reduction_factor": settings.reduction_factor,
             "seed": settings.seed,
+            "objectives": list(settings.objectives) if settings.objectives else None,
             "num_trials": len(rows),
         },
         "versions": _versions(),
@@ -261,6 +270,7 @@ def _write_bundle(
         "trial": row["trial"],
         "epoch": int(best["epoch"]),
         "selected_by": metric,
+        "picked_by_hand": selected.by_hand,
         "negatives": split.negatives,
         **{name: float(best[name]) for name in VALIDATION_METRICS if name in best},
         **tested,  # test_auc ... test_hits@100: the one use of the test edges

@@ -19,17 +19,25 @@ from tune_gae.rules import NEGATIVE_KINDS, SPLIT_RULES
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Bundle folder (default: PATH/best). A relative --out is taken from the current folder, "
                    "not from PATH; the last line prints the full path.")
+@click.option("--trial", default=None,
+              help="Export this trial (an id from `tune-gae report`, e.g. a point of a multi-objective search's "
+                   "Pareto front) instead of the best; default --out: PATH/picked-<trial>.")
 @data_root_option
 @user_errors
-def export_command(path: str, metric: str | None, out: str | None, data_root: str | None) -> None:
-    """Export the best trial of the search in PATH as a model bundle (test metrics computed once)."""
+def export_command(path: str, metric: str | None, out: str | None, trial: str | None, data_root: str | None) -> None:
+    """Export the best trial of the search in PATH (or the one --trial names) as a model bundle (test
+    metrics computed once)."""
     from tune_gae.bundle.writer import export_best
+    from tune_gae.search.pareto import default_winner_note
+    from tune_gae.search.results import SearchFolder
 
-    bundle = export_best(path, metric=metric, out=out, data_root=data_root)
+    bundle = export_best(path, metric=metric, out=out, data_root=data_root, trial=trial)
     metrics = json.loads((bundle / "metrics.json").read_text())
+    note = default_winner_note(SearchFolder.open(path).settings().objectives, path) if trial is None else None
     click.echo(
-        f"Exported {metrics['trial']} (epoch {metrics['epoch']}, {metrics['selected_by']} "
-        f"{metrics[metrics['selected_by']]:.4f})\n"
+        f"Exported {metrics['trial']} ({'picked by hand, ' if metrics.get('picked_by_hand') else ''}"
+        f"epoch {metrics['epoch']}, {metrics['selected_by']} {metrics[metrics['selected_by']]:.4f})\n"
+        + (f"{note}\n" if note else "") +
         f"test AUC {metrics['test_auc']:.4f} AP {metrics['test_ap']:.4f} MRR {metrics['test_mrr']:.4f} "
         f"Hits@20 {metrics['test_hits@20']:.4f} ({metrics['negatives']} negatives; computed once, at export)\n"
         f"Bundle: {bundle}"

@@ -34,6 +34,15 @@ def report(path: str, metric: str | None, as_json: bool, plots: bool) -> None:
         line = _exported_vs_baselines(path)
         if line:
             click.echo(line)
+    objectives = SearchFolder.open(path).settings().objectives
+    if objectives is not None and not as_json:  # a multi-objective search: its Pareto front, table and plot
+        from tune_gae.report.pareto import pareto_table
+        from tune_gae.report.plots import write_pareto_plot
+        from tune_gae.search.pareto import pareto_front
+
+        click.echo("\n" + "\n".join(pareto_table(pareto_front(rows, objectives), objectives)))
+        if not plots:
+            click.echo(f"Plot: {write_pareto_plot(path)}")
     if plots:
         from tune_gae.report.plots import write_plots
 

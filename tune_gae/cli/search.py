@@ -19,6 +19,7 @@ from tune_gae.cli.options import (
     split_ratio_options,
     user_errors,
 )
+from tune_gae.errors import TuneGAEError
 
 
 @main.command()
@@ -33,6 +34,10 @@ from tune_gae.cli.options import (
 @setting_option("reduction_factor")
 @setting_option("metric", help="Validation metric Optuna maximises and ASHA compares.")
 @setting_option("scheduler")
+@click.option("--objectives", default=None,
+              help="Search two objectives at once: a validation metric (maximised; ASHA stops and export selects "
+                   "on it), then a cost to minimise: epoch_ms, parameters or embedding_dim (e.g. val_auc,epoch_ms). "
+                   "`report` shows the Pareto front; `export --trial ID` exports any trial.")
 @negatives_option
 @split_ratio_options
 @setting_option("reselect_top", help="After the search, re-train this many best trials with fresh seeds; the "
@@ -76,7 +81,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
            cpus_per_trial: float, gpus_per_trial: float, max_concurrent: int | None, address: str | None,
            name: str | None, results_dir: str, seed: int, checkpoint_every: int, max_failures: int,
            report_interval_s: float, time_budget_s: float | None, reproducible: bool, storage: str | None,
-           warm_start: str | None, overwrite: bool, keep_checkpoints: bool,
+           warm_start: str | None, objectives: str | None, overwrite: bool, keep_checkpoints: bool,
            export: bool, as_json: bool) -> None:
     """Search GAE/VGAE hyperparameters over SPACE (a shipped name or a YAML file).
 
@@ -86,6 +91,15 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
     from tune_gae.search.runner import run_search
     from tune_gae.search.settings import SearchSettings
 
+    if objectives is not None:
+        from tune_gae.rules import parse_objectives
+
+        first = parse_objectives(objectives)[0]
+        if click.get_current_context().get_parameter_source("metric") == click.core.ParameterSource.COMMANDLINE \
+                and metric != first:
+            raise TuneGAEError(f"--metric {metric} and --objectives {objectives} disagree: the first objective is "
+                               f"the search metric, so drop --metric.")
+        metric = first
     _join_service(address, as_json)
 
     settings = SearchSettings(
@@ -98,7 +112,7 @@ def search(space: str, dataset: str, features: str | None, data_root: str | None
         checkpoint_every=checkpoint_every, max_failures=max_failures, overwrite=overwrite,
         time_budget_s=time_budget_s, report_interval_s=report_interval_s, keep_checkpoints=keep_checkpoints,
         reselect_top=reselect_top, reselect_seeds=reselect_seeds, reproducible=reproducible, storage=storage,
-        warm_start=warm_start,
+        warm_start=warm_start, objectives=objectives,
     )
     outcome = run_search(settings, echo=None if as_json else click.echo)
     _finish_search(outcome, metric, export, as_json)
@@ -146,9 +160,14 @@ def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
     print_top(outcome.trials, metric)
     click.echo(f"\n{len(outcome.trials)} trials in {outcome.seconds:.0f} s. Results: {outcome.path}")
     if bundle:
+        from tune_gae.search.pareto import default_winner_note
         from tune_gae.search.results import SearchFolder
 
-        click.echo(f"{winner_line(SearchFolder.open(outcome.path).record(), metric)} Bundle: {bundle}")
+        search = SearchFolder.open(outcome.path)
+        click.echo(f"{winner_line(search.record(), metric)} Bundle: {bundle}")
+        note = default_winner_note(search.settings().objectives, outcome.path)
+        if note:
+            click.echo(note)
         line = _baseline_summary(bundle)
         if line:
             click.echo(line)

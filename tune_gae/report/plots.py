@@ -24,6 +24,7 @@ from tune_gae.report.tables import (
     trial_order,
 )
 from tune_gae.search.results import SearchFolder
+from tune_gae.search.stopping import STUDY_STATES
 
 PLOTS_DIR = "plots"
 
@@ -109,12 +110,18 @@ def _plot_curves(curves: list[TrialCurve], metric: str, name: str, rungs: tuple[
         ax.scatter([curve.epochs[best]], [values[best]], marker="*", s=90, color=line.get_color(), zorder=3)
     if rungs:
         ax.plot([], [], color="0.6", linestyle=":", label="ASHA rungs")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(METRIC_LABELS[metric])
-    ax.set_title(f"{name}: learning curves of the top {len(curves)} trials (star: best epoch)")
+    return _finish(figure, ax, "epoch", METRIC_LABELS[metric],
+                   f"{name}: learning curves of the top {len(curves)} trials (star: best epoch)",
+                   out / "learning_curves.png", legend="lower right")
+
+
+def _finish(figure: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: Path, *, legend: str) -> Path:
+    """Label the axes, grid and legend, and write the PNG."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    path = out / "learning_curves.png"
+    ax.legend(loc=legend, fontsize=8)
     figure.savefig(path)
     return path
 
@@ -136,6 +143,59 @@ def _plot_importances(importances: dict[str, float], labels: dict[str, str], met
     path = out / "importance.png"
     figure.savefig(path)
     return path
+
+
+def _plot_pareto(rows: list[dict[str, Any]], front: list[dict[str, Any]], objectives: tuple[str, ...], name: str,
+                 out: Path) -> Path:
+    """Every trial's two objectives (cost on x), the Pareto front as a step line with its trial ids."""
+    from tune_gae.search.pareto import objective_columns
+
+    (y_key, _), (x_key, x_mode) = objective_columns(objectives)
+    on_front = {str(r["trial"]) for r in front}
+    figure = _figure()
+    ax = figure.add_subplot()
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        if _finite(row.get(x_key)) and _finite(row.get(y_key)) and str(row["trial"]) not in on_front:
+            label = "ran its own course" if STUDY_STATES.get(stop_reason_of(row)) == "COMPLETE" else "stopped early"
+            groups.setdefault(label, []).append((float(row[x_key]), float(row[y_key])))
+    for label, style in (("ran its own course", dict(marker="o", color="tab:blue", s=30)),
+                         ("stopped early", dict(marker="o", facecolors="none", edgecolors="0.5", s=30))):
+        if groups.get(label):
+            ax.scatter(*zip(*groups[label]), label=label, zorder=2, **style)
+    points = sorted((float(r[x_key]), float(r[y_key]), str(r["trial"])) for r in front)
+    if points:
+        ax.step([p[0] for p in points], [p[1] for p in points], where="post" if x_mode == "min" else "pre",
+                color="tab:orange", linewidth=1.5, zorder=3)
+        ax.scatter([p[0] for p in points], [p[1] for p in points], marker="*", s=110, color="tab:orange",
+                   label=f"Pareto front ({len(points)} trials)", zorder=4)
+        middle = (points[0][0] + points[-1][0]) / 2
+        for x, y, trial in points:
+            right = x > middle  # the label goes inwards, not off the axes
+            ax.annotate(trial, (x, y), textcoords="offset points", xytext=(-5 if right else 5, -10),
+                        ha="right" if right else "left", fontsize=7, color="tab:orange")
+    return _finish(figure, ax, f"{x_key} ({'lower' if x_mode == 'min' else 'higher'} is better)",
+                   f"best {METRIC_LABELS.get(objectives[0], objectives[0])} of the trial",
+                   f"{name}: {objectives[0]} against {x_key}", out / "pareto.png", legend="best")
+
+
+def write_pareto_plot(path: str | Path | SearchFolder) -> Path:
+    """``<search>/plots/pareto.png`` of a multi-objective search: every trial and the Pareto front."""
+    from tune_gae.search.pareto import check_multi_objective, pareto_front
+
+    search = SearchFolder.open(path)
+    objectives = check_multi_objective(search)
+    rows, _ = read_trials(search)
+    return _plot_pareto(rows, pareto_front(rows, objectives), objectives, search.path.name, _plots_dir(search.path))
+
+
+def _plots_dir(folder: Path) -> Path:
+    out = folder / PLOTS_DIR
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise TuneGAEError(f"cannot write plots to {out} ({exc.strerror}): make {folder} writable.") from None
+    return out
 
 
 def _condition_labels(record: dict[str, Any]) -> dict[str, str]:
@@ -164,11 +224,7 @@ def write_plots(path: str | Path | SearchFolder, metric: str | None = None, *, t
     record = search.record()
     _, metric = read_trials(search, metric)
     settings = search.settings()
-    out = folder / PLOTS_DIR
-    try:
-        out.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise TuneGAEError(f"cannot write plots to {out} ({exc.strerror}): make {folder} writable.") from None
+    out = _plots_dir(folder)
     name = folder.name
     ordered = trial_order(search, metric)
     started_known = all(_trial_dir(folder, row) is not None for row in ordered)
@@ -183,4 +239,6 @@ def write_plots(path: str | Path | SearchFolder, metric: str | None = None, *, t
     importances = param_importances(study)
     if importances:
         written.append(_plot_importances(importances, _condition_labels(record), metric, name, len(study.trials), out))
+    if settings.objectives is not None:
+        written.append(write_pareto_plot(search))
     return written

@@ -24,6 +24,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tune_gae.config import RUN_KEYS, ModelConfig
 from tune_gae.rules import ALL_DECODER_OPTIONS, DECODER_OPTIONS
+from tune_gae.search.pareto import front_ids
 from tune_gae.search.results import TENSORBOARD_DIR
 from tune_gae.search.space import Choice, Constant, FloatRange, IntRange, Parameter, SearchSpace
 from tune_gae.search.stopping import ERROR, NAN, STOP_REASONS
@@ -115,6 +116,16 @@ def board_metrics(rows: Iterable[Mapping[str, Any]], metric: str) -> list[BoardM
     metrics += [BoardMetric("test_" + key[len("best_val_"):], "test " + key[len("best_val_"):],
                             "the exported model's test metric (scored once, at export)") for key in validation]
     return metrics
+
+
+def objective_metrics(objectives: tuple[str, ...] | None) -> list[BoardMetric]:
+    """A multi-objective search's cost and ``pareto`` (1: on the Pareto front, ``search.pareto``)."""
+    if objectives is None:
+        return []
+    first, cost = objectives
+    return [BoardMetric(cost, cost.replace("_", " "), f"the trial's {cost}, the second objective"),
+            BoardMetric("pareto", "pareto", f"1 = on the Pareto front of {first} and {cost} (trials that ran their "
+                        f"own course), 0 = not")]
 
 
 def stop_code(row: Mapping[str, Any]) -> int:
@@ -220,7 +231,8 @@ def write_board(
     if space is not None:  # ranges as the search sampled them: epochs capped by --max-epochs
         space = replace(space, parameters=space.define_by_run(max_epochs=settings.max_epochs).parameters)
     hparams = sampled_hparams(space, rows)
-    metrics = board_metrics(rows, settings.metric)
+    metrics = board_metrics(rows, settings.metric) + objective_metrics(settings.objectives)
+    on_front = front_ids(rows, settings.objectives)
     experiment = _plugin_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(
         description=f"{len(rows)} trials of {Path(settings.space).stem}, ranked by best {settings.metric}"
         + _fixed_decoder(hparams, rows),
@@ -235,6 +247,8 @@ def write_board(
         # 0 for what a trial never reported (it failed first): TensorBoard drops a line with a gap.
         values = {m.key: _number(row.get(m.key)) or 0.0 for m in metrics if not m.key.startswith("test_")}
         values.update(rank=rank_of[trial], stop_reason=stop_code(row))
+        if settings.objectives is not None:
+            values["pareto"] = float(trial in on_front)
         step = int(_number(row.get("epochs_run")) or 0)
         start = plugin_data_pb2.SessionStartInfo(start_time_secs=_start_time(run) or time.time())
         for h in hparams:

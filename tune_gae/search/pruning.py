@@ -10,6 +10,7 @@ kilobytes (the README search: 0.12 MB per trial on average, the winner's weights
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,12 @@ def _value(value: Any) -> float:
     return number if number == number else float("-inf")
 
 
-def prune_checkpoints(folder: Path, rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> int:
-    """Delete the checkpoints of every trial but the winners (blank their ``checkpoint`` cell) and
-    keep only what an export reads in the winners'. Returns the bytes freed."""
-    keep = winners(folder, rows, metrics)
+def prune_checkpoints(folder: Path, rows: list[dict[str, Any]], metrics: tuple[str, ...],
+                      keep_also: Collection[str] = ()) -> int:
+    """Delete the checkpoints of every trial but the winners and ``keep_also`` (a multi-objective
+    search's Pareto front: ``export --trial`` may pick any of it), blanking their ``checkpoint``
+    cell; keep only what an export reads in the others. Returns the bytes freed."""
+    keep = winners(folder, rows, metrics) | set(keep_also)
     freed = 0
     for row in rows:
         kept = Path(str(row["checkpoint"])).name if row["trial"] in keep and row["checkpoint"] else None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tune_gae.errors import TuneGAEError
-from tune_gae.rules import VALIDATION_METRICS
+from tune_gae.rules import COST_OBJECTIVES, VALIDATION_METRICS
 from tune_gae.search.settings import Echo, SearchSettings
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
@@ -297,6 +297,7 @@ def trial_rows(grid: Any, metric: str, rungs: Collection[int] = ()) -> list[dict
             "stop_reason": reason,  # one of tune_gae.search.stopping.STOP_REASONS; "" while it runs
             "stopped_early": reason in ENDED_EARLY,
             "diverged": diverged,
+            **{name: metrics.get(name) for name in COST_OBJECTIVES},  # what the trial cost (--objectives)
             # A diverged trial without a usable best (its weights blew up) has no model to export.
             "checkpoint": result.checkpoint.path if result.checkpoint and not (diverged and not metrics.get("best_epoch"))
             else "",

@@ -56,7 +56,9 @@ from tune_gae.search.settings import (
     SearchInterrupted,
     SearchOutcome,
     SearchSettings,
+    objectives_line,
     search_rungs,
+    study_objectives,
 )
 from tune_gae.search.signals import StopSignals
 from tune_gae.search.study import WarmStart, check_study_settings, prepare_study, redact, settle, warm_line
@@ -172,9 +174,10 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
 
     optuna.logging.set_verbosity(library_log_level())  # "A new study created" only with --verbose
     # A define-by-run space makes OptunaSearch ignore TuneConfig's metric/mode: pass them here too.
+    metric, mode = study_objectives(settings)
     search_alg = StudySearch(
         space=_define_by_run(settings, split, space),
-        metric=f"best_{settings.metric}",
+        metric=metric, mode=mode,
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         storage_url=SearchFolder(path).study_url(settings.storage), study_name=path.name,
         rungs=search_rungs(settings), user_attrs={"split_hash": split.split_hash, "dataset": split.name},
@@ -285,7 +288,7 @@ def _run_search(settings: SearchSettings, echo: Echo | None, stop: StopSignals) 
     if echo is not None:
         echo(f"Search {path.name}: {settings.num_samples} trials of {space_path.name} on {split.name} "
              f"(split {split.split_hash}), {settings.scheduler.upper()} on best_{settings.metric}.")
-        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings), warm_line(warm),
+        for line in (*split.notes, encoding_line(space, split), gpu_sharing_note(settings), warm_line(warm), objectives_line(settings),
                      _reproducible_note(settings)):
             if line:
                 echo(line)
@@ -591,6 +594,7 @@ def summarize(
     off), then prune checkpoints (``--keep-checkpoints`` keeps them). ``seconds`` is the running
     time over all the search's segments; the re-selection's own is ``reselection_seconds``."""
     from tune_gae.search.board import write_board
+    from tune_gae.search.pareto import front_ids
     from tune_gae.search.pruning import prune_checkpoints
     from tune_gae.search.space_parser import load_space
 
@@ -621,7 +625,7 @@ def summarize(
     # (after re-selection, before pruning blanks the losers' checkpoint cells).
     write_board(path, rows, settings, space, winner=winner)
     if not settings.keep_checkpoints:
-        prune_checkpoints(path, rows, METRICS)
+        prune_checkpoints(path, rows, METRICS, keep_also=front_ids(rows, settings.objectives))
         folder.write_trials(rows)  # pruned trials' checkpoint cells are blank now
     seconds = folder.seconds()
     folder.update_record(finished=_now(), seconds=seconds)

@@ -1,4 +1,5 @@
-"""Which trial a search's export picks: the one rule that ``export`` and checkpoint pruning share.
+"""Which trial a search's export picks: the one rule that ``export`` and checkpoint pruning share
+(and the trial a user names with ``export --trial``).
 
 It lives below both ``tune_gae.bundle`` (export) and ``tune_gae.search.pruning`` (which keeps the
 checkpoints an export can pick), so neither imports the other.
@@ -26,6 +27,7 @@ class SelectedTrial:
     # hyperparameters of its fresh run (seed included); None: the single best trial.
     reselected: dict[str, Any] | None = None
     hyper: dict[str, Any] | None = None
+    by_hand: bool = False  # named with ``export --trial``, not chosen by a rule
 
 
 def select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> SelectedTrial:
@@ -59,6 +61,24 @@ def select_trial(folder: Path, rows: list[dict[str, Any]], metric: str) -> Selec
             best = SelectedTrial(row, checkpoint, state, value)
     assert best is not None
     return best
+
+
+def named_trial(folder: Path, rows: list[dict[str, Any]], trial: str, metric: str) -> SelectedTrial:
+    """The trial ``export --trial`` names (``trial_<id>`` or ``<id>``), whatever its rank, with its
+    checkpoint; a one-line error when there is no such trial or it left no checkpoint."""
+    from tune_gae.search.results import TRIAL_PREFIX
+
+    wanted = trial if trial.startswith(TRIAL_PREFIX) else TRIAL_PREFIX + trial
+    row = next((r for r in rows if str(r.get("trial")) == wanted), None)
+    if row is None:
+        raise TuneGAEError(f"--trial {trial}: {folder} has no such trial: pick an id from `tune-gae report {folder}`.")
+    checkpoint = _checkpoint_file(folder, row) if row.get("state") == "TERMINATED" else None
+    if checkpoint is None:
+        raise TuneGAEError(f"--trial {trial} left no checkpoint to export ({row.get('stop_reason') or row.get('state')}; "
+                           f"a finished search keeps only its winners' and its Pareto front's): run the search with "
+                           f"--keep-checkpoints to export any trial.")
+    state = _read_checkpoint(checkpoint)
+    return SelectedTrial(row, checkpoint, state, float(state["best"][metric]), by_hand=True)
 
 
 def reselected_winner(folder: Path, rows: list[dict[str, Any]], record: dict[str, Any], metric: str) -> SelectedTrial:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tune_gae.config import DataConfig
 from tune_gae.errors import TuneGAEError
-from tune_gae.rules import SEARCH_RULES, VALIDATION_METRICS
+from tune_gae.rules import COST_OBJECTIVES, SEARCH_RULES, VALIDATION_METRICS, parse_objectives
 
 METRICS = VALIDATION_METRICS  # what Optuna and ASHA may select and stop on
 SCHEDULERS = ("asha", "fifo")
@@ -80,6 +80,9 @@ class SearchSettings:
     reproducible: bool = False
     storage: str | None = None  # the Optuna study's SQLAlchemy URL; None: study.db in the search folder
     warm_start: str | None = None  # an earlier search folder (or URL#study) whose trials seed this one
+    # Multi-objective (``--objectives val_auc,epoch_ms``): a validation metric, then a cost
+    # (rules.COST_OBJECTIVES); the first becomes ``metric`` (ASHA, export). None: one objective.
+    objectives: tuple[str, ...] | None = None
 
     @property
     def reselects(self) -> bool:
@@ -87,6 +90,12 @@ class SearchSettings:
         return self.reselect_top > 0 and self.reselect_seeds > 0
 
     def __post_init__(self) -> None:
+        if self.objectives is not None:
+            object.__setattr__(self, "objectives", parse_objectives(self.objectives))
+            object.__setattr__(self, "metric", self.objectives[0])
+            if self.warm_start is not None:
+                raise TuneGAEError("--warm-start seeds a single-objective study, so it cannot start a search with "
+                                   "--objectives: drop either.")
         if self.metric not in METRICS:
             raise TuneGAEError(f"--metric must be one of {', '.join(METRICS)} but got {self.metric!r}.")
         if self.scheduler not in SCHEDULERS:
@@ -135,6 +144,25 @@ class SearchOutcome:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def study_objectives(settings: SearchSettings) -> tuple[str | list[str], str | list[str]]:
+    """The metric(s) and mode(s) Optuna's study optimises: the best ``metric`` so far (maximised),
+    then with ``objectives`` the cost each trial reports, in its ``rules.COST_OBJECTIVES`` direction."""
+    if settings.objectives is None:
+        return f"best_{settings.metric}", "max"
+    first, cost = settings.objectives
+    return [f"best_{first}", cost], ["max", COST_OBJECTIVES[cost]]
+
+
+def objectives_line(settings: SearchSettings) -> str | None:
+    """The banner's line for a multi-objective search."""
+    if settings.objectives is None:
+        return None
+    first, cost = settings.objectives
+    way = {"min": "minimise", "max": "maximise"}[COST_OBJECTIVES[cost]]
+    return (f"Objectives: maximise {first}, {way} {cost} (Optuna's multi-objective sampling); ASHA stops "
+            f"and export selects on {first}.")
 
 
 def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[int, ...]:

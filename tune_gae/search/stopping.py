@@ -17,6 +17,15 @@ TIME_BUDGET = "time budget"  # the search's --time-budget ran out
 STOP_REASONS = (EPOCHS, PATIENCE, ASHA, NAN, ERROR, TIME_BUDGET)
 ENDED_EARLY = (PATIENCE, ASHA, TIME_BUDGET)  # stopped before its epochs ran out, healthy
 
+# Why a trial ended -> the state Optuna records (the README's "The Optuna study" says the same).
+# COMPLETE: the trial ran its own course (its epochs, its patience, or it diverged: a real, bad
+# score the sampler must learn from). PRUNED: cut short from outside (ASHA at a rung, the time
+# budget); Optuna stores the last intermediate value (the best so far) as its value, and its
+# importance and history plots read COMPLETE trials only, as for trials its own pruners stop.
+# FAIL: it raised, or never reported.
+STUDY_STATES = {EPOCHS: "COMPLETE", PATIENCE: "COMPLETE", NAN: "COMPLETE", ASHA: "PRUNED",
+                TIME_BUDGET: "PRUNED", ERROR: "FAIL"}
+
 
 def stop_reason(*, error: bool, diverged: bool, epochs_run: int, planned_epochs: int | None, best_epoch: int,
                 patience: int, rungs: Collection[int]) -> str:

@@ -143,7 +143,10 @@ def check_study_settings(settings: SearchSettings) -> None:
     if settings.name and settings.storage:
         check_new_study(settings.storage, settings.name, overwrite=settings.overwrite)
     if settings.warm_start:
-        load_study(*earlier_study(settings.warm_start))
+        earlier = load_study(*earlier_study(settings.warm_start))
+        if len(earlier.directions) > 1:
+            raise TuneGAEError(f"--warm-start {settings.warm_start} is a multi-objective study: warm-start from a "
+                               f"single-objective search.")
 
 
 def prepare_study(settings: SearchSettings, name: str, space: Callable[[Any], Any], split_hash: str) -> WarmStart | None:

@@ -3,7 +3,8 @@
 It changes four things of ``OptunaSearch`` (ray/tune/search/optuna/optuna_search.py), which
 otherwise samples, asks and tells as it always does:
 
-- intermediate values are the search metric (the best so far) at the reported **epoch** (Ray's
+- intermediate values (single-objective studies only: Optuna keeps none for several objectives)
+  are the search metric (the best so far) at the reported **epoch** (Ray's
   step counts reports, which a trial throttles), so Optuna's and the dashboard's curves read in
   epochs: at every ASHA rung, at the last epoch, and in between at most one every
   ``INTERMEDIATE_INTERVAL_S`` seconds per trial (each is a database transaction, a few ms;
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.search.optuna import OptunaSearch
 
 from tune_gae.search.space import resolve_trial_config
-from tune_gae.search.stopping import ASHA, EPOCHS, ERROR, NAN, PATIENCE, TIME_BUDGET, stop_reason
+from tune_gae.search.stopping import ERROR, STUDY_STATES, stop_reason
 from tune_gae.search.study import WarmStart, apply_warm_start, load_study_with, open_storage
 
 if TYPE_CHECKING:
@@ -42,14 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Why a trial ended -> the state Optuna records (the README's "The Optuna study" says the same).
-# COMPLETE: the trial ran its own course (its epochs, its patience, or it diverged: a real, bad
-# score the sampler must learn from). PRUNED: cut short from outside (ASHA at a rung, the time
-# budget); Optuna stores the last intermediate value (the best so far) as its value, and its
-# importance and history plots read COMPLETE trials only, as for trials its own pruners stop.
-# FAIL: it raised, or never reported.
-STUDY_STATES = {EPOCHS: "COMPLETE", PATIENCE: "COMPLETE", NAN: "COMPLETE", ASHA: "PRUNED",
-                TIME_BUDGET: "PRUNED", ERROR: "FAIL"}
 INTERMEDIATE_INTERVAL_S = 1.0
 
 
@@ -60,10 +53,11 @@ class StudySearch(OptunaSearch):
     budget's, by the rule ``trials.csv`` uses (``tune_gae.search.stopping``).
     """
 
-    def __init__(self, *, space: Callable[[optuna.Trial], dict | None], metric: str, storage_url: str,
+    def __init__(self, *, space: Callable[[optuna.Trial], dict | None], metric: str | list[str], storage_url: str,
                  study_name: str, sampler: optuna.samplers.BaseSampler, rungs: Collection[int] = (),
-                 user_attrs: dict[str, Any] | None = None, warm_start: WarmStart | None = None) -> None:
-        super().__init__(space=space, metric=metric, mode="max", sampler=sampler, study_name=study_name,
+                 user_attrs: dict[str, Any] | None = None, warm_start: WarmStart | None = None,
+                 mode: str | list[str] = "max") -> None:
+        super().__init__(space=space, metric=metric, mode=mode, sampler=sampler, study_name=study_name,
                          storage=open_storage(storage_url, writer=True))
         self._storage_url = storage_url
         self._rungs = tuple(rungs)
@@ -90,9 +84,10 @@ class StudySearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self.metric, list):  # Optuna keeps no intermediate values for several objectives
+            return
         step, value = result.get("epoch"), result.get(self.metric)
-        if isinstance(self.metric, list) or step is None or not isinstance(value, (int, float)) \
-                or not math.isfinite(value):
+        if step is None or not isinstance(value, (int, float)) or not math.isfinite(value):
             return
         if trial_id in self._failed:  # an errored trial that resume runs again
             self._failed[trial_id][2][int(step)] = float(value)
@@ -127,17 +122,17 @@ class StudySearch(OptunaSearch):
     def _tell(self, trial_id: str, ot_trial: optuna.Trial, result: dict | None, error: bool) -> None:
         import optuna
 
-        step, value = (result or {}).get("epoch"), (result or {}).get(self.metric)
-        if step is not None and isinstance(value, (int, float)) and math.isfinite(value) \
-                and not isinstance(self.metric, list):
+        step, value = (result or {}).get("epoch"), self._values(result)
+        if step is not None and isinstance(value, (int, float)) and math.isfinite(value):
             self._record(trial_id, int(step), float(value), final=True)  # the last report: always
         reason = self._stop_reason(trial_id, result, error)
-        value = (result or {}).get(self.metric)
         state = STUDY_STATES[reason] if value is not None else "FAIL"
         ot_trial.set_user_attr("trial", f"trial_{trial_id}")
         ot_trial.set_user_attr("stop_reason", reason)
         try:
-            self._ot_study.tell(ot_trial, float(value) if state == "COMPLETE" else None,
+            # A multi-objective PRUNED trial keeps no values: Optuna records a pruned trial's last
+            # intermediate value, and multi-objective studies have none.
+            self._ot_study.tell(ot_trial, value if state == "COMPLETE" else None,
                                 state=optuna.trial.TrialState[state])
         except ValueError as exc:  # e.g. a NaN value: Optuna's own rule decides, as OptunaSearch does
             logger.warning(exc)
@@ -151,21 +146,33 @@ class StudySearch(OptunaSearch):
         import optuna
 
         storage_id, plan, values = self._failed.pop(trial_id)
-        value = (result or {}).get(self.metric)
+        value = self._values(result)
         self._plans[trial_id] = plan
         reason = self._stop_reason(trial_id, result, error)
         self._plans.pop(trial_id, None)
         if error or value is None:
             return  # failed again: its FAIL stands
         step = (result or {}).get("epoch")
-        if step is not None:
-            values[int(step)] = float(value)
+        if step is not None and not isinstance(value, list):
+            values[int(step)] = value
         failed = self._storage.get_trial(storage_id)
         state = optuna.trial.TrialState[STUDY_STATES[reason]]
+        multi = isinstance(value, list)
         self._ot_study.add_trial(optuna.trial.create_trial(
-            state=state, value=float(value), params=failed.params, distributions=failed.distributions,
+            state=state, value=None if multi else value,
+            values=(value if state == optuna.trial.TrialState.COMPLETE else None) if multi else None,
+            params=failed.params, distributions=failed.distributions,
             intermediate_values=values,
             user_attrs={"trial": f"trial_{trial_id}", "stop_reason": reason, "retry_of": failed.number}))
+
+    def _values(self, result: dict | None) -> float | list[float] | None:
+        """The trial's objective value (a list of them in a multi-objective search), None if missing."""
+        result = result or {}
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        values = [result.get(name) for name in metrics]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return None
+        return [float(v) for v in values] if isinstance(self.metric, list) else float(values[0])
 
     def _stop_reason(self, trial_id: str, result: dict | None, error: bool) -> str:
         result = result or {}

@@ -92,6 +92,7 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
     )
     rungs = set(settings.checkpoint_epochs)
     node_id = ray.get_runtime_context().get_node_id()
+    costs = TrialCosts(trainer)
     last_report = -math.inf
     try:
         while not trainer.done:
@@ -101,9 +102,11 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
                     raise DivergedError(f"the best weights embed nodes as inf/NaN after epoch {trainer.epoch}")
             except DivergedError:
                 # Stop this trial for good (a retry would diverge again); keep its best so far.
-                tune.report({**_diverged_row(trainer), "node_id": node_id}, checkpoint=None)
+                tune.report({**_diverged_row(trainer), **costs.row(), "node_id": node_id}, checkpoint=None)
                 return
             logger.log_epoch(row)
+            costs.add(row["epoch_seconds"])
+            row.update(costs.row())  # the cost objectives of --objectives (rules.COST_OBJECTIVES)
             row["diverged"] = 0
             row["node_id"] = node_id  # where this epoch ran (trials move after node failures)
             row["wall_time"] = time.time()  # Ray overwrites "timestamp" with whole seconds; reports come faster
@@ -117,6 +120,25 @@ def train_trial(config: dict[str, Any], *, split: LinkSplit, settings: TrialSett
                 last_report = now
     finally:
         logger.close()
+
+
+class TrialCosts:
+    """What a trial costs, reported with every result (``rules.COST_OBJECTIVES``): mean ms per
+    epoch (training step + validation) of this attempt, the model's parameter count and its
+    embedding width."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.parameters = sum(p.numel() for p in trainer.model.parameters())
+        self.embedding_dim = trainer.model_config.embedding_dim
+        self.seconds, self.epochs = 0.0, 0
+
+    def add(self, epoch_seconds: float) -> None:
+        self.seconds += epoch_seconds
+        self.epochs += 1
+
+    def row(self) -> dict[str, float]:
+        return {"epoch_ms": 1000.0 * self.seconds / self.epochs if self.epochs else math.nan,
+                "parameters": self.parameters, "embedding_dim": self.embedding_dim}
 
 
 def _report_with_checkpoint(row: dict[str, Any], trainer: Trainer) -> None:
