@@ -439,11 +439,9 @@ def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None, st
 
 def saved_trial_statuses(path: Path) -> dict[str, str]:
     """Trial folder name -> status, from the newest experiment state Ray saved in ``path``."""
-    from ray.tune import ExperimentAnalysis
+    from tune_gae.search.ray_state import trial_statuses
 
-    with _quiet_ray_logs():
-        analysis = ExperimentAnalysis(str(path))
-    return {Path(trial.path).name: trial.status for trial in analysis.trials}
+    return trial_statuses(path)
 
 
 @dataclass(frozen=True)
