@@ -154,8 +154,9 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from tune_gae.search.pruning import CHECKPOINT_KEEP
+    from tune_gae.search.ray_state import TrimFinishedTrials
 
-    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback(), TrimFinishedTrials({f"best_{settings.metric}"})]
     if echo is not None:
         callbacks.append(ProgressView(echo, settings.metric, settings.num_samples).callback)
     return tune.RunConfig(
