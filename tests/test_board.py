@@ -24,6 +24,7 @@ from tune_gae.search.board import (
     board_metrics,
     ranks,
     run_dir,
+    run_dirs,
     run_name,
     sampled_hparams,
     stop_code,
@@ -61,6 +62,15 @@ def test_run_dir_finds_a_trial_by_its_id_alone(tmp_path: Path) -> None:
     (tmp_path / "trial_aaaa11112-gae-l16").mkdir()  # a longer id with the same start is another trial
     assert run_dir(tmp_path, "trial_aaaa1111") == tmp_path / "trial_aaaa1111-gae-l16"
     assert run_dir(tmp_path, "trial_bbbb2222") is None
+
+
+def test_run_dirs_maps_every_trial_to_its_first_run_folder_from_one_listing(tmp_path: Path) -> None:
+    for name in ("trial_aaaa1111-vgae-l16", "trial_aaaa1111-gae-l16", "trial_aaaa11112-gae-l16"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "trial_cccc3333-gae-l16").write_text("a file, not a run")
+    assert run_dirs(tmp_path) == {"trial_aaaa1111": tmp_path / "trial_aaaa1111-gae-l16",
+                                  "trial_aaaa11112": tmp_path / "trial_aaaa11112-gae-l16"}
+    assert run_dirs(tmp_path / "absent") == {}
 
 
 def test_stop_codes_follow_the_trial_tables_reasons() -> None:

@@ -192,3 +192,11 @@ def test_default_search_on_a_featureless_graph_searches_encodings_and_beats_noth
     events = EventAccumulator(str(run_dir(tmp_path / "s" / "tensorboard", metrics["trial"])))
     events.Reload()
     assert winner["node_encoding"].encode() in events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+
+
+def test_large_searches_let_ray_space_the_experiment_snapshots_it_rewrites_whole() -> None:
+    from tune_gae.search.runner import SNAPSHOT_EVERY_2S_TRIALS, snapshot_period
+
+    # Ray Tune reads TUNE_GLOBAL_CHECKPOINT_S as seconds, or "auto" (its own default).
+    assert snapshot_period(8) == snapshot_period(SNAPSHOT_EVERY_2S_TRIALS) == "2"
+    assert snapshot_period(SNAPSHOT_EVERY_2S_TRIALS + 1) == snapshot_period(10_000) == "auto"

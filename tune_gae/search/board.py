@@ -11,6 +11,8 @@ run (``TEST_SUFFIX``).
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.summary.writer.record_writer import RecordWriter
 
 from tune_gae.config import RUN_KEYS, ModelConfig
 from tune_gae.rules import ALL_DECODER_OPTIONS, DECODER_OPTIONS
@@ -68,10 +70,19 @@ def trial_of_run(folder_name: str) -> str:
 
 def run_dir(tensorboard_dir: Path, trial: str) -> Path | None:
     """The run folder of ``trial`` (named by ``run_name`` or, before, by the trial alone)."""
+    return run_dirs(tensorboard_dir).get(trial)
+
+
+def run_dirs(tensorboard_dir: Path) -> dict[str, Path]:
+    """Every trial's run folder (the first by name when it has several), from one listing of
+    ``tensorboard_dir``: looking each trial up alone lists the folder once per trial."""
     if not tensorboard_dir.is_dir():
-        return None
-    found = sorted(p for p in tensorboard_dir.iterdir() if p.is_dir() and trial_of_run(p.name) == trial)
-    return found[0] if found else None
+        return {}
+    found: dict[str, Path] = {}
+    with os.scandir(tensorboard_dir) as entries:
+        for name in sorted(entry.name for entry in entries if entry.is_dir()):
+            found.setdefault(trial_of_run(name), tensorboard_dir / name)
+    return found
 
 
 # --------------------------------------------------------------------------- what HParams shows
@@ -143,7 +154,8 @@ def ranks(rows: Iterable[Mapping[str, Any]], metric: str, winner: str | None = N
     rows = list(rows)
     usable = [r for r in rows if r.get("state") == "TERMINATED" and r.get("checkpoint") and _finite(r.get(key))]
     usable.sort(key=lambda r: (str(r["trial"]) != winner, -float(r[key])))
-    ordered = usable + [r for r in rows if r not in usable]
+    kept = {id(r) for r in usable}
+    ordered = usable + [r for r in rows if id(r) not in kept]
     return {str(r["trial"]): rank for rank, r in enumerate(ordered, start=1)}
 
 
@@ -241,9 +253,10 @@ def write_board(
         metric_infos=[m.info() for m in metrics],
     ))
     rank_of = ranks(rows, settings.metric, winner)
+    logged = run_dirs(tensorboard_dir)
     for row in rows:
         trial = str(row["trial"])
-        run = run_dir(tensorboard_dir, trial) or tensorboard_dir / run_name(trial, row)
+        run = logged.get(trial) or tensorboard_dir / run_name(trial, row)
         # 0 for what a trial never reported (it failed first): TensorBoard drops a line with a gap.
         values = {m.key: _number(row.get(m.key)) or 0.0 for m in metrics if not m.key.startswith("test_")}
         values.update(rank=rank_of[trial], stop_reason=stop_code(row))
@@ -321,12 +334,15 @@ def _replace_events(run: Path, suffix: str, summaries: list[Summary], step: int)
     run.mkdir(parents=True, exist_ok=True)
     for old in run.glob(f"*tfevents*{suffix}"):
         old.unlink()
-    writer = EventFileWriter(str(run), filename_suffix=suffix)
-    try:
+    # The file TensorBoard's EventFileWriter writes (its name, a version event first), written
+    # here and now: EventFileWriter starts a writer thread per file, a search writes thousands.
+    now = time.time()
+    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}.0{suffix}"
+    with open(run / name, "wb") as handle:
+        records = RecordWriter(handle)
+        records.write(Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
         for summary in summaries:
-            writer.add_event(Event(summary=summary, step=step, wall_time=time.time()))
-    finally:
-        writer.close()
+            records.write(Event(summary=summary, step=step, wall_time=now).SerializeToString())
 
 
 def _start_time(run: Path) -> float | None:

@@ -47,11 +47,13 @@ class ProgressView:
         self.started = time.monotonic()
         self.last_print = self.started
         self.best: tuple[float, str] = (-math.inf, "")
-        self.last: dict[str, dict[str, Any]] = {}
+        self.last: dict[str, dict[str, Any]] = {}  # the trials running now: their last result
+        self.saved_read = False  # the trials that ended before a resume: their saved results read
 
     def restart(self) -> None:
         """Time from now (a resumed search's view was pickled when the search began)."""
         self.started = self.last_print = time.monotonic()
+        self.saved_read = False
 
     def on_result(self, trial: Any, result: dict[str, Any], trials: list[Any]) -> None:
         self.last[trial.trial_id] = result
@@ -63,9 +65,10 @@ class ProgressView:
 
     def on_end(self, trial: Any, trials: list[Any], how: str) -> None:
         # A trial resumed from its final checkpoint reports nothing new: show what it had.
-        result = self.last.get(trial.trial_id) or getattr(trial, "last_result", None) or {}
+        result = self.last.pop(trial.trial_id, None) or getattr(trial, "last_result", None) or {}
         epoch = result.get("epoch", 0)
         value = result.get(self.metric)
+        self._consider(value, trial)
         shown = f"{value:.4f}" if isinstance(value, float) else "-"
         # Ray calls this before it marks the trial TERMINATED/ERROR: it counts as ended here.
         self.echo(f"  {trial_name(trial)} {how} after {epoch} epochs, {self.label} {shown}. "
@@ -76,10 +79,14 @@ class ProgressView:
             self.best = (float(value), trial_name(trial))
 
     def _status(self, trials: list[Any], ended: Any = None) -> str:
+        # Once per (re)start, not per line: a search of thousands of trials prints thousands of lines.
+        if not self.saved_read:  # trials that ended before a resume report nothing new: their saved result counts
+            for t in trials:
+                if t is not ended and t.status in ("TERMINATED", "ERROR"):
+                    self._consider((getattr(t, "last_result", None) or {}).get(self.metric), t)
+            self.saved_read = True
         done = sum(t is ended or t.status in ("TERMINATED", "ERROR") for t in trials)
         running = sum(t is not ended and t.status == "RUNNING" for t in trials)
-        for t in trials:  # trials that ended before a resume report nothing new: their saved result counts
-            self._consider((getattr(t, "last_result", None) or {}).get(self.metric), t)
         best = f"{self.best[0]:.4f} ({self.best[1]})" if self.best[1] else "-"
         elapsed = time.monotonic() - self.started
         return f"[{elapsed:5.0f}s] {done}/{self.num_samples} done, {running} running, best {self.label} {best}"

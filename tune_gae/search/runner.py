@@ -80,11 +80,20 @@ RAY_TUNE_ENV = {
 }
 
 
-# Defaults the user may override: how often (s) the driver snapshots the experiment state that
-# `resume` restores after a killed driver. Ray's "auto" waits at least 10 s, so a killed driver
-# loses up to 10 s of trial bookkeeping (trials re-run from older checkpoints); a snapshot of a
-# search this size takes milliseconds.
-RAY_TUNE_ENV_DEFAULTS = {"TUNE_GLOBAL_CHECKPOINT_S": "2"}
+# How often (s) the driver snapshots the experiment state that `resume` restores after a killed
+# driver (TUNE_GLOBAL_CHECKPOINT_S; a value the user set wins). Ray's "auto" waits at least 10 s,
+# so a killed driver loses up to 10 s of trial bookkeeping (trials re-run from older checkpoints);
+# a snapshot of a few hundred trials takes milliseconds, so every 2 s. But each snapshot rewrites
+# every trial the search has run (about 30 kB of JSON each: 90 MB at 3,000 trials), so above
+# SNAPSHOT_EVERY_2S_TRIALS trials Ray's "auto" sets the period: 19 times the last snapshot's
+# duration, at least 10 s (a fixed 2 s took most of the driver's time late in a large search).
+SNAPSHOT_PERIOD_S = "2"
+SNAPSHOT_EVERY_2S_TRIALS = 500
+
+
+def snapshot_period(num_samples: int) -> str:
+    """TUNE_GLOBAL_CHECKPOINT_S for a search of ``num_samples`` trials, unless the user set it."""
+    return SNAPSHOT_PERIOD_S if num_samples <= SNAPSHOT_EVERY_2S_TRIALS else "auto"
 
 
 @contextlib.contextmanager
@@ -96,9 +105,9 @@ def _ray_tune_env(settings: SearchSettings) -> Iterator[None]:
     actor is reused, and the search runs one trial at a time whatever the cluster offers. One
     pending trial per slot starts every slot's actor at once.
     """
-    pending = {"TUNE_MAX_PENDING_TRIALS_PG": str(trial_slots(settings, _node_resources()))}
-    values = {**{k: os.environ.get(k, v) for k, v in {**RAY_TUNE_ENV_DEFAULTS, **pending}.items()},
-              **RAY_TUNE_ENV}
+    defaults = {"TUNE_GLOBAL_CHECKPOINT_S": snapshot_period(settings.num_samples),
+                "TUNE_MAX_PENDING_TRIALS_PG": str(trial_slots(settings, _node_resources()))}
+    values = {**{k: os.environ.get(k, v) for k, v in defaults.items()}, **RAY_TUNE_ENV}
     with environment(values), trial_actors_without_runtime_env():
         yield
 
@@ -145,8 +154,9 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from tune_gae.search.pruning import CHECKPOINT_KEEP
+    from tune_gae.search.ray_state import TrimFinishedTrials
 
-    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback(), TrimFinishedTrials({f"best_{settings.metric}"})]
     if echo is not None:
         callbacks.append(ProgressView(echo, settings.metric, settings.num_samples).callback)
     return tune.RunConfig(
@@ -430,11 +440,9 @@ def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None, st
 
 def saved_trial_statuses(path: Path) -> dict[str, str]:
     """Trial folder name -> status, from the newest experiment state Ray saved in ``path``."""
-    from ray.tune import ExperimentAnalysis
+    from tune_gae.search.ray_state import trial_statuses
 
-    with _quiet_ray_logs():
-        analysis = ExperimentAnalysis(str(path))
-    return {Path(trial.path).name: trial.status for trial in analysis.trials}
+    return trial_statuses(path)
 
 
 @dataclass(frozen=True)
