@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# strong.yaml under the field's protocols (issue #22; docs/results.md, "strong.yaml"), one run after
+# another: Cora and CiteSeer at 85/5/10 (a 32-trial search, its winner re-trained on 10 fresh
+# splits), NCN's protocol on both (benchmarks/ncn_table.sh), and SEAL's on the graphs the default
+# space missed (benchmarks/seal_table.sh; SEAL_DIR holds the graphs benchmarks/seal_graphs.py wrote).
+#
+#     SEAL_DIR=/path/to/seal benchmarks/strong_runs.sh
+set -euo pipefail
+out=docs/results
+mkdir -p "$out"
+for dataset in Cora CiteSeer; do
+  name="$(echo "$dataset" | tr '[:upper:]' '[:lower:]')-strong-32"
+  tune-gae search strong --dataset "$dataset" --num-samples 32 --name "$name" --overwrite --json \
+    > "$out/$name-search.json"
+  tune-gae evaluate "results/$name/best" --seeds 10 --resplit --fresh-only --json > "$out/$name-uniform.json"
+done
+bash "$(dirname "$0")/ncn_table.sh" strong
+GRAPHS="${SEAL_GRAPHS:-USAir Ecoli}" bash "$(dirname "$0")/seal_table.sh" "${SEAL_DIR:?set SEAL_DIR}" strong
