@@ -110,4 +110,5 @@ def _trials(folder: SearchFolder) -> list[dict[str, object]]:
 
 
 def _strip(row: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in row.items() if k not in ("trial", "checkpoint")}
+    """A trial's row without its name, its checkpoint path and its measured time per epoch."""
+    return {k: v for k, v in row.items() if k not in ("trial", "checkpoint", "epoch_ms")}
