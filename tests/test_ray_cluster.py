@@ -77,6 +77,17 @@ def test_driver_sees_two_nodes_and_runs_a_task_on_each(two_node_cluster: LocalRa
     assert set(seen["spread"]) == node_ids
 
 
+def test_address_auto_resolves_through_rays_own_lookup(two_node_cluster: LocalRayCluster,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--address auto`` uses ``ray._private.services.canonicalize_bootstrap_address`` (a private
+    Ray function, in tune_gae.search.cluster only): this fails the day Ray moves or changes it."""
+    from tune_gae.search.cluster import ray_address
+
+    monkeypatch.setenv("RAY_ADDRESS", two_node_cluster.address)
+    resolved = ray_address("auto")
+    assert resolved.rsplit(":", 1)[1] == two_node_cluster.address.rsplit(":", 1)[1]
+
+
 @pytest.mark.parametrize("token", [None, "not-the-cluster-token"], ids=["no token", "wrong token"])
 def test_driver_without_the_token_is_refused(two_node_cluster: LocalRayCluster, tmp_path: Path,
                                              token: str | None) -> None:

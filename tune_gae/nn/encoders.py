@@ -175,6 +175,8 @@ class GCNEncoder(torch.nn.Module):
         return t * keep / (1.0 - self.dropout)
 
     def _graph(self, edge_index: Tensor, num_nodes: int, dtype: torch.dtype) -> GCNGraph:
+        # Tensor._version (torch's in-place counter, private): an edited edge list is a new graph.
+        # tests/test_models.py::test_cached_graph_is_keyed_by_the_edge_tensor fails if it stops counting.
         for i, (seen, version, graph) in enumerate(self._graphs):
             if (
                 seen is edge_index
