@@ -57,14 +57,20 @@ def measure(spans: list[tuple[float, float]], memory: list[tuple[float, int]], e
     last_span = spans[-1][1] - spans[count - tenth - 1][1] if count > tenth else spans[-1][1] - spans[0][0]
     first_rate, last_rate = tenth / max(first_span, 1e-9), tenth / max(last_span, 1e-9)
     early = [rss for at, rss in memory if at <= first_end] or [memory[0][1]]
-    peak, early_peak = max(rss for _, rss in memory), max(early)
+    peak_at, peak = max(memory, key=lambda sample: sample[1])
+    early_peak = max(early)
+    last_end = spans[-1][1]
+    # The peak's moment: during the trials (negative) or in the end phase (after the last trial).
+    end_phase = [rss for at, rss in memory if at > last_end] or [0]
     return {
         "trials": count, "tenth": tenth,
         "first_tenth_trials_per_s": round(first_rate, 2), "last_tenth_trials_per_s": round(last_rate, 2),
         "throughput_ratio": round(last_rate / first_rate, 3),
         "driver_first_tenth_peak_gib": round(early_peak / GIB, 3), "driver_peak_gib": round(peak / GIB, 3),
         "driver_growth_gib": round((peak - early_peak) / GIB, 3),
-        "last_trial_to_exit_s": round(exited - spans[-1][1], 1),
+        "driver_peak_after_last_trial_s": round(peak_at - last_end, 1),
+        "driver_end_phase_peak_gib": round(max(end_phase) / GIB, 3),
+        "last_trial_to_exit_s": round(exited - last_end, 1),
     }
 
 

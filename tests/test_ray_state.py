@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tune_gae.search.ray_state import newest_snapshot, trial_statuses, trim_metric_stats
+from tune_gae.search.ray_state import newest_snapshot, trial_statuses, trim_metric_stats, without_trial_dataframes
 
 
 @pytest.mark.slow
@@ -48,3 +48,27 @@ def test_a_finished_trials_metric_statistics_keep_the_search_metric_only() -> No
     assert len(trial.run_metadata.get_json_state()) < before  # what every snapshot rewrites
     trial.update_last_result({"best_val_auc": 0.9, "loss": 0.1, "training_iteration": 3})  # a retried trial reports again
     assert trial.metric_analysis["best_val_auc"]["max"] == 0.9 and trial.metric_analysis["loss"]["last"] == 0.1
+
+
+@pytest.mark.slow
+def test_without_trial_dataframes_ray_reads_no_result_file_and_the_grid_keeps_what_tune_gae_reads(
+    smoke_search: Path,
+) -> None:
+    from ray.tune import ExperimentAnalysis, ResultGrid
+
+    # Ray's own reading: one DataFrame per trial, from its result.json (what the patch removes).
+    read = ExperimentAnalysis(str(smoke_search))
+    assert len(read.trial_dataframes) == 4 and all(len(df) > 0 for df in read.trial_dataframes.values())
+    with without_trial_dataframes():
+        skipped = ExperimentAnalysis(str(smoke_search))
+        grid = ResultGrid(skipped)
+    assert skipped.trial_dataframes == {}
+    assert ExperimentAnalysis._fetch_trial_dataframes is read._fetch_trial_dataframes.__func__  # restored
+    # What trial_rows and the re-selection read is all still there.
+    by_path = {Path(r.path).name: r for r in ResultGrid(read)}
+    for result in grid:
+        assert result.metrics_dataframe is None
+        twin = by_path[Path(result.path).name]
+        assert result.metrics == twin.metrics and result.config == twin.config
+        assert (result.checkpoint and result.checkpoint.path) == (twin.checkpoint and twin.checkpoint.path)
+        assert result.error is None

@@ -13,12 +13,20 @@
   Nothing reads them but ``ResultGrid.get_best_result``/``ExperimentAnalysis.get_best_trial``,
   which still work for the search metric.
 
-tests/test_ray_state.py checks both against Ray itself and fails the day either changes.
+- The per-trial DataFrames Ray reads when ``tune.run`` returns: its ``ExperimentAnalysis`` reads
+  every trial's ``result.json`` into a pandas DataFrame (``_fetch_trial_dataframes``), which
+  ``ResultGrid`` hands out as ``Result.metrics_dataframe``. tune-gae reads a trial's last result,
+  config, error, path and checkpoint, never that DataFrame, and at thousands of trials reading
+  them is seconds between the last trial and the exit, and the driver's memory peak.
+  ``without_trial_dataframes`` skips them while a search's driver runs.
+
+tests/test_ray_state.py checks all three against Ray itself and fails the day one changes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +73,31 @@ class TrimFinishedTrials(Callback):
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         trim_metric_stats(trial, self.keep)
+
+
+DATAFRAME_READER = "_fetch_trial_dataframes"  # ExperimentAnalysis's reader of every trial's result.json
+
+
+@contextlib.contextmanager
+def without_trial_dataframes() -> Iterator[None]:
+    """While inside: every ``ExperimentAnalysis`` (the one ``Tuner.fit`` builds included) reads no
+    trial's ``result.json`` into a DataFrame; its ``Result``s carry ``metrics_dataframe`` None.
+
+    Raises ``RuntimeError`` the day Ray no longer has the reader, rather than patching nothing.
+    """
+    from ray.tune import ExperimentAnalysis
+
+    original = ExperimentAnalysis.__dict__.get(DATAFRAME_READER)
+    if original is None:
+        raise RuntimeError(f"ray.tune.ExperimentAnalysis has no {DATAFRAME_READER} any more: "
+                           "update tune_gae/search/ray_state.py for this Ray version.")
+    setattr(ExperimentAnalysis, DATAFRAME_READER, _no_dataframes)
+    try:
+        yield
+    finally:
+        setattr(ExperimentAnalysis, DATAFRAME_READER, original)
+
+
+def _no_dataframes(analysis: Any) -> dict[str, Any]:
+    """In place of ``ExperimentAnalysis._fetch_trial_dataframes``: no trial's DataFrame."""
+    return {}

@@ -411,9 +411,11 @@ def _fit(tuner: Any, path: Path, settings: SearchSettings, echo: Echo | None, st
     SIGTERM and SIGHUP take the same way (``StopSignals``). A search that ran out of
     ``time_budget_s`` ends with fewer trials and is complete.
     """
+    from tune_gae.search.ray_state import without_trial_dataframes
+
     total, began = settings.num_samples, time.monotonic()
     try:
-        with _keep_signal_handlers(), _quiet_ray_logs(), warnings.catch_warnings():
+        with _keep_signal_handlers(), _quiet_ray_logs(), without_trial_dataframes(), warnings.catch_warnings():
             # A trial retried from its checkpoint reports its later epochs again; Optuna keeps the first.
             warnings.filterwarnings("ignore", message="The reported value is ignored because this `step")
             grid = tuner.fit()
@@ -462,8 +464,10 @@ def saved_trial_rows(path: Path, settings: SearchSettings) -> list[dict[str, Any
     state; trials that have not ended have no stop reason yet. Empty before any was saved."""
     from ray.tune import ExperimentAnalysis
 
+    from tune_gae.search.ray_state import without_trial_dataframes
+
     try:
-        with _quiet_ray_logs():
+        with _quiet_ray_logs(), without_trial_dataframes():
             analysis = ExperimentAnalysis(str(path))
     except Exception:  # nothing saved yet (no trial started), or a snapshot being replaced
         return []
@@ -588,8 +592,11 @@ def _quiet_ray_logs() -> Iterator[None]:
 
 
 def _finished_before(tuner: Any) -> int:
+    from tune_gae.search.ray_state import without_trial_dataframes
+
     try:
-        return int(tuner.get_results().num_terminated)
+        with without_trial_dataframes():
+            return int(tuner.get_results().num_terminated)
     except RuntimeError:  # Ray could not read the results back; the count is only informative
         return 0
 
