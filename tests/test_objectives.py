@@ -96,6 +96,7 @@ def test_the_study_has_two_directions_and_every_trials_values(pareto_search: Pat
     assert folder.settings().objectives == ("val_auc", COST)
     study = load_study(*folder.study())
     assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    assert study.metric_names == ["best_val_auc", COST]  # the trial table's columns, the dashboard's axes
     rows = {row["trial"]: row for row in folder.trials()}
     trials = {t.user_attrs["trial"]: t for t in study.trials}
     assert set(trials) == set(rows) and len(rows) == 6
@@ -253,5 +254,6 @@ def test_optuna_dashboard_serves_the_two_directions_and_the_front(pareto_search:
         command.send_signal(signal.SIGTERM)
         command.communicate(timeout=30)
     assert study["directions"] == ["maximize", "minimize"]
+    assert study["objective_names"] == ["best_val_auc", COST]  # its plots' axis names, not "0" and "1"
     by_number = {t["number"]: next(a["value"] for a in t["user_attrs"] if a["key"] == "trial") for t in study["trials"]}
     assert {by_number[t["number"]] for t in study["best_trials"]} == expected  # its Pareto-front plot's points

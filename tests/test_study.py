@@ -54,6 +54,7 @@ def test_the_study_holds_every_trial_as_the_trial_table_has_it(smoke_search: Pat
     trials = {trial.user_attrs["trial"]: trial for trial in study.trials}
     assert set(trials) == set(rows) and len(study.trials) == len(rows) == 4
     assert study.user_attrs == {"split_hash": folder.record()["split_hash"], "dataset": "Cora"}
+    assert study.metric_names == ["best_val_auc"]  # the trial table's column, the dashboard's axis name
     for name, trial in trials.items():
         row = rows[name]
         assert trial.user_attrs["stop_reason"] == row["stop_reason"]

@@ -29,6 +29,7 @@ import logging
 import math
 import pickle
 import time
+import warnings
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,11 @@ class StudySearch(OptunaSearch):
         self._failed: dict[str, tuple[int, tuple[int | None, int], dict[int, float]]] = {}
         for key, value in (user_attrs or {}).items():
             self._ot_study.set_user_attr(key, value)
+        import optuna
+
+        with warnings.catch_warnings():  # experimental in Optuna since 3.2; what the dashboard's axes are called
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._ot_study.set_metric_names(metric if isinstance(metric, list) else [metric])
         if warm_start is not None:
             apply_warm_start(self._ot_study, warm_start)
 
