@@ -177,9 +177,9 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
            warm: WarmStart | None = None):  # noqa: ANN202
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from tune_gae.logs import library_log_level
+    from tune_gae.search.schedulers import NewestFirstASHA, NewestFirstFIFO
     from tune_gae.search.study_search import StudySearch
 
     optuna.logging.set_verbosity(library_log_level())  # "A new study created" only with --verbose
@@ -194,7 +194,7 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
         warm_start=warm,
     )
     if settings.scheduler == "asha":
-        scheduler = ASHAScheduler(
+        scheduler = NewestFirstASHA(
             # Epochs, not reports: a trial reports at every rung (with a checkpoint), so ASHA
             # decides at exactly the epochs it would if every epoch were reported.
             time_attr="epoch",
@@ -203,7 +203,7 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
             reduction_factor=settings.reduction_factor,
         )
     else:
-        scheduler = FIFOScheduler()
+        scheduler = NewestFirstFIFO()
     max_concurrent = settings.max_concurrent
     if settings.reproducible:
         search_alg, scheduler, max_concurrent = _reproducible(settings, search_alg, scheduler)
