@@ -62,6 +62,7 @@ def measure(spans: list[tuple[float, float]], memory: list[tuple[float, int]], e
     last_end = spans[-1][1]
     # The peak's moment: during the trials (negative) or in the end phase (after the last trial).
     end_phase = [rss for at, rss in memory if at > last_end] or [0]
+    during = [rss for at, rss in memory if at <= last_end] or [0]
     return {
         "trials": count, "tenth": tenth,
         "first_tenth_trials_per_s": round(first_rate, 2), "last_tenth_trials_per_s": round(last_rate, 2),
@@ -69,6 +70,7 @@ def measure(spans: list[tuple[float, float]], memory: list[tuple[float, int]], e
         "driver_first_tenth_peak_gib": round(early_peak / GIB, 3), "driver_peak_gib": round(peak / GIB, 3),
         "driver_growth_gib": round((peak - early_peak) / GIB, 3),
         "driver_peak_after_last_trial_s": round(peak_at - last_end, 1),
+        "driver_trials_peak_gib": round(max(during) / GIB, 3),
         "driver_end_phase_peak_gib": round(max(end_phase) / GIB, 3),
         "last_trial_to_exit_s": round(exited - last_end, 1),
     }

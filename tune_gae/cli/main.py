@@ -33,10 +33,17 @@ def _discard_stdout() -> None:
         pass
 
 
+# Commands whose process is a search's driver for thousands of trials: it hands freed memory back
+# (search.driver_memory); the re-selection keeps it once it trains in the driver (search.reselect).
+SEARCH_DRIVERS = frozenset({"search", "resume"})
+
+
 @click.group(cls=Commands)
 @click.version_option(package_name="tune-gae")
 @click.option("--verbose", "-v", is_flag=True, help="Also show the libraries' own logs (Ray, Optuna, PyG).")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Hyperparameter search for graph auto-encoders (GAE/VGAE) on Ray Tune + Optuna."""
     show_library_logs(verbose)
-    keep_freed_memory()  # train/evaluate/embed run epochs or big forward passes in this process
+    if ctx.invoked_subcommand not in SEARCH_DRIVERS:
+        keep_freed_memory()  # train/evaluate/embed run epochs or big forward passes in this process

@@ -153,10 +153,12 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from tune_gae.search.driver_memory import ReleaseFreedMemory
     from tune_gae.search.pruning import CHECKPOINT_KEEP
     from tune_gae.search.ray_state import TrimFinishedTrials
 
-    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback(), TrimFinishedTrials({f"best_{settings.metric}"})]
+    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback(), TrimFinishedTrials({f"best_{settings.metric}"}),
+                            ReleaseFreedMemory()]
     if echo is not None:
         callbacks.append(ProgressView(echo, settings.metric, settings.num_samples).callback)
     return tune.RunConfig(

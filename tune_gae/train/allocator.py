@@ -1,4 +1,5 @@
-"""glibc malloc settings for processes that train: freed tensor memory is kept for reuse.
+"""glibc malloc settings: processes that train keep freed tensor memory for reuse; a search's
+driver hands freed memory back.
 
 By default glibc serves large allocations with fresh ``mmap``'d pages (above a threshold it
 adapts up to 32 MiB) and hands freed memory at the top of its heap back to the OS. A training
@@ -21,6 +22,16 @@ KEEP_BYTES = 1 << 30  # allocations up to 1 GiB come from the heap; up to 1 GiB 
 _applied = False
 
 
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (the settings below are glibc's), else None."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Serve allocations up to 1 GiB from the heap and stop trimming it (this process).
 
@@ -31,11 +42,27 @@ def keep_freed_memory() -> bool:
     global _applied
     if _applied:
         return True
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    libc = _glibc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         _applied = bool(libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
-    except (OSError, AttributeError):
+    except AttributeError:
         return False
     return _applied
+
+
+def release_freed_memory() -> bool:
+    """Hand the free memory of every malloc arena back to the OS (glibc's ``malloc_trim(0)``).
+
+    For a long-lived process whose many small allocations come and go (a search's driver over
+    thousands of trials): glibc otherwise keeps the freed pages between live chunks, and the
+    process's resident memory only grows. A few ms. True when something was released.
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    try:
+        return bool(libc.malloc_trim(0))
+    except AttributeError:
+        return False
