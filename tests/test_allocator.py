@@ -21,9 +21,13 @@ print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
+def _probe(code: str, mode: str) -> list[str]:
+    """What a fresh Python running ``code`` with argument ``mode`` prints, split into words."""
+    return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True).stdout.split()
+
+
 def _page_faults(mode: str) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True)
-    applied, faults = out.stdout.split()
+    applied, faults = _probe(PROBE, mode)
     return applied, int(faults)
 
 
@@ -53,8 +57,7 @@ print(released, before - resident_mib())
 
 
 def _released_mib(mode: str) -> tuple[str, float]:
-    out = subprocess.run([sys.executable, "-c", RELEASE_PROBE, mode], capture_output=True, text=True, check=True)
-    released, mib = out.stdout.split()
+    released, mib = _probe(RELEASE_PROBE, mode)
     return released, float(mib)
 
 
