@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="model seeds FIRST..FIRST+SEEDS-1 (above 0: saved as <stem>-seed<FIRST>.json)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                         help="MaskGAE's settings and variations of them instead of the decoder variants "
@@ -131,7 +133,8 @@ def main() -> None:
     for name in names:
         variant = dict(variants[name])
         base = BASES[args.dataset] if variant.pop("base", None) == "default" or not args.recipe else MASKGAE
-        runs = [run_variant(split, base, variant, seed) for split in splits for seed in range(args.seeds)]
+        runs = [run_variant(split, base, variant, seed) for split in splits
+                for seed in range(args.first_seed, args.first_seed + args.seeds)]
         values = [r["val_auc"] for r in runs]
         row = {"variant": name, "settings": {**base, **variant}, "mean": statistics.fmean(values),
                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -142,11 +145,12 @@ def main() -> None:
         print(f"{name:<34} val AUC {100 * row['mean']:.2f} ± {100 * row['std']:.2f}  best epoch "
               f"{row['best_epoch']:.0f}  {row['ms_per_epoch']:.1f} ms/epoch", flush=True)
     out = {"dataset": args.dataset, "split_seeds": list(SPLIT_SEEDS[: args.splits]), "model_seeds": args.seeds,
+           **({"first_seed": args.first_seed} if args.first_seed else {}),
            "base": MASKGAE if args.recipe else BASES[args.dataset], "rows": rows}
     SAVED.mkdir(parents=True, exist_ok=True)
     stem = (f"{args.dataset.lower()}-decoder-evidence" if not args.recipe
             else f"{args.dataset.lower()}-{args.recipe}" + ("-recipe" if args.recipe == "maskgae" else ""))
-    path = SAVED / f"{stem}.json"
+    path = SAVED / (f"{stem}-seed{args.first_seed}.json" if args.first_seed else f"{stem}.json")
     out["rows"] = _merged_rows(path, out, list(variants))
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out))
