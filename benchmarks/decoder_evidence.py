@@ -4,13 +4,16 @@ fresh test splits 1-10), test edges removed before training.
 
     python benchmarks/decoder_evidence.py Cora [--splits 2] [--seeds 2] [--variants NAME,...]
     python benchmarks/decoder_evidence.py Cora --recipe maskgae --splits 4 --seeds 1
+    python benchmarks/decoder_evidence.py Cora --recipe maskgae-fidelity --splits 4 --seeds 1
 
 ``--recipe maskgae``: MaskGAE's own settings (Li et al., KDD 2023; EdisonLeeeee/MaskGAE,
 train_linkpred.py: the README's Cora/CiteSeer command) and variations of them, beside the default
-search's winner; what search_spaces/strong.yaml was shaped on.
+search's winner; what search_spaces/strong.yaml was shaped on. ``--recipe maskgae-fidelity``:
+strong.yaml's centre with what MaskGAE's code has beyond it (docs/results/<dataset>-maskgae-fidelity.json).
 
 Prints one line per variant (mean ± std of the validation AUCs, mean best epoch, ms per epoch) and
-one JSON object last, which it also saves as docs/results/<dataset>-decoder-evidence.json.
+one JSON object last, which it also saves as docs/results/<dataset>-decoder-evidence.json
+(<dataset>-maskgae-recipe.json, <dataset>-maskgae-fidelity.json with --recipe).
 """
 from __future__ import annotations
 
@@ -75,6 +78,23 @@ RECIPE_VARIANTS: dict[str, dict[str, Any]] = {
     "longer: no batch norm + embedding_norm 2": {**LONGER, "encoder_norm": "none", "embedding_norm": 2.0},
     "longer: 800 epochs patience 300": {**LONGER, "epochs": 800, "patience": 300},
 }
+# strong.yaml's centre (lr 0.02, 3x64 decoder, mask 0.5, 400 epochs, patience 300), then what MaskGAE's
+# code has that it lacks (model.py, train_linkpred.py): an ELU on the batch-normalised embedding,
+# gradients clipped to norm 1, the degree decoder's loss at alpha 2e-3, path masking; each alone and together.
+STRONG = {**LONGER, "epochs": 400, "patience": 300}
+MASKGAE_EXTRAS = dict(embedding_activation="elu", grad_clip=1.0, degree_loss=2e-3)
+FIDELITY_VARIANTS: dict[str, dict[str, Any]] = {
+    "strong.yaml centre": STRONG,
+    "centre + elu embedding": {**STRONG, "embedding_activation": "elu"},
+    "centre + grad clip 1": {**STRONG, "grad_clip": 1.0},
+    "centre + degree loss 2e-3": {**STRONG, "degree_loss": 2e-3},
+    "centre + all three": {**STRONG, **MASKGAE_EXTRAS},
+    "maskgae settings + all three": MASKGAE_EXTRAS,
+    # MaskGAE's default mask: 3-step walks from 70 % of the nodes (train_linkpred.py --mask Path, p 0.7)
+    "centre + path mask 0.7": {**STRONG, "mask_kind": "path", "mask_ratio": 0.7},
+    "centre + all three + path mask 0.7": {**STRONG, **MASKGAE_EXTRAS, "mask_kind": "path", "mask_ratio": 0.7},
+}
+RECIPES = {"maskgae": RECIPE_VARIANTS, "maskgae-fidelity": FIDELITY_VARIANTS}
 
 
 def run_variant(split: Any, base: dict[str, Any], variant: dict[str, Any], seed: int) -> dict[str, float]:
@@ -96,13 +116,16 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="model seeds FIRST..FIRST+SEEDS-1 (above 0: saved as <stem>-seed<FIRST>.json)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--recipe", choices=["maskgae"], default=None,
-                        help="MaskGAE's settings and variations of them instead of the decoder variants")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                        help="MaskGAE's settings and variations of them instead of the decoder variants "
+                             "(maskgae-fidelity: strong.yaml's centre with MaskGAE's ELU, clipping, degree loss)")
     args = parser.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)
-    variants = RECIPE_VARIANTS if args.recipe else VARIANTS
+    variants = RECIPES[args.recipe] if args.recipe else VARIANTS
     names = args.variants.split(",") if args.variants else list(variants)
     splits = [load_split(DataConfig(args.dataset, root=args.data_root, split_seed=s)).without_test()
               for s in SPLIT_SEEDS[: args.splits]]
@@ -110,7 +133,8 @@ def main() -> None:
     for name in names:
         variant = dict(variants[name])
         base = BASES[args.dataset] if variant.pop("base", None) == "default" or not args.recipe else MASKGAE
-        runs = [run_variant(split, base, variant, seed) for split in splits for seed in range(args.seeds)]
+        runs = [run_variant(split, base, variant, seed) for split in splits
+                for seed in range(args.first_seed, args.first_seed + args.seeds)]
         values = [r["val_auc"] for r in runs]
         row = {"variant": name, "settings": {**base, **variant}, "mean": statistics.fmean(values),
                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -121,11 +145,26 @@ def main() -> None:
         print(f"{name:<34} val AUC {100 * row['mean']:.2f} ± {100 * row['std']:.2f}  best epoch "
               f"{row['best_epoch']:.0f}  {row['ms_per_epoch']:.1f} ms/epoch", flush=True)
     out = {"dataset": args.dataset, "split_seeds": list(SPLIT_SEEDS[: args.splits]), "model_seeds": args.seeds,
+           **({"first_seed": args.first_seed} if args.first_seed else {}),
            "base": MASKGAE if args.recipe else BASES[args.dataset], "rows": rows}
     SAVED.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.dataset.lower()}-{args.recipe}-recipe" if args.recipe else f"{args.dataset.lower()}-decoder-evidence"
-    (SAVED / f"{stem}.json").write_text(json.dumps(out, indent=1) + "\n")
+    stem = (f"{args.dataset.lower()}-decoder-evidence" if not args.recipe
+            else f"{args.dataset.lower()}-{args.recipe}" + ("-recipe" if args.recipe == "maskgae" else ""))
+    path = SAVED / (f"{stem}-seed{args.first_seed}.json" if args.first_seed else f"{stem}.json")
+    out["rows"] = _merged_rows(path, out, list(variants))
+    path.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out))
+
+
+def _merged_rows(path: Path, out: dict[str, Any], order: list[str]) -> list[dict[str, Any]]:
+    """This run's rows, with the other variants' rows of an earlier run on the same splits and seeds
+    kept (a --variants run adds to the file rather than replacing it), in the variants' order."""
+    rows = {row["variant"]: row for row in out["rows"]}
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        if all(earlier.get(k) == out[k] for k in ("dataset", "split_seeds", "model_seeds", "base")):
+            rows = {**{row["variant"]: row for row in earlier["rows"]}, **rows}
+    return sorted(rows.values(), key=lambda row: order.index(row["variant"]) if row["variant"] in order else len(order))
 
 
 if __name__ == "__main__":

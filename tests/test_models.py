@@ -26,6 +26,10 @@ CONFIGS = [
     {"hidden_channels": (16, 64)},  # a widening layer: propagated before its product
     {"encoder_norm": "batch", "hidden_channels": (16, 8)},
     {"model": "vgae", "encoder": "linear", "encoder_norm": "batch"},
+    # MaskGAE's encoder: ELU(BN(GCNConv(x))), the embedding included
+    {"encoder_norm": "batch", "embedding_activation": "elu", "hidden_channels": (16,)},
+    {"model": "vgae", "encoder": "linear", "encoder_norm": "batch", "embedding_activation": "elu"},
+    {"encoder": "linear", "embedding_activation": "elu"},
 ]
 
 
@@ -49,6 +53,8 @@ def _reference_encoder(model: GAE, x: torch.Tensor, edge_index: torch.Tensor, ed
     for i, conv in enumerate(enc.hidden):
         h = normed(i, conv(h, edge_index, edge_weight)).relu()
     mu = normed(-1, enc.conv_mu(h, edge_index, edge_weight))
+    if enc.activation == "elu":
+        mu = torch.nn.functional.elu(mu)
     if enc.conv_logstd is None:
         return mu
     return mu, enc.conv_logstd(h, edge_index, edge_weight)
@@ -79,6 +85,22 @@ def test_sparse_and_dense_features_equal_gcnconv(synthetic, config) -> None:
             # (a bias before a batch norm has a zero gradient in exact arithmetic: noise here)
             scale = 1e-3 * max(float(x.abs().max()) for x in expected_grads) if config.get("encoder_norm") else 1e-5
             assert torch.allclose(g, e, rtol=1e-4, atol=scale)
+
+
+@pytest.mark.parametrize("config", [{"encoder": "linear", "encoder_norm": "batch"},
+                                    {"model": "vgae", "hidden_channels": (16,), "encoder_norm": "batch", "ensemble": 2}])
+def test_elu_embedding_is_the_elu_of_the_linear_one(synthetic, config) -> None:
+    """embedding_activation elu changes only the embedding: ELU of what the same weights give without it."""
+    outputs = {}
+    for activation in ("none", "elu"):
+        torch.manual_seed(5)
+        model = build_model(ModelConfig(in_channels=synthetic.num_features, embedding_activation=activation,
+                                        normalize_features=False, **config))
+        # (inputs scaled up: in eval mode a fresh batch norm passes its input through almost unchanged)
+        outputs[activation] = embed(model, synthetic.x * 50.0, synthetic.train_edge_index)
+    assert (outputs["none"] < -0.5).any()  # the activation has something to change
+    assert torch.allclose(outputs["elu"], torch.nn.functional.elu(outputs["none"] * 2**0.5) / 2**0.5
+                          if config.get("ensemble") else torch.nn.functional.elu(outputs["none"]), atol=1e-6)
 
 
 def test_checkpoint_layout_is_pygs() -> None:
@@ -367,7 +389,10 @@ def test_ensemble_members_learn_from_their_own_scores_only(synthetic) -> None:
                                     {"model": "vgae", "encoder": "linear", "ensemble": 2},
                                     {"encoder": "linear", "embedding_norm": 3.0},
                                     {"hidden_channels": (16,), "encoder_norm": "batch", "ensemble": 2},
-                                    {"model": "vgae", "encoder": "linear", "encoder_norm": "batch"}])
+                                    {"model": "vgae", "encoder": "linear", "encoder_norm": "batch"},
+                                    {"encoder": "linear", "encoder_norm": "batch", "embedding_activation": "elu"},
+                                    {"hidden_channels": (16,), "encoder_norm": "batch", "embedding_activation": "elu",
+                                     "ensemble": 2, "embedding_norm": 2.0}])
 def test_portable_encoder_reproduces_ensembles_and_rescaled_embeddings(synthetic, config, tmp_path) -> None:
     from tune_gae.nn.portable import write_portable_encoder
 

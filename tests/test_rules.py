@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from tune_gae.cli import main
-from tune_gae.config import ModelConfig, TrainConfig
+from tune_gae.config import TRAIN_KEYS, ModelConfig, TrainConfig
 from tune_gae.errors import TuneGAEError
 from tune_gae.rules import RULES, SEARCH_RULES
 from tune_gae.search.settings import SearchSettings
@@ -30,10 +30,12 @@ def test_search_flag_and_settings_refuse_in_the_same_words(flag: str, field: str
 
 @pytest.mark.parametrize(("flag", "field", "value"), [
     ("--lr", "lr", 0.0), ("--epochs", "epochs", 0), ("--dropout", "dropout", 1.0), ("--weight-decay", "weight_decay", -1.0),
+    ("--grad-clip", "grad_clip", -1.0), ("--degree-loss", "degree_loss", -0.002),
+    ("--embedding-activation", "embedding_activation", "relu"),
 ])
-def test_train_flag_and_config_refuse_in_the_same_words(flag: str, field: str, value: float) -> None:
+def test_train_flag_and_config_refuse_in_the_same_words(flag: str, field: str, value: float | str) -> None:
     with pytest.raises(TuneGAEError) as library:
-        TrainConfig(**{field: value}) if field != "dropout" else ModelConfig(in_channels=4, dropout=value)
+        TrainConfig(**{field: value}) if field in TRAIN_KEYS else ModelConfig(in_channels=4, **{field: value})
     result = CliRunner().invoke(main, ["train", flag, str(value)])
     assert result.exit_code == 2
     name, words = str(library.value).split(" ", 1)  # "lr must be ...": the CLI names the flag instead

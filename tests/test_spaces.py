@@ -89,6 +89,10 @@ BAD_SPACES = [
     ("parameters:\n  hidden_channels: {choice: [[32], [-4]]}\n", ["width must be at least 1 but got -4"]),
     ("parameters:\n  hidden_layers: {int: [0, 2]}\n", ["write hidden_channels: {layers:"]),
     ("parameters:\n  lr:\n", ["'lr'", "has no value"]),
+    ("parameters:\n  degree_loss: {uniform: [-0.1, 0.1]}\n", ["'degree_loss'", "uniform low must be at least 0 but got -0.1"]),
+    ("parameters:\n  grad_clip: -1\n", ["'grad_clip'", "value must be at least 0 but got -1"]),
+    ("parameters:\n  embedding_activation: {choice: [none, elu, relu]}\n",
+     ["'embedding_activation'", "must be one of none, elu but got 'relu'"]),
 ]
 
 
@@ -286,6 +290,19 @@ parameters:
     assert run_config_from_dict(resolve_trial_config(config), in_channels=10)[0].hidden_channels == ()
 
 
+def test_maskgae_training_options_are_searchable(tmp_path: Path) -> None:
+    """embedding_activation, grad_clip and degree_loss: set or sampled by a space, they reach the configs."""
+    space = load_space(write(tmp_path, """
+parameters:
+  embedding_activation: {choice: [none, elu]}
+  grad_clip: 1.0
+  degree_loss: {choice: [0.0, 2.0e-3]}
+"""))
+    config = space.define_by_run()(optuna.trial.FixedTrial({"embedding_activation": "elu", "degree_loss": 2e-3}))
+    model, training = run_config_from_dict(resolve_trial_config(config), in_channels=10)
+    assert (model.embedding_activation, training.grad_clip, training.degree_loss) == ("elu", 1.0, 2e-3)
+
+
 def test_max_epochs_caps_range_and_constant(tmp_path: Path) -> None:
     default = load_space(shipped_spaces()["default"])
     assert all(100 <= c["epochs"] <= 300 for c in sample(default, 15, max_epochs=300))
@@ -355,7 +372,9 @@ def test_define_by_run_pickles() -> None:
               "edge_dropout": 0.0, "normalize_features": False, "patience": 20, "mask_ratio": 0.5,
               "embedding_norm": 2.0, "decoder": "ncn", "decoder_layers": 2, "decoder_width": 64,
               "decoder_dropout": 0.1, "decoder_norm": "batch", "cn_weighting": "resource_allocation"}
-    assert copy(optuna.trial.FixedTrial(params)) == {**params, "encoder_norm": "none", "ensemble": 1}  # constants too
+    constants = {"encoder_norm": "none", "embedding_activation": "none", "mask_kind": "edge", "grad_clip": 0.0,
+                 "degree_loss": 0.0, "ensemble": 1}
+    assert copy(optuna.trial.FixedTrial(params)) == {**params, **constants}  # constants come back too
 
 
 def test_default_space_searches_encodings_for_featureless_graphs_only() -> None:

@@ -141,8 +141,10 @@ def test_cora_gae_paper_setting_reaches_published_auc(data_root: Path) -> None:
     assert result.test_auc >= 0.90 and result.test_ap >= 0.90
 
 
-def test_masked_edges_are_hidden_from_messages_and_are_exactly_the_positives(synthetic, monkeypatch) -> None:
-    """mask_ratio: the edges given zero message weight are the positives the loss reconstructs."""
+@pytest.mark.parametrize("kind", ["edge", "path"])
+def test_masked_edges_are_hidden_from_messages_and_are_exactly_the_positives(synthetic, monkeypatch, kind) -> None:
+    """mask_ratio: the edges given zero message weight are the positives the loss reconstructs;
+    mask_kind path: they are the edges walked by tune_gae.train.masks.path_mask."""
     import tune_gae.train.trainer as trainer_module
     from tune_gae.config import TrainConfig
 
@@ -164,11 +166,17 @@ def test_masked_edges_are_hidden_from_messages_and_are_exactly_the_positives(syn
     monkeypatch.setattr(trainer_module, "recon_loss", spy_loss)
     torch.manual_seed(0)
     trainer_module.train_epoch(model, optimizer, synthetic.x, message_edges, synthetic.train_pos,
-                               TrainConfig(mask_ratio=0.5))
+                               TrainConfig(mask_ratio=0.5, mask_kind=kind))
     num_edges = message_edges.size(1) // 2
     hidden = seen["weight"][:num_edges] == 0
     assert torch.equal(seen["weight"][num_edges:], seen["weight"][:num_edges])  # both directions together
-    assert 0.4 < hidden.float().mean().item() < 0.6
+    if kind == "edge":
+        assert 0.4 < hidden.float().mean().item() < 0.6
+    else:
+        from tune_gae.train.masks import path_mask
+
+        torch.manual_seed(0)  # the same draws again
+        assert torch.equal(hidden, path_mask(message_edges, synthetic.num_nodes, 0.5, None))
     assert torch.equal(seen["pos"], synthetic.train_pos[:, hidden])
 
 
@@ -214,3 +222,97 @@ def test_a_run_is_the_same_alone_or_beside_another_in_threads(synthetic) -> None
     assert set(results) == {4, 5}
     assert all(torch.equal(alone[k], results[4][k]) for k in alone)
     assert not all(torch.equal(results[4][k], results[5][k]) for k in alone)  # the seeds do differ
+
+
+def test_grad_clip_bounds_every_optimised_gradient_as_torch_clips_it(synthetic) -> None:
+    """grad_clip: the step's gradients (model and degree head alike) are the unclipped ones through
+    torch's clip_grad_norm_, so their total norm is the bound."""
+    from tune_gae.config import TrainConfig
+
+    model_config = ModelConfig(in_channels=synthetic.num_features, encoder="linear", latent_channels=16,
+                               encoder_norm="batch", decoder="hadamard_mlp", dropout=0.3)
+
+    def first_step_grads(grad_clip: float) -> list[torch.Tensor]:
+        trainer = Trainer(synthetic, model_config, TrainConfig(grad_clip=grad_clip, degree_loss=0.5, mask_ratio=0.5))
+        trainer.step()
+        return [p.grad.clone() for group in trainer.optimizer.param_groups for p in group["params"]]
+
+    raw = first_step_grads(0.0)
+    raw_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in raw])).item()
+    bound = raw_norm / 4
+    clipped = first_step_grads(bound)
+    holders = [torch.nn.Parameter(torch.zeros_like(g)) for g in raw]  # the raw gradients, clipped by torch
+    for holder, g in zip(holders, raw):
+        holder.grad = g.clone()
+    torch.nn.utils.clip_grad_norm_(holders, bound)
+    model_parameters = len(list(Trainer(synthetic, model_config, TrainConfig()).model.parameters()))
+    assert len(clipped) == len(raw) > model_parameters  # the degree head's parameters are clipped too
+    for got, want in zip(clipped, holders):
+        assert torch.allclose(got, want.grad, rtol=1e-5, atol=1e-8)
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in clipped])).item()
+    assert total == pytest.approx(bound, rel=1e-4)
+
+
+def test_degree_loss_target_counts_the_masked_edges_and_adds_its_weighted_error(synthetic, monkeypatch) -> None:
+    """degree_loss: the head regresses each node's degree over exactly the edges the loss
+    reconstructs (the masked ones), and the loss grows by degree_loss times its squared error."""
+    import copy
+
+    import tune_gae.train.trainer as trainer_module
+    from tune_gae.config import TrainConfig
+    from tune_gae.nn.degree import DegreeDecoder
+
+    model = build_model(ModelConfig(in_channels=synthetic.num_features, encoder="linear", latent_channels=8))
+    head = DegreeDecoder(8, layers=2, width=16, dropout=0.0)
+    seen: dict[str, torch.Tensor] = {}
+    recon = trainer_module.recon_loss
+
+    def spy_recon(z, pos, neg):  # noqa: ANN001, ANN202
+        seen["pos"] = pos.pairs if hasattr(pos, "pairs") else pos
+        return recon(z, pos, neg)
+
+    def spy_head_loss(z, target):  # noqa: ANN001, ANN202
+        seen["z"], seen["target"] = z.detach(), target
+        value = DegreeDecoder.loss(head, z, target)
+        seen["head_loss"] = value.detach()
+        return value
+
+    monkeypatch.setattr(trainer_module, "recon_loss", spy_recon)
+    monkeypatch.setattr(head, "loss", spy_head_loss)
+    losses = {}
+    for weight in (0.0, 0.3):
+        copy_of = copy.deepcopy(model)
+        optimizer = torch.optim.Adam(copy_of.parameters(), lr=0.01)  # the head stays as it was: checked below
+        torch.manual_seed(0)
+        losses[weight] = trainer_module.train_epoch(copy_of, optimizer, synthetic.x, synthetic.train_edge_index,
+                                                    synthetic.train_pos, TrainConfig(mask_ratio=0.5, degree_loss=weight),
+                                                    degree_decoders=[head])
+    brute = torch.zeros(synthetic.num_nodes)
+    for u, v in seen["pos"].t().tolist():
+        brute[u] += 1
+        brute[v] += 1
+    assert 0 < seen["pos"].size(1) < synthetic.train_pos.size(1)  # a masked share, not every edge
+    assert torch.equal(seen["target"], brute)
+    assert seen["head_loss"].item() == pytest.approx(((head(seen["z"]) - brute) ** 2).mean().item(), rel=1e-5)
+    assert losses[0.3] - losses[0.0] == pytest.approx(0.3 * seen["head_loss"].item(), rel=1e-4)
+
+
+def test_degree_heads_leave_the_models_initial_weights_and_resume_exactly(synthetic) -> None:
+    """The degree heads are drawn after the model (its weights do not depend on degree_loss), step
+    with it, and a checkpoint carries them: a resumed run continues exactly."""
+    hyper = {"epochs": 12, "dropout": 0.3, "mask_ratio": 0.5, "decoder": "hadamard_mlp", "encoder": "linear"}
+    plain = Trainer(synthetic, *run_config_from_dict(hyper, in_channels=synthetic.num_features))
+    config = run_config_from_dict({**hyper, "degree_loss": 0.01, "grad_clip": 1.0}, in_channels=synthetic.num_features)
+    straight = Trainer(synthetic, *config)
+    assert len(straight.degree_decoders) == 1 and not len(plain.degree_decoders)
+    assert all(torch.equal(a, b) for a, b in zip(plain.model.state_dict().values(), straight.model.state_dict().values()))
+    rows = [straight.step() for _ in range(12)]
+    first = Trainer(synthetic, *config)
+    for _ in range(7):
+        first.step()
+    resumed = Trainer(synthetic, *config)
+    resumed.load_state_dict(first.state_dict())
+    later = [resumed.step() for _ in range(5)]
+    assert [r["loss"] for r in later] == [r["loss"] for r in rows[7:]]
+    assert all(torch.equal(a, b) for a, b in zip(resumed.degree_decoders.state_dict().values(),
+                                                 straight.degree_decoders.state_dict().values()))

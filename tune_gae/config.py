@@ -99,6 +99,9 @@ class ModelConfig:
     encoder: str = "gcn"
     # "batch": a batch norm after every GCN layer, the embedding's included (MaskGAE's encoder).
     encoder_norm: str = "none"
+    # "elu": the embedding (a VGAE's mu) goes through an ELU after its batch norm, as MaskGAE's
+    # encoder has; "none": a linear embedding (the paper's).
+    embedding_activation: str = "none"
     hidden_channels: tuple[int, ...] = (32,)
     latent_channels: int = 16
     dropout: float = 0.0
@@ -134,7 +137,7 @@ class ModelConfig:
             raise TuneGAEError(f"in_channels must be positive but got {self.in_channels}.")
         for width in self.hidden_channels:
             WIDTH_RULE.check("hidden widths", width)
-        _check_fields(self, ("model", "encoder", "encoder_norm", "latent_channels", "dropout", "normalize_features",
+        _check_fields(self, ("model", "encoder", "encoder_norm", "embedding_activation", "latent_channels", "dropout", "normalize_features",
                              "node_encoding", "encoding_dims", "embedding_norm", "ensemble", "decoder",
                              "decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"))
 
@@ -176,6 +179,15 @@ class TrainConfig:
     # Share of training edges hidden from message passing each epoch; the loss reconstructs
     # exactly those (masked-edge reconstruction, MaskGAE: Li et al., KDD 2023). 0: plain GAE loss.
     mask_ratio: float = 0.0
+    # How the masked edges are drawn (tune_gae.train.masks): "edge", each with probability mask_ratio;
+    # "path", every edge of 3-step random walks from a mask_ratio share of the nodes (MaskGAE's).
+    mask_kind: str = "edge"
+    # Clip the gradients' total L2 norm to this each step (MaskGAE clips to 1). 0: no clipping.
+    grad_clip: float = 0.0
+    # Weight of MaskGAE's degree loss: an MLP over each node's embedding (the learned decoder's
+    # layers, width and dropout) regresses the node's degree over the edges the loss reconstructs
+    # (the masked ones with mask_ratio), MSE. A training-only head: bundles do not keep it. 0: off.
+    degree_loss: float = 0.0
     patience: int = 0  # stop after this many epochs without a validation improvement (0: never)
     seed: int = 0
 

@@ -29,6 +29,12 @@ ALL_DECODER_OPTIONS = DECODER_OPTIONS["ncn"]
 DECODER_NORMS = ("none", "layer", "batch")
 # Normalisation after each GCN layer of the encoder (batch: MaskGAE's BatchNorm, Li et al., KDD 2023).
 ENCODER_NORMS = ("none", "batch")
+# The activation on the encoder's last layer, i.e. on the embedding (a VGAE's mu), after its batch
+# norm if any: none leaves it linear (Kipf & Welling); elu is MaskGAE's encoder (Li et al., KDD 2023).
+EMBEDDING_ACTIVATIONS = ("none", "elu")
+# Which training edges masked-edge reconstruction hides (tune_gae.train.masks): each edge on its own,
+# or the edges of short random walks from a mask_ratio share of the nodes (MaskGAE's path masking).
+MASK_KINDS = ("edge", "path")
 # How the ncn decoder weights each common neighbour w: 1, 1 / log deg w, 1 / deg w.
 CN_WEIGHTINGS = ("count", "adamic_adar", "resource_allocation")
 # What the encoder reads, joined by "+" (tune_gae.data.features): the graph's own features, a
@@ -184,6 +190,7 @@ RULES: dict[str, Rule] = {
     "model": Rule(str, allowed=MODEL_KINDS),
     "encoder": Rule(str, allowed=ENCODER_KINDS),
     "encoder_norm": Rule(str, allowed=ENCODER_NORMS),
+    "embedding_activation": Rule(str, allowed=EMBEDDING_ACTIVATIONS),
     "decoder": Rule(str, allowed=DECODER_KINDS),
     "decoder_layers": Rule(int, low=1),
     "decoder_width": Rule(int, low=1),
@@ -199,6 +206,9 @@ RULES: dict[str, Rule] = {
     "neg_ratio": Rule(int, low=1),
     "edge_dropout": Rule(float, low=0.0, below=1.0),
     "mask_ratio": Rule(float, low=0.0, below=1.0),
+    "mask_kind": Rule(str, allowed=MASK_KINDS),
+    "grad_clip": Rule(float, low=0.0),
+    "degree_loss": Rule(float, low=0.0),
     "embedding_norm": Rule(float, low=0.0),
     "ensemble": Rule(int, low=1),
     "normalize_features": Rule(bool),

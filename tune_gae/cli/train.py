@@ -27,6 +27,8 @@ from tune_gae.cli.options import (
 @hyper_option("encoder")
 @hyper_option("encoder_norm", help="batch: a batch norm after every GCN layer, the embedding's included "
               "(MaskGAE's encoder).")
+@hyper_option("embedding_activation", help="elu: an ELU on the embedding, after its batch norm (MaskGAE's "
+              "encoder); none: a linear embedding.")
 @click.option("--hidden", multiple=True, default=("32",), callback=parse_widths,
               help="Hidden widths: repeat or comma list (--hidden 64,32).  [default: 32]")
 @hyper_option("latent_channels", "--latent")
@@ -40,6 +42,11 @@ from tune_gae.cli.options import (
 @hyper_option("edge_dropout", help="Share of message-passing edges dropped each epoch.")
 @hyper_option("mask_ratio", help="Share of training edges hidden from message passing each epoch and "
               "reconstructed (MaskGAE); 0: the plain GAE loss.")
+@hyper_option("mask_kind", help="edge: each training edge masked on its own; path: the edges of 3-step random "
+              "walks from a --mask-ratio share of the nodes (MaskGAE's path masking).")
+@hyper_option("grad_clip", help="Clip the gradients' total L2 norm to this every step (MaskGAE: 1); 0: off.")
+@hyper_option("degree_loss", help="Weight of MaskGAE's degree loss (an MLP regressing each node's degree over "
+              "the reconstructed edges from its embedding; MaskGAE: 0.002); 0: off.")
 @hyper_option("embedding_norm", help="Rescale every node embedding to this L2 length (a scaled-cosine "
               "decoder, GNAE); 0: the raw inner product.")
 @hyper_option("ensemble", help="Train this many encoders side by side (a seed ensemble) and average "
@@ -88,6 +95,10 @@ def train(
     mask_ratio: float,
     embedding_norm: float,
     encoder_norm: str,
+    embedding_activation: str,
+    mask_kind: str,
+    grad_clip: float,
+    degree_loss: float,
     ensemble: int,
     decoder: str,
     decoder_layers: int,
@@ -121,10 +132,12 @@ def train(
     from tune_gae.train.local_run import train_run  # torch + PyG: after the flags were checked
 
     hyper = dict(
-        model=model, encoder=encoder, encoder_norm=encoder_norm, hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
+        model=model, encoder=encoder, encoder_norm=encoder_norm, embedding_activation=embedding_activation,
+        hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
         neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,
+        mask_kind=mask_kind, grad_clip=grad_clip, degree_loss=degree_loss,
         embedding_norm=embedding_norm, ensemble=ensemble, decoder=decoder, decoder_layers=decoder_layers,
         decoder_width=decoder_width, decoder_dropout=decoder_dropout, decoder_norm=decoder_norm,
         cn_weighting=cn_weighting,

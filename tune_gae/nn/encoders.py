@@ -91,9 +91,12 @@ class GCNEncoder(torch.nn.Module):
         normalize_input: bool = False,
         embedding_norm: float = 0.0,
         norm: str = "none",
+        activation: str = "none",
     ) -> None:
         super().__init__()
         self.normalize_input = normalize_input
+        # activation="elu": the embedding goes through an ELU after its batch norm (MaskGAE's encoder).
+        self.activation = activation
         self.embedding_norm = embedding_norm
         widths = [in_channels, *hidden_channels]
         self.hidden = torch.nn.ModuleList(GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
@@ -134,13 +137,20 @@ class GCNEncoder(torch.nn.Module):
             h = self._normed(i, self._layer(self._dropout(h), conv.lin.weight, conv.bias, adjacency)).relu()
         h = self._dropout(h)
         if self.conv_logstd is None:
-            return self._rescale(self._normed(-1, self._layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency)))
+            return self._embedding(self._layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency))
         # mu and logstd share their input: one product with both weight matrices side by side.
         weight = torch.cat([self.conv_mu.lin.weight, self.conv_logstd.lin.weight])
         bias = torch.cat([self.conv_mu.bias, self.conv_logstd.bias])
         out = self._layer(h, weight, bias, adjacency)
         latent = self.conv_mu.lin.weight.size(0)
-        return self._rescale(self._normed(-1, out[:, :latent])), out[:, latent:]
+        return self._embedding(out[:, :latent]), out[:, latent:]
+
+    def _embedding(self, h: Tensor) -> Tensor:
+        """The last layer's output as the embedding: batch norm, activation, rescaling (each if set)."""
+        h = self._normed(-1, h)
+        if self.activation == "elu":
+            h = torch.nn.functional.elu(h)
+        return self._rescale(h)
 
     def _normed(self, layer: int, h: Tensor) -> Tensor:
         """``h`` through the layer's batch norm (unchanged without ``norm="batch"``)."""
@@ -266,6 +276,7 @@ def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized:
             normalize_input=config.normalize_features and not inputs_normalized,
             embedding_norm=config.embedding_norm,
             norm=config.encoder_norm,
+            activation=config.embedding_activation,
         )
         for _ in range(config.ensemble)
     ]

@@ -64,9 +64,10 @@ class PortableEncoder(torch.nn.Module):
     """
 
     def __init__(self, layers: list[tuple[Tensor, Tensor]], *, normalize_input: bool,
-                 embedding_norm: float = 0.0, members: int = 1) -> None:
+                 embedding_norm: float = 0.0, members: int = 1, embedding_activation: str = "none") -> None:
         super().__init__()
         self.embedding_norm = embedding_norm
+        self.elu = embedding_activation == "elu"  # GCNEncoder.activation, after the (folded) batch norm
         self.members = members  # a seed ensemble's members, as one block-diagonal stack of layers
         self.hidden = torch.nn.ModuleList([_GCNLayer(w, b) for w, b in layers[:-1]])
         self.out = _GCNLayer(*layers[-1])
@@ -91,6 +92,8 @@ class PortableEncoder(torch.nn.Module):
         for layer in self.hidden:
             h = layer(h, src, dst, norm).relu()
         z = self.out(h, src, dst, norm)
+        if self.elu:
+            z = torch.nn.functional.elu(z)
         blocks = z.view(num_nodes, self.members, -1)  # one block of columns per ensemble member
         if self.embedding_norm:  # GCNEncoder.embedding_norm: each member's row rescaled to this length
             blocks = self.embedding_norm * torch.nn.functional.normalize(blocks, dim=-1)
@@ -111,7 +114,7 @@ class PortableEncoder(torch.nn.Module):
             weight = torch.cat(weights) if i == 0 else torch.block_diag(*weights)
             layers.append((weight, torch.cat([bias for _, bias in folded])))
         return cls(layers, normalize_input=config.normalize_features, embedding_norm=config.embedding_norm,
-                   members=config.ensemble)
+                   members=config.ensemble, embedding_activation=config.embedding_activation)
 
 
 def _fold_batch_norm(state: dict[str, Tensor], prefix: str, name: str, layer: int,

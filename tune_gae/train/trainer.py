@@ -19,9 +19,11 @@ from torch_geometric.nn import GAE, VGAE
 from tune_gae.config import ModelConfig, RunResult, TrainConfig
 from tune_gae.data.split import LinkSplit
 from tune_gae.nn.decoders import decoder_members, is_inner_product, member_blocks
+from tune_gae.nn.degree import DegreeDecoder, reconstructed_degree
 from tune_gae.nn.encoders import build_model, embed, encode_from, ensemble_size, prepare_features
 from tune_gae.nn.pairs import PairSet, logit_loss, prepare_pairs, recon_loss
 from tune_gae.rules import LINK_METRICS, VALIDATION_METRICS
+from tune_gae.train.masks import edge_mask, path_mask
 from tune_gae.train.metrics import score_metrics
 
 METRICS = VALIDATION_METRICS
@@ -67,6 +69,7 @@ def train_epoch(
     config: TrainConfig,
     *,
     encoded: Tensor | tuple[Tensor, Tensor] | None = None,
+    degree_decoders: list[DegreeDecoder] | None = None,
 ) -> float:
     """One optimisation step on the training graph; returns the loss.
 
@@ -77,7 +80,11 @@ def train_epoch(
     ``Trainer.step``); the forward pass is then skipped. Only valid without any dropout or mask.
 
     With ``config.mask_ratio`` (MaskGAE, Li et al., KDD 2023) that share of training edges is
-    hidden from message passing this epoch and the loss reconstructs exactly those edges.
+    hidden from message passing this epoch and the loss reconstructs exactly those edges (drawn as
+    ``config.mask_kind`` says: ``tune_gae.train.masks``).
+    ``config.degree_loss`` adds MaskGAE's degree loss (one ``degree_decoders`` entry per ensemble
+    member: each regresses the degrees over the reconstructed edges from its own member's block);
+    ``config.grad_clip`` clips the total gradient norm of every parameter the optimiser steps.
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -90,7 +97,8 @@ def train_epoch(
         keep = torch.ones(num_edges, dtype=torch.bool, device=x.device)
         if config.mask_ratio > 0:
             # message_edges is [train_pos, train_pos flipped] (LinkSplit.train_edge_index).
-            masked = torch.rand(num_edges, device=x.device, generator=generator) < config.mask_ratio
+            masked = (path_mask(message_edges, x.size(0), config.mask_ratio, generator) if config.mask_kind == "path"
+                      else edge_mask(num_edges, config.mask_ratio, x.device, generator))
             if bool(masked.any()):
                 keep = ~masked
                 masked_pos = message_edges[:, :num_edges][:, masked]
@@ -115,12 +123,20 @@ def train_epoch(
         decoders = decoder_members(model.decoder)
         loss = sum(logit_loss(*decoder.logits_of(block, [train_pos, negatives]))
                    for block, decoder in zip(member_blocks(z, members), decoders))
+    if config.degree_loss > 0 and degree_decoders:
+        target = reconstructed_degree(train_pos.pairs if isinstance(train_pos, PairSet) else train_pos,
+                                      x.size(0), z.dtype)
+        loss = loss + config.degree_loss * sum(
+            head.loss(block, target) for block, head in zip(member_blocks(z, members), degree_decoders))
     if isinstance(model, VGAE) and config.kl_weight > 0:
         # Summed over members, of their own (unscaled) mu and logstd: see EnsembleEncoder.
         kl = model.kl_loss(model.__mu__ * members**0.5, model.__logstd__ + 0.5 * math.log(members))
         loss = loss + config.kl_weight / x.size(0) * kl
     loss.backward()
     loss = loss.detach()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
+                                       config.grad_clip)
     optimizer.step()
     return loss.item()
 
@@ -183,13 +199,20 @@ class Trainer:
         with GLOBAL_RNG_LOCK:
             torch.manual_seed(train_config.seed)
             self.model = build_model(model_config, cached=True, inputs_normalized=True).to(self.device)
+            # MaskGAE's degree heads (training only, one per ensemble member), drawn after the model
+            # so that the model's initial weights do not depend on degree_loss.
+            self.degree_decoders = torch.nn.ModuleList(
+                DegreeDecoder.for_model(model_config) for _ in range(model_config.ensemble)
+                if train_config.degree_loss > 0).to(self.device)
         self.model.encoder.generator = self.generator
+        for head in self.degree_decoders:
+            head.generator = self.generator
         self.model.decoder.generator = self.generator
         # A decoder that reads the graph reads the whole training graph, every epoch (masked
         # training hides edges from the encoder's messages only).
         self.model.decoder.attach_graph(self.message_edges, split.num_nodes)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
+            [*self.model.parameters(), *self.degree_decoders.parameters()],
             lr=train_config.lr,
             weight_decay=train_config.weight_decay,
             # One kernel for all of Adam's updates: 3-6x faster than the per-op loop on CPU.
@@ -220,7 +243,7 @@ class Trainer:
         started = time.perf_counter()
         loss = train_epoch(
             self.model, self.optimizer, self.x, self.message_edges, self._train_pairs, self.train_config,
-            encoded=self._take_forward(),
+            encoded=self._take_forward(), degree_decoders=list(self.degree_decoders),
         )
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
@@ -296,12 +319,14 @@ class Trainer:
             "best": dict(self.best),
             "best_state": self.best_state,
             "rng": self.generator.get_state(),  # the run's own stream (see __init__)
+            "degree_decoders": self.degree_decoders.state_dict(),  # empty without degree_loss
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._forward = None
         self.epoch = int(state["epoch"])
         self.model.load_state_dict(state["model"])
+        self.degree_decoders.load_state_dict(state.get("degree_decoders", {}))  # older checkpoints: none
         self.optimizer.load_state_dict(state["optimizer"])
         self.best = {**_unset_best(), **state["best"]}  # checkpoints from before Hits/MRR lack them
         self.best_state = copy.copy(state["best_state"])
