@@ -2,7 +2,8 @@
 # The "Graphs the defaults were not shaped on" table of docs/results.md (issue #12): the README's
 # search with the default space on graphs nobody here tuned for, then the table.
 #   benchmarks/any_graph_table.sh DIR          # DIR holds power/, yeast/, ca-grqc/, facebook/, airport/
-#                                              # (edges.csv, airport/features.npy; see docs/results.md)
+#                                              # (edges.csv, airport/features.npy; see docs/results.md;
+#                                              # benchmarks/any_graph_data.py writes ca-grqc/ and airport/)
 #   benchmarks/any_graph_table.sh DIR strong   # another shipped space: names get a -strong suffix
 # Writes results/<graph> and docs/results/anygraph-<graph>.json; prints the markdown table.
 set -euo pipefail

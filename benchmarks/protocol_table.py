@@ -23,6 +23,9 @@ fresh splits ``evaluate --resplit`` makes for a search run with ``--seed 0``), i
 
     python benchmarks/protocol_table.py seal --heuristics-only /work/data/seal   # DIR/<graph>/edges.csv
     python benchmarks/protocol_table.py ncn --heuristics-only                    # $TUNE_GAE_DATA
+
+SEAL's ratios are the search's defaults (85/5/10), so ``seal --heuristics-only DIR --graphs
+facebook`` gives the bar on another graph of DIR (``benchmarks/any_graph_table.sh``'s folders).
 """
 from __future__ import annotations
 
@@ -240,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(seal) the folder holding <graph>/edges.csv")
     parser.add_argument("--heuristics-only", action="store_true", help="CN/AA/RA on the protocol's splits, no model")
     parser.add_argument("--splits", type=int, default=10, help="with --heuristics-only: split seeds 1..N")
+    parser.add_argument("--graphs", nargs="+", default=list(GRAPHS),
+                        help="with seal --heuristics-only: the <graph> folders of DIR to read (default: SEAL's eight)")
     parser.add_argument("--data-root", default=None, help="Planetoid data root (default: $TUNE_GAE_DATA)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--records", type=Path, default=Path("docs/results"))
@@ -252,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.protocol == "seal":
             if len(args.names) != 1:
                 parser.error("seal --heuristics-only takes one folder holding <graph>/edges.csv")
-            sources = {g: str(Path(args.names[0]) / g / "edges.csv") for g in GRAPHS}
+            sources = {g: str(Path(args.names[0]) / g / "edges.csv") for g in args.graphs}
         else:
             sources = {g: g for g in (args.names or list(NCN.published))}
         graphs = {g: load_graph(DataConfig(dataset=s, root=args.data_root)) for g, s in sources.items()}
