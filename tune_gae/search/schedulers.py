@@ -33,15 +33,16 @@ def newest_pending_trial(trials: list[Trial]) -> Trial | None:
     return None
 
 
-class NewestFirstFIFO(FIFOScheduler):
-    """``FIFOScheduler`` that hands a free actor to the newest pending trial (module docstring)."""
+class NewestPendingFirst:
+    """Mixin for a Ray Tune scheduler: hand a free actor to the newest pending trial (module docstring)."""
 
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         return newest_pending_trial(tune_controller.get_trials())
 
 
-class NewestFirstASHA(ASHAScheduler):
-    """Ray's ASHA (its stopping rule unchanged) that hands a free actor to the newest pending trial."""
+class NewestFirstFIFO(NewestPendingFirst, FIFOScheduler):
+    """Ray's ``FIFOScheduler``, newest pending trial first."""
 
-    def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
-        return newest_pending_trial(tune_controller.get_trials())
+
+class NewestFirstASHA(NewestPendingFirst, ASHAScheduler):
+    """Ray's ASHA (its stopping rule unchanged), newest pending trial first."""
