@@ -181,6 +181,7 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
     from ray import tune
 
     from tune_gae.logs import library_log_level
+    from tune_gae.search.sampler import WindowedTPESampler
     from tune_gae.search.schedulers import NewestFirstASHA, NewestFirstFIFO
     from tune_gae.search.study_search import StudySearch
 
@@ -190,7 +191,7 @@ def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, e
     search_alg = StudySearch(
         space=_define_by_run(settings, split, space),
         metric=metric, mode=mode,
-        sampler=optuna.samplers.TPESampler(seed=settings.seed),
+        sampler=WindowedTPESampler(seed=settings.seed),
         storage_url=SearchFolder(path).study_url(settings.storage), study_name=path.name,
         rungs=search_rungs(settings), user_attrs={"split_hash": split.split_hash, "dataset": split.name},
         warm_start=warm,
