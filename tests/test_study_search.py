@@ -96,6 +96,17 @@ def test_each_stop_is_recorded_in_the_state_optuna_reads(tmp_path: Path, monkeyp
     assert by_name["trial_full"].intermediate_values == pytest.approx({1: 0.51, 10: 0.6, 30: 0.8})
 
 
+def test_a_trial_enters_the_database_once_sampled_with_every_parameter(tmp_path: Path) -> None:
+    """The dashboard sees a trial as soon as it runs: RUNNING, with the parameters the sampler's
+    in-memory copy of the study gave it."""
+    searcher = _searcher(tmp_path)
+    config = searcher.suggest("t")
+    trial = load_study(f"sqlite:///{tmp_path / 'study.db'}", "s").trials[0]
+    assert trial.state == TrialState.RUNNING
+    assert trial.params == {"latent_channels": config["latent_channels"], "lr": config["lr"]}
+    assert searcher._ot_study.trials[0].params == trial.params
+
+
 def test_a_retried_trial_does_not_report_an_epoch_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study_search, "INTERMEDIATE_INTERVAL_S", 0.0)  # every report is recorded
     searcher = _searcher(tmp_path)
@@ -123,6 +134,9 @@ def test_a_restored_searcher_continues_the_same_study(tmp_path: Path, monkeypatc
 
     restored = pickle.loads(pickle.dumps(searcher))  # what tuner.pkl holds; then Ray restores the snapshot
     restored.restore(str(snapshot))
+    # The sampler's copy comes back from the database: the finished trial and the open one.
+    assert [(t.state, t.params) for t in restored._ot_study.trials] == [
+        (TrialState.PRUNED, searcher._ot_study.trials[0].params), (TrialState.RUNNING, searcher._ot_study.trials[1].params)]
     restored.on_trial_result("b", {"epoch": 4, "best_val_auc": 0.6})  # re-reported after the retry
     restored.on_trial_result("b", {"epoch": 8, "best_val_auc": 0.7})
     restored.on_trial_complete("b", result={"epoch": 8, "best_val_auc": 0.7, "best_epoch": 8})

@@ -307,11 +307,18 @@ def warm_line(warm: WarmStart | None) -> str | None:
             f"run first.")
 
 
-def apply_warm_start(study: optuna.Study, warm: WarmStart) -> None:
-    """Seed a new study: earlier trials as evaluated, or earlier configurations queued first."""
+def apply_warm_start(study: optuna.Study, warm: WarmStart, *, sampler_study: optuna.Study | None = None) -> None:
+    """Seed a new study: earlier trials as evaluated, or earlier configurations queued first.
+
+    ``sampler_study``: where the sampler asks, when it is not ``study`` (a search's in-memory copy
+    of its database study): it gets the evaluated trials too, and the queue.
+    """
+    sampler_study = study if sampler_study is None else sampler_study
     study.set_user_attr("warm_start", {"source": warm.source, "same_split": warm.same_split,
                                        "evaluated": len(warm.evaluated), "first": len(warm.first)})
     if warm.evaluated:
         study.add_trials(warm.evaluated)
+        if sampler_study is not study:
+            sampler_study.add_trials(warm.evaluated)
     for params in warm.first:
-        study.enqueue_trial(params, user_attrs={"warm_start": "tried first"})
+        sampler_study.enqueue_trial(params, user_attrs={"warm_start": "tried first"})
