@@ -98,8 +98,8 @@ class StudyWindow:
                     use_cache: bool = False) -> list[FrozenTrial]:
         # One read per suggestion (Optuna's per-ask cache), even where TPE asks for a fresh one
         # (``constant_liar``'s running trials): a search's study has one writer, its driver, so
-        # nothing changes between the suggestion's start and TPE's read. Each fresh read costs
-        # an SQLite study a query of the unfinished trials (~3 ms), three or four per suggestion.
+        # nothing changes between the suggestion's start and TPE's read. (Over a database each
+        # fresh read queries the unfinished trials, ~3 ms, three or four times per suggestion.)
         every = self._study._get_trials(deepcopy=False, states=None, use_cache=True)
         kept = self._trial_window.cut(every)
         if kept is None:  # a small study: all of it

@@ -105,7 +105,7 @@ class StudySearch(OptunaSearch):
         if not self._orphans_checked:
             self._fail_orphans()
         config = super().suggest(trial_id)
-        if config is not None:
+        if config is not None and trial_id not in self._db_ids:  # OptunaSearch asks once per Ray trial
             self._db_ids[trial_id] = self._record_running(self._ot_trials[trial_id])
             run = resolve_trial_config(config)
             self._plans[trial_id] = (int(run["epochs"]) if "epochs" in run else None, int(run.get("patience") or 0))
