@@ -50,11 +50,15 @@ SAFETY = 1.25
 # product and gradients (in latent-wide floats).
 DECODER_ACTIVATION_COPIES = 6
 PAIR_GATHER_COPIES = 4
+# A learned decoder's [P, width] tensors that only a linear layer makes (ncn's branch outputs,
+# its common-neighbour sum): the tensor and its gradient.
+LINEAR_OUTPUT_COPIES = 2
 # The ncn decoder's training graph (SciPy CSR, both directions, symmetrised from a COO copy):
-# bytes per stored entry; and per expanded neighbour entry of a pair (rows of both ends gathered,
-# their product, the CSR operator, its transpose for the backward pass).
+# bytes per stored entry; and per expanded neighbour entry of a pair: the rows of both ends
+# gathered (SciPy CSR, int32 index and float32 value) and their product's workspace. What stays
+# is the common-neighbour operator, whose entries are far fewer (common neighbours only).
 NCN_GRAPH_ENTRY_BYTES = 4 * (INDEX + FLOAT)
-NCN_EXPANDED_ENTRY_BYTES = 4 * (INDEX + FLOAT)
+NCN_EXPANDED_ENTRY_BYTES = 2 * (4 + FLOAT)
 
 
 def estimate_trial_bytes(
@@ -109,9 +113,12 @@ def _decoder_bytes(decoder: str, pairs: int, latent: int, layers: int, width: in
         hidden = pairs * width * (layers - 1) * DECODER_ACTIVATION_COPIES
         weights = latent * width + width * width * max(layers - 2, 0) + 2 * width
         return members * FLOAT * (gathers + hidden + weights * WEIGHT_COPIES)
-    # ncn: two branches (layers - 1 deep, to width), the common-neighbour sum, the output MLP.
+    # ncn: two branches of layers - 1 linear layers (their hidden layers with norm, ReLU and
+    # dropout; their outputs linear), the output MLP's hidden layer, the common-neighbour sum.
     branch_layers = max(1, layers - 1)
-    hidden = pairs * (2 * width * branch_layers + width + latent) * DECODER_ACTIVATION_COPIES
+    full = 2 * width * (branch_layers - 1) + width
+    linear = 2 * width + latent
+    hidden = pairs * (full * DECODER_ACTIVATION_COPIES + linear * LINEAR_OUTPUT_COPIES)
     weights = 2 * (latent * width + width * width * (branch_layers - 1)) + (width + 3) * width + width
     graph = (2 * num_train_edges + num_nodes) * NCN_GRAPH_ENTRY_BYTES
     return members * FLOAT * (gathers + hidden + weights * WEIGHT_COPIES) + graph \
