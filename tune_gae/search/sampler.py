@@ -77,8 +77,7 @@ class WindowedTPESampler(optuna.samplers.TPESampler):
         return StudyWindow(study, self._trial_window)  # type: ignore[return-value]
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-        state = dict(state)
+        state = self.__dict__.copy()
         state["_trial_window"] = None  # rebuilt from the study at the next suggestion
         return state
 
