@@ -85,6 +85,7 @@ def test_up_starts_a_head_on_loopback_only_with_token_auth(service_env: dict[str
     up = cli(service_env, "up", "--num-cpus", "2", "--dashboard-port", str(port), timeout=240)
     assert up.returncode == 0, up.stderr[-3000:]
     assert up.stdout.startswith("Started: the tune-gae service at 127.0.0.1:")
+    assert "\nWarm workers: 2 (torch, PyG and tune_gae imported;" in up.stdout
     again = cli(service_env, "up", timeout=120)
     assert again.stdout.startswith("Already running: the tune-gae service at 127.0.0.1:"), again.stderr
     sockets = listening_sockets(psutil.Process(record(service_env)["pid"]))
@@ -100,19 +101,58 @@ def test_up_starts_a_head_on_loopback_only_with_token_auth(service_env: dict[str
     assert status.returncode == 0, status.stderr[-2000:]
     assert "node 127.0.0.1: alive, 2 CPU, 0 GPU" in status.stdout
     assert "searches running: 0" in status.stdout
+    assert "(kept warm between searches: 2)" in status.stdout
+
+
+@pytest.mark.slow
+def test_up_keeps_two_warm_workers_with_torch_imported(service_env: dict[str, str]) -> None:
+    for worker in wait_for_warm_workers(service_env, 2):  # each imports torch as it starts
+        wait_for(lambda worker=worker: torch_loaded(worker), 60, f"torch loaded in warm worker {worker.pid}")
+    status = cli(service_env, "status", timeout=120)
+    assert "idle with torch and PyG imported: 2 (kept warm between searches: 2)" in status.stdout, status.stdout
 
 
 @pytest.mark.slow
 def test_search_runs_on_the_service_and_says_so_first(service_env: dict[str, str], tmp_path: Path) -> None:
     before = daemons(service_env)
+    warm = {worker.pid for worker in wait_for_warm_workers(service_env, 2)}
     result = cli(service_env, "search", *SMOKE, "--num-samples", "2", "--results-dir", str(tmp_path),
                  "--name", "warm")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0].startswith(f"On the tune-gae service at {record(service_env)['gcs_address']}")
     assert "\n2 trials in " in result.stdout
     assert daemons(service_env) == before  # it joined the service's GCS and raylet, and left them running
+    # Its trials ran in the warm workers (Ray Tune writes each result's process id)...
+    trial_pids = {json.loads(line)["pid"] for result_file in (tmp_path / "warm").glob("trial_*/result.json")
+                  for line in result_file.read_text().splitlines()}
+    assert trial_pids and trial_pids <= warm, (trial_pids, warm)
+    # ... which Ray stopped with the search; the search started the next search's before it exited.
+    refilled = {worker.pid for worker in wait_for_warm_workers(service_env, 2)}
+    assert not refilled & warm, (refilled, warm)
     jobs = cli(service_env, "jobs", timeout=120).stdout
     assert any("SUCCEEDED" in line and "driver" in line and "--name warm" in line for line in jobs.splitlines()), jobs
+
+
+def warm_workers(env: dict[str, str]) -> list[psutil.Process]:
+    """The service's idle worker processes (Ray titles them ``ray::IDLE``)."""
+    found = []
+    for proc in service_tree(env):
+        try:
+            if (proc.cmdline() or [""])[0].startswith("ray::IDLE"):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def wait_for_warm_workers(env: dict[str, str], count: int) -> list[psutil.Process]:
+    wait_for(lambda: len(warm_workers(env)) == count, 120, f"{count} warm workers")
+    return warm_workers(env)
+
+
+def torch_loaded(proc: psutil.Process) -> bool:
+    """Whether torch's library is mapped into ``proc``."""
+    return any("libtorch_cpu" in m.path for m in proc.memory_maps())
 
 
 def daemons(env: dict[str, str]) -> set[int]:

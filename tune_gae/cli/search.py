@@ -137,6 +137,9 @@ def _finish_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
         _report_search(outcome, metric, export, as_json)
     finally:
         stopping.join()
+    from tune_gae.service.head import top_up_after_search
+
+    top_up_after_search()
 
 
 def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> None:

@@ -20,17 +20,24 @@ jobs_address_option = click.option(
 @click.option("--num-gpus", type=int, default=None, help="GPUs the service offers (default: those Ray finds).")
 @click.option("--dashboard-port", type=int, default=8265, show_default=True,
               help="Port of Ray's dashboard and Jobs API, on 127.0.0.1.")
+@click.option("--warm-workers", type=click.IntRange(min=0), default=None,
+              help="Idle worker processes kept with torch, PyG and tune_gae imported, for the next search's "
+                   "trials (default: one per CPU, at most 8; each holds ~0.5 GB).")
 @user_errors
-def up(num_cpus: int | None, num_gpus: int | None, dashboard_port: int) -> None:
+def up(num_cpus: int | None, num_gpus: int | None, dashboard_port: int, warm_workers: int | None) -> None:
     """Start the search service: a Ray head on 127.0.0.1 that searches join instead of starting one.
 
-    Token auth on; dashboard and Jobs API on 127.0.0.1 only. `tune-gae down` stops it.
+    Token auth on; dashboard and Jobs API on 127.0.0.1 only. Warm workers wait for the next
+    search's trials. `tune-gae down` stops it.
     """
     from tune_gae.service.head import service_dir, start_service
 
-    service, started = start_service(num_cpus=num_cpus, num_gpus=num_gpus, dashboard_port=dashboard_port)
+    service, started = start_service(num_cpus=num_cpus, num_gpus=num_gpus, dashboard_port=dashboard_port,
+                                     warm_workers=warm_workers)
     click.echo(f"{'Started' if started else 'Already running'}: the tune-gae service at {service.gcs_address} "
                f"(Jobs API and dashboard: {service.dashboard_url}; token: {service.token_path}).")
+    click.echo(f"Warm workers: {service.warm_workers} (torch, PyG and tune_gae imported; a search tops them up "
+               f"as it exits).")
     click.echo(f"`tune-gae search` and `tune-gae submit` now run on it; `tune-gae down` stops it "
                f"(record: {service_dir()}).")
 
@@ -55,7 +62,8 @@ def status() -> None:
     for node in state.nodes:
         click.echo(f"  node {node['ip']}: {'alive' if node['alive'] else 'dead'}, {node['CPU']:g} CPU, "
                    f"{node['GPU']:g} GPU")
-    click.echo(f"  worker processes: {state.workers}")
+    click.echo(f"  worker processes: {state.workers}; idle with torch and PyG imported: {state.idle} "
+               f"(kept warm between searches: {state.warm_target})")
     click.echo(f"  searches running: {len(state.running)}")
     for line in state.running:
         click.echo(f"    {line}")

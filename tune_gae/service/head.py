@@ -3,16 +3,16 @@
 ``up`` runs ``ray start --head --block`` as a detached process of its own session: Ray's GCS,
 raylet, dashboard (with the Jobs API) and agents on 127.0.0.1 only (``loopback.LOOPBACK_ENV``),
 token authentication on with a token file of the service's own, and worker processes that import
-the trainable (tune_gae, torch, PyG) as they start (Ray's ``preload_python_modules``). What it
-started is written to ``service.json`` in the service folder; ``down`` stops exactly that: a
+the trainable (tune_gae, torch, PyG) as they start (Ray's ``preload_python_modules``), a few of
+them started at once and kept idle for the next search (``warm``). What it started is written to
+``service.json`` in the service folder; ``down`` stops exactly that: a
 SIGTERM to the recorded ``ray start`` (Ray then stops its node), then whatever process still names
 the service's own Ray temp folder. It never runs ``ray stop``, which ends every Ray on the machine.
 
-What stays warm: Ray's daemons (a local search otherwise starts and stops them every time). Ray
-gives every driver (search) worker processes of its own, so each search's trial workers still
-import torch and PyG as they start (the preload only moves that import before the trial is
-placed). Warming a search's workers with tasks does not help either: Ray 2.60 starts a fresh
-worker for an actor rather than reuse one that ran a task, so the trial actors import again.
+What stays warm: Ray's daemons (a local search otherwise starts and stops them every time) and
+``warm_workers`` idle worker processes that no search has used yet (``warm``): a search's trial
+actors take them instead of starting processes that import torch and PyG. Ray stops a worker with
+the search that used it, so each search tops the pool up again as it exits.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.loopback import LOOPBACK_ENV, LOOPBACK_HOST
+from tune_gae.service.warm import WARM_RAY_ENV, top_up
 
 # Where the service's record and token live; the environment variable moves it (tests do).
 SERVICE_DIR_ENV = "TUNE_GAE_SERVICE_DIR"
@@ -44,6 +45,8 @@ START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 # What the service's worker processes import as they start (before a trial is placed on them).
 WARM_MODULES = ("tune_gae.search.trainable",)
+# Warm workers by default: one per CPU (a trial per CPU), at most this many (each holds ~0.5 GB).
+MAX_DEFAULT_WARM_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Service:
     temp_dir: str  # Ray's temp folder for this service only; every one of its processes names it
     token_path: str
     started: str
+    raylet_port: int = 0  # the raylet's gRPC port on 127.0.0.1 (0: a record from before warm workers)
+    warm_workers: int = 0  # idle workers the service keeps for the next search
 
     def client_env(self) -> dict[str, str]:
         """What a driver (a search, `submit`) needs in its environment to join this service."""
@@ -111,12 +116,19 @@ def _ray_executable() -> str:
     return found
 
 
+def default_warm_workers(num_cpus: int | None) -> int:
+    """One warm worker per CPU the service offers, at most ``MAX_DEFAULT_WARM_WORKERS``."""
+    return max(0, min(num_cpus if num_cpus is not None else os.cpu_count() or 1, MAX_DEFAULT_WARM_WORKERS))
+
+
 def start_service(*, num_cpus: int | None = None, num_gpus: int | None = None,
-                  dashboard_port: int = DEFAULT_DASHBOARD_PORT) -> tuple[Service, bool]:
+                  dashboard_port: int = DEFAULT_DASHBOARD_PORT, warm_workers: int | None = None,
+                  ) -> tuple[Service, bool]:
     """Start the service (or find the one running): ``(service, started_now)``.
 
-    Returns once Ray's Jobs API answers. A failed start stops what it started and raises
-    ``TuneGAEError`` with the tail of Ray's log.
+    Returns once Ray's Jobs API answers; the warm workers are then still importing (``warm.top_up``
+    asked for them). A failed start stops what it started and raises ``TuneGAEError`` with the
+    tail of Ray's log.
     """
     running = running_service()
     if running is not None:
@@ -132,12 +144,13 @@ def start_service(*, num_cpus: int | None = None, num_gpus: int | None = None,
     token_path.chmod(0o600)
     # Short: Ray's unix socket paths live under it (at most 107 bytes).
     temp_dir = tempfile.mkdtemp(prefix="tgs-", dir="/tmp")
-    gcs_port = _free_port()
+    gcs_port, raylet_port = _free_port(), _free_port()
     command = [
         _ray_executable(), "start", "--head", "--block", f"--port={gcs_port}",
         f"--temp-dir={temp_dir}", "--include-dashboard=true", f"--dashboard-host={LOOPBACK_HOST}",
         f"--dashboard-port={dashboard_port}", f"--ray-client-server-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}", "--min-worker-port=0", "--max-worker-port=0",
+        f"--dashboard-agent-listen-port={_free_port()}", f"--node-manager-port={raylet_port}",
+        "--min-worker-port=0", "--max-worker-port=0",
         "--disable-usage-stats",
     ]
     if num_cpus is not None:
@@ -148,7 +161,7 @@ def start_service(*, num_cpus: int | None = None, num_gpus: int | None = None,
     env.update(LOOPBACK_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path),
                RAY_USAGE_STATS_ENABLED="0", RAY_preload_python_modules=",".join(WARM_MODULES),
                # On SIGTERM Ray waits up to 30 s for its node to drain; `down` means now.
-               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0", **WARM_RAY_ENV)
     log_path = folder / LOG_FILE
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -158,14 +171,29 @@ def start_service(*, num_cpus: int | None = None, num_gpus: int | None = None,
     service = Service(pid=process.pid, create_time=psutil.Process(process.pid).create_time(),
                       gcs_address=f"{LOOPBACK_HOST}:{gcs_port}",
                       dashboard_url=f"http://{LOOPBACK_HOST}:{dashboard_port}", temp_dir=temp_dir,
-                      token_path=str(token_path), started=time.strftime("%Y-%m-%d %H:%M:%S"))
+                      token_path=str(token_path), started=time.strftime("%Y-%m-%d %H:%M:%S"),
+                      raylet_port=raylet_port,
+                      warm_workers=default_warm_workers(num_cpus) if warm_workers is None else warm_workers)
     (folder / RECORD_FILE).write_text(json.dumps(asdict(service), indent=2))
     try:
         _wait_ready(service, process, log_path)
     except BaseException:
         stop_service()
         raise
+    _start_warm_workers(service)
     return service, True
+
+
+def _start_warm_workers(service: Service) -> None:
+    """The first warm workers; a Ray that refuses them leaves a working service and says so."""
+    import grpc
+
+    try:
+        top_up(service)
+    except grpc.RpcError as exc:
+        raise TuneGAEError(f"the service runs, but Ray refused its warm workers ({exc.code().name}: "
+                           f"{(exc.details() or '')[:160]}): searches on it start workers of their own; "
+                           f"`tune-gae down` stops it.") from None
 
 
 def _wait_ready(service: Service, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -254,6 +282,21 @@ def _kill(procs: list) -> None:
             proc.wait(timeout=STOP_TIMEOUT_S)
         except psutil.Error:
             continue
+
+
+def top_up_after_search() -> None:
+    """After a search that ran on the service (joined or submitted): Ray stopped its workers with
+    it, so start the next search's. The search's results do not depend on it: a service that went
+    away meanwhile is not an error."""
+    import grpc
+
+    service = running_service()
+    if service is None or os.environ.get("RAY_ADDRESS") != service.gcs_address:
+        return
+    try:
+        top_up(service)
+    except grpc.RpcError:
+        return
 
 
 def join_running_service(address: str | None) -> Service | None:

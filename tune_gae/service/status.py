@@ -16,6 +16,8 @@ class ServiceStatus:
     nodes: list[dict[str, Any]] = field(default_factory=list)  # ip, alive, CPU, GPU
     workers: int = 0  # live worker processes (trial workers, idle or busy)
     running: list[str] = field(default_factory=list)  # running jobs: "id: entrypoint"
+    idle: int = 0  # of them running nothing: the warm workers, between searches
+    warm_target: int = 0  # how many warm workers the service keeps
 
 
 def service_status() -> ServiceStatus:
@@ -26,6 +28,7 @@ def service_status() -> ServiceStatus:
     from tune_gae.service.client import auth_headers, exactly_this_address
     from tune_gae.service.head import running_service
     from tune_gae.service.jobs import list_jobs
+    from tune_gae.service.warm import idle_workers
 
     service = running_service()
     if service is None:
@@ -40,4 +43,5 @@ def service_status() -> ServiceStatus:
                                                                         ("is_alive", "=", "True")]),
                          raise_on_missing_output=False)
     running = [f"{job.job_id}: {job.entrypoint}" for job in list_jobs() if job.status == "RUNNING"]
-    return ServiceStatus(service.dashboard_url, service.gcs_address, nodes, len(workers), running)
+    return ServiceStatus(service.dashboard_url, service.gcs_address, nodes, len(workers), running,
+                         idle=len(idle_workers(service)), warm_target=service.warm_workers)
