@@ -74,3 +74,68 @@ def run_timed(argv: list[str], *, timeout_s: float = 1800.0, env: dict[str, str]
     for thread in pumps:
         thread.join(timeout=10)
     return TimedCommand(argv, spawned, round(wall, 3), returncode, sorted(lines))
+
+
+# A warm search's own service: its folder under the benchmark's workdir, never a developer's.
+SERVICE_QUIET_CPU_PERCENT = 10.0
+SERVICE_READY_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class WarmService:
+    """A ``tune-gae up`` of the benchmark's own, ready: its warm workers done importing."""
+
+    env: dict[str, str]  # what a command needs to run on it (``RAY_ADDRESS`` empty: find the service)
+    up: TimedCommand
+    ready_s: float  # from `up`'s exit until the service's processes went quiet
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_warm_service(folder: Path) -> WarmService:
+    """``tune-gae up`` with its record in ``folder``; returns once its processes idle (the warm
+    workers imported torch, PyG and tune_gae), as after an `up` run a while before a search."""
+    env = {"TUNE_GAE_SERVICE_DIR": str(folder)}
+    up = run_timed(tune_gae_command("up", "--dashboard-port", str(free_port())), env=env)
+    if up.returncode != 0:
+        raise RuntimeError(f"tune-gae up failed ({up.returncode}):\n{up.tail()}")
+    started = time.monotonic()
+    wait_quiet(folder)
+    return WarmService({**env, "RAY_ADDRESS": ""}, up, round(time.monotonic() - started, 2))
+
+
+def wait_quiet(folder: Path) -> None:
+    """Until the service's process tree uses under SERVICE_QUIET_CPU_PERCENT of a core for a second."""
+    import json
+
+    import psutil
+
+    root = psutil.Process(json.loads((folder / "service.json").read_text())["pid"])
+    deadline = time.monotonic() + SERVICE_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        tree = [root, *root.children(recursive=True)]
+        for proc in tree:
+            try:
+                proc.cpu_percent(None)
+            except psutil.Error:
+                continue
+        time.sleep(1.0)
+        busy = 0.0
+        for proc in tree:
+            try:
+                busy += proc.cpu_percent(None)
+            except psutil.Error:
+                continue
+        if busy < SERVICE_QUIET_CPU_PERCENT:
+            return
+    raise RuntimeError(f"the service in {folder} was still busy after {SERVICE_READY_TIMEOUT_S:.0f} s")
+
+
+def stop_warm_service(service: WarmService) -> TimedCommand:
+    return run_timed(tune_gae_command("down"), env={k: v for k, v in service.env.items() if k != "RAY_ADDRESS"})

@@ -183,8 +183,10 @@ def reached_text(first: dict[float, float | None]) -> str:
 # --------------------------------------------------------------------------- a search as a command
 
 
-def measured_search(ctx: Any, name: str, args: list[str], *, replay: bool = True) -> dict[str, Any]:
-    """``tune-gae search ARGS`` as a fresh command, then (``replay``) its trials again without Ray.
+def measured_search(ctx: Any, name: str, args: list[str], *, replay: bool = True,
+                    env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``tune-gae search ARGS`` as a fresh command (``env``: extra variables, e.g. a service's), then
+    (``replay``) its trials again without Ray.
 
     Efficiency = pure training / (wall x slots); ``of_bound`` = the side-by-side bare processes'
     wall / the command's wall (1.0: no orchestration cost at all beyond what the machine imposes).
@@ -195,7 +197,7 @@ def measured_search(ctx: Any, name: str, args: list[str], *, replay: bool = True
     folder = ctx.workdir / name
     command = run_timed(tune_gae_command(
         "search", *args, "--data-root", ctx.root, "--results-dir", str(ctx.workdir), "--name", name, "--overwrite",
-    ))
+    ), env=env)
     if command.returncode != 0:
         raise RuntimeError(f"tune-gae search failed ({command.returncode}):\n{command.tail()}")
     rows = read_rows(folder)

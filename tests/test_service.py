@@ -85,7 +85,7 @@ def test_up_starts_a_head_on_loopback_only_with_token_auth(service_env: dict[str
     up = cli(service_env, "up", "--num-cpus", "2", "--dashboard-port", str(port), timeout=240)
     assert up.returncode == 0, up.stderr[-3000:]
     assert up.stdout.startswith("Started: the tune-gae service at 127.0.0.1:")
-    assert "\nWarm workers: 2 (torch, PyG and tune_gae imported;" in up.stdout
+    assert "\nWarm workers: 2, importing torch, PyG and tune_gae now" in up.stdout
     again = cli(service_env, "up", timeout=120)
     assert again.stdout.startswith("Already running: the tune-gae service at 127.0.0.1:"), again.stderr
     sockets = listening_sockets(psutil.Process(record(service_env)["pid"]))
@@ -122,10 +122,8 @@ def test_search_runs_on_the_service_and_says_so_first(service_env: dict[str, str
     assert result.stdout.splitlines()[0].startswith(f"On the tune-gae service at {record(service_env)['gcs_address']}")
     assert "\n2 trials in " in result.stdout
     assert daemons(service_env) == before  # it joined the service's GCS and raylet, and left them running
-    # Its trials ran in the warm workers (Ray Tune writes each result's process id)...
-    trial_pids = {json.loads(line)["pid"] for result_file in (tmp_path / "warm").glob("trial_*/result.json")
-                  for line in result_file.read_text().splitlines()}
-    assert trial_pids and trial_pids <= warm, (trial_pids, warm)
+    # Its trials ran in the warm workers...
+    assert trial_pids(tmp_path / "warm") <= warm, (trial_pids(tmp_path / "warm"), warm)
     # ... which Ray stopped with the search; the search started the next search's before it exited.
     refilled = {worker.pid for worker in wait_for_warm_workers(service_env, 2)}
     assert not refilled & warm, (refilled, warm)
@@ -148,6 +146,14 @@ def warm_workers(env: dict[str, str]) -> list[psutil.Process]:
 def wait_for_warm_workers(env: dict[str, str], count: int) -> list[psutil.Process]:
     wait_for(lambda: len(warm_workers(env)) == count, 120, f"{count} warm workers")
     return warm_workers(env)
+
+
+def trial_pids(folder: Path) -> set[int]:
+    """The processes a search's trials ran in (Ray Tune writes each result's process id); never empty."""
+    pids = {json.loads(line)["pid"] for result_file in folder.glob("trial_*/result.json")
+            for line in result_file.read_text().splitlines()}
+    assert pids, f"no trial results in {folder}"
+    return pids
 
 
 def torch_loaded(proc: psutil.Process) -> bool:
@@ -178,6 +184,7 @@ def test_submit_runs_detached_stop_saves_it_and_resume_finishes_it(service_env: 
     bad = cli(service_env, "submit", *SMOKE, "--num-samples", "many", timeout=120)
     assert bad.returncode == 2 and "--num-samples must be a number but got 'many'" in bad.stderr
     assert bad.stderr.startswith("Usage: tune-gae submit ")
+    warm = {worker.pid for worker in wait_for_warm_workers(service_env, 2)}
     # Default-space trials (up to 200 epochs, one at a time) run long enough to be stopped mid-search.
     submitted = cli(service_env, "submit", "default", *SMOKE[1:], "--max-epochs", "200", "--num-samples", "4",
                     "--max-concurrent", "1", "--results-dir", str(tmp_path), "--name", "detached", timeout=120)
@@ -194,6 +201,7 @@ def test_submit_runs_detached_stop_saves_it_and_resume_finishes_it(service_env: 
     assert stopped.returncode == 0 and stopped.stdout.startswith(f"Stopping {job}"), stopped.stderr
     wait_for(lambda: job_state(service_env, job) == "STOPPED", 120, "the job to stop")
     folder = tmp_path / "detached"
+    assert trial_pids(folder) <= warm, (trial_pids(folder), warm)  # the job carries no runtime env
     assert f"Continue it with: tune-gae resume {folder}" in logs()
     record_before = json.loads((folder / "search.json").read_text())
     assert record_before["segments"][0]["ended_by"] == "SIGTERM"

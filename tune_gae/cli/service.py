@@ -36,8 +36,9 @@ def up(num_cpus: int | None, num_gpus: int | None, dashboard_port: int, warm_wor
                                      warm_workers=warm_workers)
     click.echo(f"{'Started' if started else 'Already running'}: the tune-gae service at {service.gcs_address} "
                f"(Jobs API and dashboard: {service.dashboard_url}; token: {service.token_path}).")
-    click.echo(f"Warm workers: {service.warm_workers} (torch, PyG and tune_gae imported; a search tops them up "
-               f"as it exits).")
+    if started:
+        click.echo(f"Warm workers: {service.warm_workers}, importing torch, PyG and tune_gae now for the next search's "
+                   f"trials (each search starts the next one's as it exits).")
     click.echo(f"`tune-gae search` and `tune-gae submit` now run on it; `tune-gae down` stops it "
                f"(record: {service_dir()}).")
 

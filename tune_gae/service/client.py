@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from tune_gae.service.head import Service
 
 TOKEN_ENV = "RAY_AUTH_TOKEN_PATH"
+# Seconds Ray's job supervisor waits after SIGTERM before SIGKILL: a submitted search saves its
+# state first. A job's runtime env carries it to a cluster; the local service's Ray has it from `up`.
+STOP_WAIT_S = 60
+JOB_ENV = {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
 
 
 def _token(service: Service | None) -> str | None:

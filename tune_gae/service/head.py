@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tune_gae.errors import TuneGAEError
 from tune_gae.search.loopback import LOOPBACK_ENV, LOOPBACK_HOST
+from tune_gae.service.client import JOB_ENV, job_client
 from tune_gae.service.warm import WARM_RAY_ENV, top_up
 
 # Where the service's record and token live; the environment variable moves it (tests do).
@@ -161,7 +162,7 @@ def start_service(*, num_cpus: int | None = None, num_gpus: int | None = None,
     env.update(LOOPBACK_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path),
                RAY_USAGE_STATS_ENABLED="0", RAY_preload_python_modules=",".join(WARM_MODULES),
                # On SIGTERM Ray waits up to 30 s for its node to drain; `down` means now.
-               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0", **WARM_RAY_ENV)
+               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0", **WARM_RAY_ENV, **JOB_ENV)
     log_path = folder / LOG_FILE
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -210,8 +211,6 @@ def _wait_ready(service: Service, process: subprocess.Popen[bytes], log_path: Pa
 
 
 def _jobs_api_answers(service: Service) -> bool:
-    from tune_gae.service.client import job_client
-
     try:
         job_client(service.dashboard_url, service)
     except (ConnectionError, RuntimeError, OSError):

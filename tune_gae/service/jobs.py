@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tune_gae.errors import TuneGAEError
-from tune_gae.service.client import job_client
+from tune_gae.service.client import JOB_ENV, job_client
 
 if TYPE_CHECKING:
     from tune_gae.service.head import Service
 
-# Seconds Ray's job supervisor waits after SIGTERM before SIGKILL: a search saves its state first.
-STOP_WAIT_S = 60
-JOB_ENV = {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S)}
 # Environment variables a submitted search takes along from the submitting shell.
 FORWARDED_ENV = ("TUNE_GAE_DATA",)
+
 def connect(address: str | None) -> tuple[Any, Service | None]:
     """The Jobs API of ``address``, else of the service ``up`` started here."""
     from tune_gae.service.head import running_service
@@ -42,19 +40,28 @@ def connect(address: str | None) -> tuple[Any, Service | None]:
 
 
 def search_entrypoint(search_args: list[str], service: Service | None) -> str:
-    """The command the job runs: this Python's tune-gae on the local service, ``tune-gae`` on a cluster."""
-    program = [sys.executable, "-m", "tune_gae.cli"] if service is not None else ["tune-gae"]
-    return shlex.join([*program, "search", *search_args])
+    """The command the job runs: this Python's tune-gae on the local service (with the submitting
+    shell's ``FORWARDED_ENV``: the same machine, the same data folder), ``tune-gae`` on a cluster."""
+    if service is None:
+        return shlex.join(["tune-gae", "search", *search_args])
+    forwarded = [f"{key}={os.environ[key]}" for key in FORWARDED_ENV if os.environ.get(key)]
+    return shlex.join([*(["env", *forwarded] if forwarded else []), sys.executable, "-m", "tune_gae.cli", "search",
+                       *search_args])
 
 
 def submit_search(search_args: list[str], address: str | None = None) -> tuple[str, str]:
-    """Submit ``tune-gae search SEARCH_ARGS`` as a Ray Job; ``(submission id, Jobs API url)``."""
+    """Submit ``tune-gae search SEARCH_ARGS`` as a Ray Job; ``(submission id, Jobs API url)``.
+
+    On the local service the job carries no runtime env: Ray's worker pool hands a job's actors
+    only workers started with the same runtime env, and the service's warm workers have none
+    (its Ray has ``JOB_ENV`` in its own environment instead). On a cluster it carries ``JOB_ENV``.
+    """
     client, service = connect(address)
-    env = dict(JOB_ENV)
-    if service is not None:  # the same machine: the submitting shell's data folder is the search's
-        env.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
-    job_id = client.submit_job(entrypoint=search_entrypoint(search_args, service),
-                               runtime_env={"env_vars": env})
+    entrypoint = search_entrypoint(search_args, service)
+    if service is not None:
+        job_id = client.submit_job(entrypoint=entrypoint)
+    else:
+        job_id = client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": dict(JOB_ENV)})
     return job_id, client.get_address()
 
 
