@@ -86,7 +86,7 @@ def test_trials_cut_by_the_time_budget_say_so(ray_session: None, tmp_path: Path)
                      "  lr: {loguniform: [0.005, 0.02]}\n  epochs: 20000\n  normalize_features: false\n")
     outcome = run_search(SearchSettings(
         space=str(space), data=DataConfig(GRAPH), num_samples=2, max_epochs=20000, scheduler="fifo",
-        results_dir=str(tmp_path), name="t", time_budget_s=12.0,
+        results_dir=str(tmp_path), name="t", time_budget_s=12.0, reselect_seeds=1,
     ))
     rows = _table(outcome.path)
     assert rows and all(r["stop_reason"] == "time budget" and int(r["epochs_run"]) < 20000 for r in rows)
