@@ -2,7 +2,7 @@
 
 A submitted search is ``tune-gae search ...`` run by Ray's job supervisor on the head: it goes on
 when the submitting terminal closes. ``stop`` is Ray's ``stop_job``: the search gets SIGTERM, saves
-Ray Tune's state and stays resumable (``tune-gae resume``); Ray waits ``STOP_WAIT_S`` before it
+Ray Tune's state and stays resumable (``tune-gae resume``); Ray waits ``client.STOP_WAIT_S`` before it
 would kill it.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 # Environment variables a submitted search takes along from the submitting shell.
 FORWARDED_ENV = ("TUNE_GAE_DATA",)
+
 
 def connect(address: str | None) -> tuple[Any, Service | None]:
     """The Jobs API of ``address``, else of the service ``up`` started here."""
