@@ -64,13 +64,12 @@ def top_up(service: Service) -> int:
 def prestart_workers(service: Service, count: int) -> None:
     """Ray's ``PrestartWorkers``: ``count`` Python workers for no job yet, kept alive ``KEEP_ALIVE_S``."""
     import grpc
-    from ray.core.generated import node_manager_pb2, node_manager_pb2_grpc, runtime_environment_pb2
+    from ray.core.generated import common_pb2, node_manager_pb2, node_manager_pb2_grpc, runtime_environment_pb2
 
     from tune_gae.service.client import auth_headers
 
     request = node_manager_pb2.PrestartWorkersRequest(
-        language=node_manager_pb2.PrestartWorkersRequest.DESCRIPTOR.fields_by_name["language"]
-        .enum_type.values_by_name["PYTHON"].number,
+        language=common_pb2.PYTHON,
         runtime_env_info=runtime_environment_pb2.RuntimeEnvInfo(serialized_runtime_env="{}"),
         keep_alive_duration_secs=KEEP_ALIVE_S, num_workers=count)
     metadata = tuple((key.lower(), value) for key, value in auth_headers(service).items())
