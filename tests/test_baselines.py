@@ -6,6 +6,7 @@ import math
 import networkx as nx
 import pytest
 import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from tune_gae.data.sources import synthetic_graph
 from tune_gae.data.split import split_edges
@@ -94,6 +95,25 @@ def test_baseline_metrics_on_a_split_with_features() -> None:
     without = baseline_metrics(split)
     assert set(without) == set(HEURISTICS)
     assert without["adamic_adar"] == out["adamic_adar"]
+
+
+def test_heuristics_on_train_plus_val_equal_networkx_on_that_graph() -> None:
+    data = synthetic_graph("synthetic:nodes=300,communities=3,degree=8")
+    split = split_edges(data, val_ratio=0.15, test_ratio=0.1, seed=2)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(split.num_nodes))
+    graph.add_edges_from(split.train_pos.t().tolist() + split.val_pos.t().tolist())
+    out = baseline_metrics(split, features=split.x, test_graph="train+val")
+    pairs = torch.cat([split.test_pos, split.test_neg], dim=1)
+    labels = torch.cat([torch.ones(split.test_pos.size(1)), torch.zeros(split.test_neg.size(1))])
+    resource = torch.tensor([s for _, _, s in nx.resource_allocation_index(graph, [tuple(p) for p in pairs.t().tolist()])])
+    assert out["resource_allocation"]["test_auc"] == pytest.approx(roc_auc_score(labels, resource))
+    assert out["resource_allocation"]["test_ap"] == pytest.approx(average_precision_score(labels, resource))
+    train_only = baseline_metrics(split, features=split.x)
+    assert out["resource_allocation"] != train_only["resource_allocation"]  # the validation edges counted
+    assert out[FEATURES_ONLY] == train_only[FEATURES_ONLY]  # it reads no graph: trained as before
+    with pytest.raises(ValueError, match="validation edges are scored on the training graph only"):
+        baseline_metrics(split, prefix="val", test_graph="train+val")
 
 
 def test_validation_prefix_and_trial_copy() -> None:

@@ -37,6 +37,21 @@ def test_train_json_tensorboard_and_hparams(data_root: Path, tmp_path: Path) -> 
     assert abs(final - summary["test_auc"]) < 1e-6
 
 
+def test_train_test_graph_changes_only_how_the_test_edges_are_scored(tmp_path: Path) -> None:
+    args = ["train", "--dataset", "synthetic:nodes=300", "--epochs", "15", "--results-dir", str(tmp_path), "--json"]
+    runs = {}
+    for graph in ("train", "train+val"):
+        result = CliRunner().invoke(main, [*args, "--name", graph.replace("+", "-"), "--test-graph", graph])
+        assert result.exit_code == 0, result.output
+        runs[graph] = json.loads(result.stdout)
+    plain, with_val = runs["train"], runs["train+val"]
+    assert plain["test_graph"] == "train" and with_val["test_graph"] == "train+val"
+    # Training and selection never see the validation edges as links: identical runs up to the test.
+    assert (with_val["val_auc"], with_val["best_epoch"]) == (plain["val_auc"], plain["best_epoch"])
+    assert with_val["test_auc"] != plain["test_auc"]
+    assert with_val["baselines"]["adamic_adar"] != plain["baselines"]["adamic_adar"]
+
+
 def test_train_two_latent_sizes_side_by_side(tmp_path: Path) -> None:
     for latent in (8, 16):
         args = ["train", "--dataset", "synthetic:nodes=300", "--epochs", "3", "--latent", str(latent),

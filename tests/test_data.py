@@ -53,6 +53,20 @@ def test_same_seed_same_hash_other_seed_other_split(data_root: Path, cora) -> No
     assert not torch.equal(other.test_pos, cora.test_pos)
 
 
+def test_test_graph_adds_exactly_the_validation_edges_and_never_a_test_edge(cora) -> None:
+    n = cora.num_nodes
+    train, val, test = (_keys(t, n) for t in (cora.train_pos, cora.val_pos, cora.test_pos))
+    assert torch.equal(cora.known_pos("train"), cora.train_pos)
+    assert torch.equal(cora.known_edge_index("train"), cora.train_edge_index)
+    known = cora.known_pos("train+val")
+    assert known.size(1) == len(train) + len(val) and _keys(known, n) == train | val
+    messages = cora.known_edge_index("train+val")
+    assert messages.size(1) == 2 * known.size(1) and _keys(messages, n) == train | val
+    assert not _keys(messages, n) & test
+    with pytest.raises(ValueError, match="unknown test graph 'all': use one of train, train\\+val"):
+        cora.known_pos("all")
+
+
 def test_without_test_drops_test_edges(cora) -> None:
     trial_copy = cora.without_test()
     assert trial_copy.test_pos is None and trial_copy.test_neg is None

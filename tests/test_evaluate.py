@@ -56,10 +56,26 @@ def test_evaluate_prints_beside_published_numbers(smoke_bundle: Path) -> None:
     result = CliRunner().invoke(main, ["evaluate", str(smoke_bundle), "--seeds", "1"])
     assert result.exit_code == 0, result.output
     assert "re-trained 1x from scratch" in result.output and "same split" in result.output
+    assert "test edges scored on the training edges" in result.output
     assert "VGAE  Kipf & Welling 2016  91.4 / 92.6" in result.output
     assert "ARGA  Pan et al. 2018      92.4 / 93.2" in result.output
     assert "tuned model (inner_product decoder) test AUC " in result.output and "vs best baseline (" in result.output
     assert "with the inner_product decoder (config of " in result.output
+
+
+def test_evaluate_on_train_plus_val_counts_the_validation_edges_for_model_and_heuristics(smoke_bundle: Path) -> None:
+    metrics = json.loads((smoke_bundle / "metrics.json").read_text())
+    result = CliRunner().invoke(main, ["evaluate", str(smoke_bundle), "--seeds", "1", "--test-graph", "train+val", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["test_graph"] == "train+val"
+    assert report["exported"] == {}  # the export was scored on the training graph: not comparable
+    run = report["same_split"]["runs"][0]
+    heuristics = ("common_neighbours", "adamic_adar", "resource_allocation")
+    assert all(run["baselines"][name] != metrics["baselines"][name] for name in heuristics)
+    assert run["baselines"]["features_only"] == metrics["baselines"]["features_only"]
+    bad = CliRunner().invoke(main, ["evaluate", str(smoke_bundle), "--test-graph", "all"])
+    assert bad.exit_code == 2 and "'all' is not one of 'train', 'train+val'" in bad.output
 
 
 def test_published_results_only_for_planetoid() -> None:

@@ -69,6 +69,27 @@ def test_training_learns_and_selects_on_validation(synthetic) -> None:
     assert roc_auc_score(labels, torch.cat([pos, neg]).numpy()) == pytest.approx(result.val_auc, abs=1e-6)
 
 
+@pytest.mark.parametrize("decoder", ["inner_product", "ncn"])
+def test_test_edges_scored_on_train_plus_val_read_the_validation_edges(synthetic, decoder) -> None:
+    from tune_gae.train.trainer import score_test_edges
+
+    model_config, train_config = run_config_from_dict(
+        {"epochs": 20, "lr": 0.01, "decoder": decoder}, in_channels=synthetic.num_features)
+    result, model = train(synthetic, model_config, train_config, test_graph="train+val")
+    # Independently: encode over train + validation edges (both directions), the decoder reading them too.
+    edges = torch.cat([synthetic.train_pos, synthetic.val_pos], dim=1)
+    edges = torch.cat([edges, edges.flip(0)], dim=1)
+    model.decoder.attach_graph(edges, synthetic.num_nodes)
+    z = embed(model, synthetic.x, edges)
+    model.decoder.eval()
+    with torch.no_grad():
+        pos, neg = model.decoder.logits_of(z, [synthetic.test_pos, synthetic.test_neg])
+    labels = [1] * pos.numel() + [0] * neg.numel()
+    expected = roc_auc_score(labels, torch.cat([pos, neg]).numpy())
+    assert result.test_auc == pytest.approx(expected, abs=1e-6)
+    assert score_test_edges(model, synthetic) != score_test_edges(model, synthetic, test_graph="train+val")
+
+
 def test_vgae_trains_with_kl_weight(synthetic) -> None:
     model_config, train_config = run_config_from_dict(
         {"model": "vgae", "epochs": 60, "kl_weight": 0.5, "neg_ratio": 2, "edge_dropout": 0.1,

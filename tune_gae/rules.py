@@ -84,6 +84,11 @@ def parse_objectives(value: str | tuple[str, ...] | list[str]) -> tuple[str, str
 # positives, or HeaRT-style hard negatives, each positive its own.
 NEGATIVE_KINDS: tuple[str, ...] = ("uniform", "hard")
 
+# The graph the test edges are scored on (encoder, a graph-reading decoder, the heuristics):
+# ``train`` (what every trial trained and was selected on) or ``train+val``, the validation edges
+# added as known links (PyG's RandomLinkSplit test data, MaskGAE's train_linkpred.py).
+TEST_GRAPHS: tuple[str, ...] = ("train", "train+val")
+
 
 KINDS = ("choice", *RANGE_KINDS, "value")
 

@@ -21,7 +21,7 @@ from tune_gae.bundle.reader import (
     read_bundle_config,
 )
 from tune_gae.errors import TuneGAEError
-from tune_gae.rules import TEST_METRICS, VALIDATION_METRICS
+from tune_gae.rules import TEST_GRAPHS, TEST_METRICS, VALIDATION_METRICS
 from tune_gae.search.results import require_same_split
 from tune_gae.train.baselines import baseline_metrics, best_baseline
 
@@ -77,6 +77,7 @@ def evaluate_bundle(
     fresh_only: bool = False,
     val_ratio: float | None = None,
     test_ratio: float | None = None,
+    test_graph: str = "train",
     echo: Echo | None = None,
 ) -> dict[str, Any]:
     """Re-train the bundle's configuration from scratch with model seeds ``0..seeds-1``.
@@ -88,7 +89,9 @@ def evaluate_bundle(
     ``negatives`` evaluates against another kind of negatives than the bundle's (same positives);
     ``fresh_only`` (with ``resplit``) skips the runs on the bundle's own split. ``val_ratio`` and
     ``test_ratio`` (with ``resplit``) give the fresh splits other shares than the bundle's own
-    (a paper's protocol); the runs on the bundle's own split keep its shares.
+    (a paper's protocol); the runs on the bundle's own split keep its shares. ``test_graph``
+    (``rules.TEST_GRAPHS``, every run): the links the model and the heuristics read when the test
+    edges are scored; ``train+val`` adds the validation edges, as PyG's RandomLinkSplit and MaskGAE do.
     """
     import json
 
@@ -98,6 +101,8 @@ def evaluate_bundle(
 
     if seeds < 1:
         raise TuneGAEError(f"--seeds must be at least 1 but got {seeds}.")
+    if test_graph not in TEST_GRAPHS:
+        raise TuneGAEError(f"unknown --test-graph {test_graph!r}: use one of {', '.join(TEST_GRAPHS)}.")
     config = read_bundle_config(bundle)
     model_config = bundle_model_config(config)
     train_config = bundle_train_config(config)
@@ -134,7 +139,7 @@ def evaluate_bundle(
         """Classic baselines on this split's test edges (once per split)."""
         if split.split_hash not in baselines_by_split:
             features = split.x if split.features_given else None
-            baselines_by_split[split.split_hash] = baseline_metrics(split, features=features)
+            baselines_by_split[split.split_hash] = baseline_metrics(split, features=features, test_graph=test_graph)
         return baselines_by_split[split.split_hash]
 
     def run_all(label: str, split_seeds: list[int]) -> dict[str, Any]:
@@ -143,7 +148,7 @@ def evaluate_bundle(
             split = own if split_seed == data_config.split_seed and label == SAME_SPLIT else split_for(split_seed)
             encoded = split.with_encoding(model_config.node_encoding, model_config.encoding_dims)
             result, _ = train(encoded, model_config, replace(train_config, seed=seed), device=torch_device,
-                              metric=metric)
+                              metric=metric, test_graph=test_graph)
             run = {"seed": seed, "split_seed": split_seed, "split_hash": split.split_hash, **result.metrics,
                    "best_epoch": result.best_epoch, "seconds": round(result.seconds, 2),
                    "baselines": baselines_for(split)}
@@ -172,11 +177,13 @@ def evaluate_bundle(
         "split_hash": own.split_hash,
         "fresh_split_ratios": {"val_ratio": fresh_config.val_ratio, "test_ratio": fresh_config.test_ratio},
         "negatives": kind,
+        "test_graph": test_graph,
         "selected_by": metric,
         "same_split": same,
         "fresh_splits": fresh,
-        # The exported model's own numbers, when they were measured against the same kind of negatives.
+        # The exported model's own numbers, when they were measured the same way: the same kind of
+        # negatives, on the training graph (an export scores its test edges there).
         "exported": ({k: exported.get(k) for k in (*VALIDATION_METRICS, *TEST_METRICS)}
-                     if exported.get("negatives", "uniform") == kind else {}),
+                     if exported.get("negatives", "uniform") == kind and test_graph == "train" else {}),
         "published": published_results(str(config.get("dataset") or "")),
     }

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from tune_gae.cli.main import main
-from tune_gae.cli.options import data_root_option, metric_choice, user_errors
+from tune_gae.cli.options import data_root_option, metric_choice, test_graph_option, user_errors
 from tune_gae.rules import NEGATIVE_KINDS, SPLIT_RULES
 
 
@@ -118,13 +118,14 @@ def _mean_std(summary: dict[str, Any], key: str) -> str:
               help="With --resplit: the fresh splits' share of validation edges (default: the bundle's).")
 @click.option("--test-ratio", type=SPLIT_RULES["test_ratio"].click_type("test_ratio"), default=None,
               help="With --resplit: the fresh splits' share of test edges (default: the bundle's).")
+@test_graph_option
 @data_root_option
 @click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
 @user_errors
 def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives: str | None,
-             val_ratio: float | None, test_ratio: float | None, data_root: str | None, device: str,
-             as_json: bool) -> None:
+             val_ratio: float | None, test_ratio: float | None, test_graph: str, data_root: str | None,
+             device: str, as_json: bool) -> None:
     """Re-train BUNDLE's configuration from scratch over seeds; report test metrics mean ± std.
 
     Each run selects its best validation epoch and is tested once. Printed beside the published
@@ -135,13 +136,16 @@ def evaluate(bundle: str, seeds: int, resplit: bool, fresh_only: bool, negatives
 
     result = evaluate_bundle(bundle, seeds=seeds, resplit=resplit, data_root=data_root, device=device,
                              negatives=negatives, fresh_only=fresh_only, val_ratio=val_ratio,
-                             test_ratio=test_ratio, echo=None if as_json else click.echo)
+                             test_ratio=test_ratio, test_graph=test_graph,
+                             echo=None if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(result))
         return
     click.echo(f"\n{result['dataset']} {result['model'].upper()} with the {result['decoder_summary']} decoder (config of "
                f"{result['trial']}, {result['epochs']} epochs), re-trained {seeds}x from scratch, "
-               f"{result['negatives']} negatives, test AUC / AP / MRR / Hits@20 in %:")
+               f"{result['negatives']} negatives, test edges scored on the "
+               f"{'training and validation' if test_graph == 'train+val' else 'training'} edges, "
+               f"test AUC / AP / MRR / Hits@20 in %:")
     lines = [(f"same split ({result['split_hash']})", result["same_split"])] if result["same_split"] else []
     if result["fresh_splits"] is not None:
         seeds_used = [run["split_seed"] for run in result["fresh_splits"]["runs"]]

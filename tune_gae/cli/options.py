@@ -121,6 +121,16 @@ def split_ratio_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def test_graph_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--test-graph``: the links read when the test edges are scored (``rules.TEST_GRAPHS``)."""
+    from tune_gae.rules import TEST_GRAPHS
+
+    return click.option(
+        "--test-graph", type=click.Choice(TEST_GRAPHS), default="train", show_default=True,
+        help="The links the model and the heuristics read when the test edges are scored: the training edges, "
+             "or train+val, the validation edges added (PyG's RandomLinkSplit test data, MaskGAE).")(func)
+
+
 features_option = click.option(
     "--features",
     type=click.Path(dir_okay=False),

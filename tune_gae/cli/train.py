@@ -15,6 +15,7 @@ from tune_gae.cli.options import (
     negatives_option,
     parse_widths,
     split_ratio_options,
+    test_graph_option,
     user_errors,
 )
 
@@ -69,6 +70,7 @@ from tune_gae.cli.options import (
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split and the model.")
 @negatives_option
 @split_ratio_options
+@test_graph_option
 @click.option("--metric", type=metric_choice(), default="val_auc", show_default=True,
               help="Keep the epoch with the best value of this validation metric.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
@@ -113,6 +115,7 @@ def train(
     negatives: str,
     val_ratio: float,
     test_ratio: float,
+    test_graph: str,
     metric: str,
     device: str,
     results_dir: str,
@@ -145,7 +148,7 @@ def train(
     if node_encoding:
         hyper["node_encoding"] = node_encoding
     summary = train_run(data_config, hyper, results_dir=results_dir, name=name, device=device,
-                        metric=metric, echo=None if as_json else click.echo)
+                        metric=metric, test_graph=test_graph, echo=None if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(summary))
     else:

@@ -18,7 +18,7 @@ from tune_gae.data.features import SPECTRAL_DIMS, describe_encoding, encoding_pa
 from tune_gae.data.negatives import hard_negatives
 from tune_gae.data.sources import load_graph, unique_pairs
 from tune_gae.errors import TuneGAEError
-from tune_gae.rules import NEGATIVE_KINDS
+from tune_gae.rules import NEGATIVE_KINDS, TEST_GRAPHS
 
 # Validation edges rank trials, test edges judge the winner: with a handful of either, every
 # trial ties at AUC 1.0 and the epoch-1 model gets exported. Below this many, a split is refused.
@@ -94,6 +94,20 @@ class LinkSplit:
     @property
     def train_edge_index(self) -> Tensor:
         return torch.cat([self.train_pos, self.train_pos.flip(0)], dim=1)
+
+    def known_pos(self, graph: str = "train") -> Tensor:
+        """The links a model may read when scoring test edges (``TEST_GRAPHS``), each once:
+        ``train_pos``, or (``train+val``) the validation positives added. Never a test edge."""
+        if graph == "train":
+            return self.train_pos
+        if graph == "train+val":
+            return torch.cat([self.train_pos, self.val_pos], dim=1)
+        raise ValueError(f"unknown test graph {graph!r}: use one of {', '.join(TEST_GRAPHS)}.")
+
+    def known_edge_index(self, graph: str = "train") -> Tensor:
+        """``known_pos(graph)`` in both directions (what message passing reads)."""
+        pos = self.known_pos(graph)
+        return torch.cat([pos, pos.flip(0)], dim=1)
 
     @property
     def negatives(self) -> str:

@@ -168,15 +168,20 @@ def features_only_metrics(
 
 
 def baseline_metrics(
-    split: object, *, features: Tensor | None = None, prefix: str = "test"
+    split: object, *, features: Tensor | None = None, prefix: str = "test", test_graph: str = "train"
 ) -> dict[str, dict[str, float]]:
     """Every baseline on a split's test edges (``prefix="val"``: its validation edges).
 
     ``split`` is a ``LinkSplit`` (test edges present for ``prefix="test"``). ``features``: the
     graph's own node features, or ``None`` for a graph without any (then no features-only row:
-    a structural encoding is not a feature a user brought).
+    a structural encoding is not a feature a user brought). ``test_graph`` (test edges only,
+    ``rules.TEST_GRAPHS``): the links the heuristics count on, as the tuned model reads them; the
+    features-only MLP reads no graph and keeps training on the training edges alone.
     """
+    if prefix != "test" and test_graph != "train":
+        raise ValueError("validation edges are scored on the training graph only.")
     train_pos: Tensor = split.train_pos  # type: ignore[attr-defined]
+    known_pos: Tensor = split.known_pos(test_graph)  # type: ignore[attr-defined]
     num_nodes = int(split.num_nodes)  # type: ignore[attr-defined]
     pos = getattr(split, f"{prefix}_pos")
     neg = getattr(split, f"{prefix}_neg")
@@ -184,7 +189,7 @@ def baseline_metrics(
         raise ValueError(f"this split carries no {prefix} edges.")
     # Hard negatives are [2, P, K] (each positive its own): AUC/AP pool them, as for the model.
     neg, val_neg = neg.reshape(2, -1), split.val_neg.reshape(2, -1)  # type: ignore[attr-defined]
-    out = heuristic_metrics(train_pos, num_nodes, pos, neg, prefix=prefix)
+    out = heuristic_metrics(known_pos, num_nodes, pos, neg, prefix=prefix)
     if features is not None:
         out[FEATURES_ONLY] = features_only_metrics(
             features, train_pos, split.val_pos, val_neg, pos, neg, prefix=prefix  # type: ignore[attr-defined]

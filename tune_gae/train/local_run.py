@@ -25,9 +25,11 @@ def train_run(
     name: str | None = None,
     device: str = "auto",
     metric: str = "val_auc",
+    test_graph: str = "train",
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Load + split the data, train, log to TensorBoard, return a JSON-ready summary."""
+    """Load + split the data, train, log to TensorBoard, return a JSON-ready summary. The test
+    edges are scored once, model and baselines reading ``test_graph``'s links (``rules.TEST_GRAPHS``)."""
     graph_split = load_split(data_config)
     split, hyperparameters = encode_for_run(graph_split, hyperparameters)
     model_config, train_config = run_config_from_dict(hyperparameters, in_channels=split.num_features)
@@ -49,7 +51,7 @@ def train_run(
         raise TuneGAEError(f"cannot create {log_dir} ({exc.strerror}): pass a writable --results-dir.") from None
     logger = RunLogger(log_dir, {**model_config.to_dict(), **vars(train_config)})
     result, _ = train(split, model_config, train_config, device=torch_device, metric=metric,
-                      on_epoch=logger.log_epoch)
+                      on_epoch=logger.log_epoch, test_graph=test_graph)
     summary = {
         "dataset": split.name,
         **result.metrics,  # val_auc ... val_hits@100, test_auc ... test_hits@100
@@ -59,11 +61,13 @@ def train_run(
         "seconds": round(result.seconds, 3),
         "split_hash": result.split_hash,
         "selected_by": metric,
+        "test_graph": test_graph,
         "log_dir": str(log_dir),
         "config": {**model_config.to_dict(), **vars(train_config)},
     }
     # Classic baselines on this very split, so the test numbers have something to stand beside.
-    summary["baselines"] = baseline_metrics(graph_split, features=graph_split.x if graph_split.features_given else None)
+    summary["baselines"] = baseline_metrics(graph_split, features=graph_split.x if graph_split.features_given else None,
+                                            test_graph=test_graph)
     summary["baseline_line"] = baseline_line(float(result.test_auc), summary["baselines"],
                                              decoder=model_config.decoder)
     logger.finish({(f"best_{k}" if k.startswith("val_") else k): v for k, v in result.metrics.items()})

@@ -339,16 +339,18 @@ def _unset_best() -> dict[str, float]:
     return {**{name: -1.0 for name in VALIDATION_METRICS}, "epoch": 0}
 
 
-def score_test_edges(model: GAE, split: LinkSplit, device: torch.device | str = "cpu") -> dict[str, float]:
+def score_test_edges(model: GAE, split: LinkSplit, device: torch.device | str = "cpu",
+                     test_graph: str = "train") -> dict[str, float]:
     """Every test metric (``test_auc``, ``test_mrr``, ``test_hits@K``...) of a trained model:
-    call once, for the selected model only."""
+    call once, for the selected model only. ``test_graph`` (``rules.TEST_GRAPHS``): the links the
+    encoder and a graph-reading decoder read, the training edges or those plus the validation ones."""
     if split.test_pos is None or split.test_neg is None:
         raise ValueError("this split carries no test edges (a search trial's copy).")
     device = torch.device(device)
     metrics = validation_metrics(
         model.to(device),
         split.x.to(device),
-        split.train_edge_index.to(device),
+        split.known_edge_index(test_graph).to(device),
         split.test_pos.to(device),
         split.test_neg.to(device),
     )
@@ -363,8 +365,10 @@ def train(
     device: torch.device | str = "cpu",
     metric: str = "val_auc",
     on_epoch: Any = None,
+    test_graph: str = "train",
 ) -> tuple[RunResult, GAE]:
-    """Train for ``train_config.epochs``, select on validation, test the selected weights once."""
+    """Train for ``train_config.epochs``, select on validation, test the selected weights once
+    (on ``test_graph``'s links: see ``score_test_edges``)."""
     started = time.perf_counter()
     trainer = Trainer(split, model_config, train_config, device=device, metric=metric)
     history = []
@@ -374,7 +378,7 @@ def train(
         if on_epoch is not None:
             on_epoch(row)
     model = trainer.best_model()
-    tested = score_test_edges(model, split, trainer.device) if split.test_pos is not None else {}
+    tested = score_test_edges(model, split, trainer.device, test_graph) if split.test_pos is not None else {}
     result = RunResult(
         val_auc=trainer.best["val_auc"],
         val_ap=trainer.best["val_ap"],
