@@ -93,7 +93,7 @@ class LinkSplit:
 
     @property
     def train_edge_index(self) -> Tensor:
-        return torch.cat([self.train_pos, self.train_pos.flip(0)], dim=1)
+        return self.known_edge_index("train")
 
     def known_pos(self, graph: str = "train") -> Tensor:
         """The links a model may read when scoring test edges (``TEST_GRAPHS``), each once:
