@@ -9,6 +9,7 @@ Tests that need their own driver run it as a subprocess; the others share the se
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -63,12 +64,16 @@ def write_space(folder: Path, *, epochs: int, lr: str = "{loguniform: [0.005, 0.
 
 
 def progress(trial_dir: Path) -> list[dict[str, str]]:
-    """Rows of a trial's progress.csv (one per reported epoch, in the order they came)."""
+    """Complete rows of a trial's progress.csv (one per reported epoch, in the order they came).
+
+    The file is polled while a trial writes it, so a line without its newline (the header or a row
+    caught half-written) is not read yet."""
     try:
-        with (trial_dir / "progress.csv").open(newline="") as handle:
-            return list(csv.DictReader(handle))
+        text = (trial_dir / "progress.csv").read_text()
     except FileNotFoundError:
         return []
+    complete = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(complete, newline="")))
 
 
 def trial_dirs(search: Path) -> dict[str, Path]:
