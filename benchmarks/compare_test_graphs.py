@@ -42,7 +42,7 @@ REPORTED = ("test_auc", "test_ap", "test_hits@100")
 def winner_hyperparameters(name: str, bundle: str | None = None) -> dict[str, Any]:
     """The exported trial's hyperparameters: the bundle's ``config.json`` when given, else
     ``<name>-winner.json`` where re-selection exported another trial than the search's best, else
-    the search's JSON summary's best trial."""
+    the search's JSON summary's ``exported`` row (or, in older summaries, its best trial)."""
     if bundle is not None:
         config = read_bundle_config(bundle)
         return {key: value for key, value in {**config["model"], **config["training"]}.items() if key in RUN_KEYS}
@@ -50,6 +50,8 @@ def winner_hyperparameters(name: str, bundle: str | None = None) -> dict[str, An
     if winner.exists():
         return dict(json.loads(winner.read_text())["hyperparameters"])
     search = json.loads((SAVED / f"{name}-search.json").read_text())
+    if search.get("exported"):  # newer summaries hold the exported trial's row
+        return {key: value for key, value in search["exported"].items() if key in RUN_KEYS}
     if search["best"]["trial"] != search["winner"]:
         raise SystemExit(f"{name}: the export is {search['winner']}, not the best trial {search['best']['trial']}, "
                          f"and docs/results/{name}-winner.json (its hyperparameters) is missing.")

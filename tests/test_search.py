@@ -79,6 +79,8 @@ def test_smoke_search_on_cora_writes_a_complete_results_folder(data_root: Path, 
     best_values = [float(r["best_val_mrr"]) for r in rows]
     assert best_values == sorted(best_values, reverse=True)  # best first, by the chosen metric
     assert record["best_trial"] == rows[0]["trial"] == summary["best_trial"] == summary["winner"]
+    assert summary["exported"]["trial"] == summary["winner"]  # the exported trial's own row
+    assert summary["exported"]["lr"] == pytest.approx(float(rows[0]["lr"]))
     assert "reselection" not in record  # --reselect-top 0: the single best trial is the winner
     assert all(0 <= float(r["best_val_hits@20"]) <= 1 for r in rows)
     assert all(int(r["epochs_run"]) <= min(int(r["epochs"]), 20) for r in rows)  # --max-epochs caps

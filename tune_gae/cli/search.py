@@ -153,7 +153,8 @@ def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
     if as_json:
         click.echo(json.dumps({
             "path": str(outcome.path), "best_trial": outcome.best_trial, "best": outcome.best,
-            "winner": outcome.winner, "num_trials": len(outcome.trials), "split_hash": outcome.split_hash,
+            "winner": outcome.winner, "exported": _trial_row(outcome.trials, outcome.winner),
+            "num_trials": len(outcome.trials), "split_hash": outcome.split_hash,
             "seconds": round(outcome.seconds, 1), "bundle": str(bundle) if bundle else None,
             "already_finished": outcome.already_finished,
             "baselines": _bundle_metrics(bundle).get("baselines") if bundle else None,
@@ -175,6 +176,12 @@ def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
         if line:
             click.echo(line)
     click.echo(f"TensorBoard: tune-gae tensorboard {outcome.path}")
+
+
+def _trial_row(trials: list[dict[str, Any]], trial: str | None) -> dict[str, Any] | None:
+    """The exported trial's row (its hyperparameters and metrics): ``best`` describes the single best
+    trial, which re-selection may not have exported."""
+    return next((row for row in trials if row.get("trial") == trial), None)
 
 
 def winner_line(record: dict[str, Any], metric: str) -> str:
