@@ -57,7 +57,7 @@ from tune_gae.errors import TuneGAEError
 @setting_option("report_interval_s",
                 help="Seconds between a trial's reports to Ray Tune besides those at ASHA rungs and "
                      "checkpoints (0: every epoch; TensorBoard gets every epoch regardless).")
-@setting_option("time_budget_s", help="Wall-clock budget in seconds: no trial runs past it (default: none).")
+@setting_option("time_budget_s", help="Wall-clock budget in seconds: no trial runs past it; re-selection runs after it (default: none).")
 @setting_option("reproducible", is_flag=True, type=bool,
                 help="The same --seed gives the same trials and winner on one machine: suggestions in fixed "
                      "batches (one per trial slot), ASHA compares a trial with earlier batches only. Slower.")

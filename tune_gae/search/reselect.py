@@ -27,6 +27,7 @@ import math
 import signal
 import statistics
 import threading
+import time
 from collections.abc import Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -73,6 +74,14 @@ def candidates(rows: list[dict[str, Any]], metric: str, top: int) -> list[dict[s
     ]
     usable.sort(key=lambda row: -float(row[key]))
     return usable[:top]
+
+
+def training_minutes(jobs: list[tuple[FreshRun, dict[str, Any]]], rows_by_trial: dict[str, dict[str, Any]]) -> float:
+    """Minutes the fresh runs train one after another, from each candidate trial's own time per
+    epoch and the epochs a run plans (an upper bound: patience may stop a run earlier)."""
+    total_ms = sum(float(rows_by_trial[run.trial].get("epoch_ms") or 0.0) * int(hyper.get("epochs") or 0)
+                   for run, hyper in jobs)
+    return total_ms / 60_000
 
 
 class RunStopped(Exception):
@@ -156,19 +165,23 @@ def run_reselection(
     seed_list = fresh_seeds(search_seed, seeds)
     runs = [FreshRun(row["trial"], seed) for row in chosen for seed in seed_list]
     todo = [run for run in runs if not (folder / run.file_name).is_file()]
+    rows_by_trial = {row["trial"]: row for row in chosen}
+    jobs = [(run, fresh_run_config(trial_configs[run.trial], rows_by_trial[run.trial], run.seed)) for run in todo]
     if echo is not None:
         where = f"in this process, {threads_here} at a time" if threads_here else "as Ray tasks"
+        minutes = training_minutes(jobs, rows_by_trial) / max(1, threads_here)
+        cost = (f"; up to about {minutes:.0f} min{' of training in all' if not threads_here else ''} "
+                f"after the trials; --reselect-top 0 skips it" if minutes >= 1 else "")
         echo(f"Re-selection: top {len(chosen)} trials x {seeds} fresh seeds on best_{metric}, {where} "
-             f"({len(runs) - len(todo)} of {len(runs)} runs already done).")
+             f"({len(runs) - len(todo)} of {len(runs)} runs already done{cost}).")
     if todo:
-        rows_by_trial = {row["trial"]: row for row in chosen}
-        jobs = [(run, fresh_run_config(trial_configs[run.trial], rows_by_trial[run.trial], run.seed)) for run in todo]
         if threads_here:
             finished = _train_in_driver(split, jobs, metric, threads_here, max(1, int(cpus_per_run)))
         else:
             finished = _train_as_ray_tasks(split, jobs, metric, cpus_per_run, gpus_per_run)
         failed: list[str] = []
         left = len(todo)
+        began = time.monotonic()
         with contextlib.closing(finished):  # interrupted here: the driver's runs stop too
             for run, state, error in finished:
                 left -= 1
@@ -182,7 +195,8 @@ def run_reselection(
                 if echo is not None:
                     value = state["best"].get(metric)
                     shown = f"{value:.4f}" if value is not None else "diverged"
-                    echo(f"  {run.trial} seed {run.seed}: {metric} {shown} ({left} left)")
+                    echo(f"  {run.trial} seed {run.seed}: {metric} {shown} "
+                         f"({left} left, {time.monotonic() - began:.0f} s)")
         if failed:
             raise TuneGAEError(
                 f"{len(failed)} re-selection run(s) failed (first: {failed[0]}): `tune-gae resume {path}` "
