@@ -28,7 +28,7 @@ import signal
 import statistics
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 RESELECTION_DIR = "reselection"
 # Fresh model seeds start here, away from the search's own seed (trials use settings.seed).
 SEED_OFFSET = 1000
+# How often the driver checks for a stop signal while fresh runs train (seconds).
+STOP_POLL_S = 0.25
 
 
 
@@ -147,12 +149,16 @@ def run_reselection(
     gpus_per_run: float,
     threads_here: int = 0,
     echo: Echo | None = None,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> list[dict[str, Any]]:
     """Re-train the top trials with fresh seeds; the record.
 
     ``threads_here`` > 0: in this process, that many runs at a time (one CPU thread each); else as
     Ray tasks (Ray must be connected). ``trial_configs``: each candidate trial's resolved hyperparameters.
-    Runs whose weights already sit in ``<path>/reselection`` are not trained again. Returns one
+    Runs whose weights already sit in ``<path>/reselection`` are not trained again. ``stopped``
+    (polled while runs train): a stop signal came, raise ``KeyboardInterrupt`` even if the
+    handler's own one was lost (raised inside a garbage collector's callback, Python drops it).
+    Returns one
     entry per candidate, best mean first: ``trial, config, search_value, seeds, values, mean, std``.
     """
     import torch
@@ -176,9 +182,9 @@ def run_reselection(
              f"({len(runs) - len(todo)} of {len(runs)} runs already done{cost}).")
     if todo:
         if threads_here:
-            finished = _train_in_driver(split, jobs, metric, threads_here, max(1, int(cpus_per_run)))
+            finished = _train_in_driver(split, jobs, metric, threads_here, max(1, int(cpus_per_run)), stopped)
         else:
-            finished = _train_as_ray_tasks(split, jobs, metric, cpus_per_run, gpus_per_run)
+            finished = _train_as_ray_tasks(split, jobs, metric, cpus_per_run, gpus_per_run, stopped)
         failed: list[str] = []
         left = len(todo)
         began = time.monotonic()
@@ -209,7 +215,7 @@ Finished = Generator[tuple[FreshRun, dict[str, Any] | None, BaseException | None
 
 
 def _train_as_ray_tasks(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, Any]]], metric: str,
-                        cpus_per_run: float, gpus_per_run: float) -> Finished:
+                        cpus_per_run: float, gpus_per_run: float, stopped: Callable[[], bool]) -> Finished:
     """Each run a Ray task (retried twice if its worker dies); (run, state, error) as they end."""
     import ray
 
@@ -217,7 +223,11 @@ def _train_as_ray_tasks(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, A
     split_ref = ray.put(split)
     pending = {task.remote(split_ref, hyper, metric, int(cpus_per_run)): run for run, hyper in jobs}
     while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=STOP_POLL_S)
+        if stopped():
+            raise KeyboardInterrupt
+        if not done:
+            continue
         run = pending.pop(done[0])
         try:
             yield run, ray.get(done[0]), None
@@ -226,7 +236,7 @@ def _train_as_ray_tasks(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, A
 
 
 def _train_in_driver(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, Any]]], metric: str,
-                     threads: int, torch_threads: int) -> Finished:
+                     threads: int, torch_threads: int, stopped: Callable[[], bool]) -> Finished:
     """``threads`` runs at a time in this process; (run, state, error) as they end. Interrupted
     (Ctrl-C, or the generator closed): runs not started are dropped, running ones stop at their
     next epoch, and this returns once they have."""
@@ -237,7 +247,9 @@ def _train_in_driver(split: LinkSplit, jobs: list[tuple[FreshRun, dict[str, Any]
     }
     try:
         while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(pending), timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+            if stopped():
+                raise KeyboardInterrupt
             for future in done:
                 run = pending.pop(future)
                 error = future.exception()
@@ -352,6 +364,7 @@ def reselect_search(
             metric=settings.metric, top=settings.reselect_top, seeds=settings.reselect_seeds,
             search_seed=settings.seed, cpus_per_run=settings.cpus_per_trial,
             gpus_per_run=settings.gpus_per_trial, threads_here=threads_here, echo=echo,
+            stopped=lambda: stop is not None and stop.received is not None,
         )
     except KeyboardInterrupt:
         stopped_by = (stop.received if stop is not None else None) or signal.SIGINT
