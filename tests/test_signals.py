@@ -188,6 +188,9 @@ def test_a_stop_signal_during_reselection_keeps_finished_runs_and_resume_complet
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"({len(saved_before)} of {top * seeds} runs already done)" in resumed.stdout
     record = json.loads((search / "search.json").read_text())
+    # The summary gives the trials' time and re-selection's own (the resumed segment's).
+    assert f"{samples} trials in {record['seconds']:.0f} s, then re-selection in " \
+           f"{record['reselection_seconds']:.0f} s." in resumed.stdout
     entries = record["reselection"]
     assert len(entries) == top and all(len(entry["values"]) == seeds for entry in entries)
     assert record["winner"]["trial"] == entries[0]["trial"]

@@ -160,14 +160,17 @@ def _report_search(outcome: Any, metric: str, export: bool, as_json: bool) -> No
             "baselines": _bundle_metrics(bundle).get("baselines") if bundle else None,
         }, default=str))
         return
+    from tune_gae.search.results import SearchFolder
+
+    search = SearchFolder.open(outcome.path)
     click.echo("")
     print_top(outcome.trials, metric)
-    click.echo(f"\n{len(outcome.trials)} trials in {outcome.seconds:.0f} s. Results: {outcome.path}")
+    reselection_s = search.record().get("reselection_seconds")
+    then = f", then re-selection in {reselection_s:.0f} s" if reselection_s else ""
+    click.echo(f"\n{len(outcome.trials)} trials in {outcome.seconds:.0f} s{then}. Results: {outcome.path}")
     if bundle:
         from tune_gae.search.pareto import default_winner_note
-        from tune_gae.search.results import SearchFolder
 
-        search = SearchFolder.open(outcome.path)
         click.echo(f"{winner_line(search.record(), metric)} Bundle: {bundle}")
         note = default_winner_note(search.settings().objectives, outcome.path)
         if note:
