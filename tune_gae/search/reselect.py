@@ -158,8 +158,8 @@ def run_reselection(
     Runs whose weights already sit in ``<path>/reselection`` are not trained again. ``stopped``
     (polled while runs train): a stop signal came, raise ``KeyboardInterrupt`` even if the
     handler's own one was lost (raised inside a garbage collector's callback, Python drops it).
-    Returns one
-    entry per candidate, best mean first: ``trial, config, search_value, seeds, values, mean, std``.
+    Returns one entry per candidate, best mean first: ``trial, config, search_value, seeds,
+    values, mean, std``.
     """
     import torch
 
