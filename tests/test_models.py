@@ -103,6 +103,41 @@ def test_elu_embedding_is_the_elu_of_the_linear_one(synthetic, config) -> None:
                           if config.get("ensemble") else torch.nn.functional.elu(outputs["none"]), atol=1e-6)
 
 
+@pytest.mark.parametrize("config", [{"encoder": "linear", "propagation_hops": 3},
+                                    {"model": "vgae", "hidden_channels": (16,), "propagation_hops": 2}])
+def test_propagation_hops_average_the_last_layers_powers_of_the_gcn_adjacency(synthetic, config) -> None:
+    """propagation_hops K: the last layer is mean_k(A_hat^(k-1) g), g = A_hat h W^T + b, k = 1..K, with A_hat PyG's
+    gcn_norm of the graph (self loops, symmetric), as a dense matrix; its weights and layout stay a GCNConv's."""
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+    from torch_geometric.utils import to_dense_adj
+
+    torch.manual_seed(3)
+    hops = config["propagation_hops"]
+    model = build_model(ModelConfig(in_channels=synthetic.num_features, normalize_features=False, **config)).eval()
+    plain = build_model(ModelConfig(in_channels=synthetic.num_features, normalize_features=False,
+                                    **{**config, "propagation_hops": 1})).eval()
+    assert sorted(model.state_dict()) == sorted(plain.state_dict())
+    x, edges = synthetic.x, synthetic.train_edge_index
+    index, weight = gcn_norm(edges, num_nodes=x.size(0))
+    a_hat = to_dense_adj(index, edge_attr=weight, max_num_nodes=x.size(0))[0].t()  # row i gathers from its sources
+    enc = model.encoder
+    h = x
+    for conv in enc.hidden:
+        h = (a_hat @ h @ conv.lin.weight.t() + conv.bias).relu()
+
+    def last(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        g = a_hat @ h @ weight.t() + bias
+        return torch.stack([torch.linalg.matrix_power(a_hat, k) @ g for k in range(hops)]).mean(0)
+
+    got = model.encoder(x, edges)
+    expected = last(enc.conv_mu.lin.weight, enc.conv_mu.bias)
+    assert torch.allclose(_flat(got)[:, :expected.size(1)], expected, atol=1e-5)
+    if enc.conv_logstd is not None:
+        assert torch.allclose(got[1], last(enc.conv_logstd.lin.weight, enc.conv_logstd.bias), atol=1e-5)
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(_flat(plain.encoder(x, edges)), _flat(got), atol=1e-3)  # the hops change it
+
+
 def test_checkpoint_layout_is_pygs() -> None:
     model = build_model(ModelConfig(in_channels=8, model="vgae", hidden_channels=(4,), latent_channels=2))
     assert sorted(model.state_dict()) == [
@@ -392,7 +427,9 @@ def test_ensemble_members_learn_from_their_own_scores_only(synthetic) -> None:
                                     {"model": "vgae", "encoder": "linear", "encoder_norm": "batch"},
                                     {"encoder": "linear", "encoder_norm": "batch", "embedding_activation": "elu"},
                                     {"hidden_channels": (16,), "encoder_norm": "batch", "embedding_activation": "elu",
-                                     "ensemble": 2, "embedding_norm": 2.0}])
+                                     "ensemble": 2, "embedding_norm": 2.0},
+                                    {"encoder": "linear", "encoder_norm": "batch", "propagation_hops": 3, "ensemble": 2},
+                                    {"model": "vgae", "hidden_channels": (16,), "propagation_hops": 2}])
 def test_portable_encoder_reproduces_ensembles_and_rescaled_embeddings(synthetic, config, tmp_path) -> None:
     from tune_gae.nn.portable import write_portable_encoder
 

@@ -104,6 +104,9 @@ class ModelConfig:
     embedding_activation: str = "none"
     hidden_channels: tuple[int, ...] = (32,)
     latent_channels: int = 16
+    # The embedding's GCN layer g = A_hat H W + b propagated K - 1 more hops and the K hops averaged:
+    # mean_k(A_hat^(k-1) g), k = 1..K (LightGCN-style, as Refined-GAE's Cora encoder). 1: a GCN layer.
+    propagation_hops: int = 1
     dropout: float = 0.0
     normalize_features: bool = True  # row-normalise inputs (PyG's NormalizeFeatures) in the encoder
     node_encoding: str = "features"  # one of NODE_ENCODINGS (tune_gae.data.features)
@@ -137,7 +140,8 @@ class ModelConfig:
             raise TuneGAEError(f"in_channels must be positive but got {self.in_channels}.")
         for width in self.hidden_channels:
             WIDTH_RULE.check("hidden widths", width)
-        _check_fields(self, ("model", "encoder", "encoder_norm", "embedding_activation", "latent_channels", "dropout", "normalize_features",
+        _check_fields(self, ("model", "encoder", "encoder_norm", "embedding_activation", "latent_channels",
+                             "propagation_hops", "dropout", "normalize_features",
                              "node_encoding", "encoding_dims", "embedding_norm", "ensemble", "decoder",
                              "decoder_layers", "decoder_width", "decoder_dropout", "decoder_norm", "cn_weighting"))
 

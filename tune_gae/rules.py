@@ -203,6 +203,7 @@ RULES: dict[str, Rule] = {
     "decoder_norm": Rule(str, allowed=DECODER_NORMS),
     "cn_weighting": Rule(str, allowed=CN_WEIGHTINGS),
     "latent_channels": Rule(int, low=1),
+    "propagation_hops": Rule(int, low=1, below=9),
     "dropout": Rule(float, low=0.0, below=1.0),
     "lr": Rule(float, above=0.0),
     "epochs": Rule(int, low=1),

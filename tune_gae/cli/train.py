@@ -33,6 +33,8 @@ from tune_gae.cli.options import (
 @click.option("--hidden", multiple=True, default=("32",), callback=parse_widths,
               help="Hidden widths: repeat or comma list (--hidden 64,32).  [default: 32]")
 @hyper_option("latent_channels", "--latent")
+@hyper_option("propagation_hops", help="The embedding's GCN layer propagated K - 1 more hops, the K hops "
+              "averaged (LightGCN-style; Refined-GAE's Cora encoder); 1: a plain GCN layer.")
 @hyper_option("lr")
 @hyper_option("epochs")
 @hyper_option("dropout")
@@ -98,6 +100,7 @@ def train(
     embedding_norm: float,
     encoder_norm: str,
     embedding_activation: str,
+    propagation_hops: int,
     mask_kind: str,
     grad_clip: float,
     degree_loss: float,
@@ -136,7 +139,7 @@ def train(
 
     hyper = dict(
         model=model, encoder=encoder, encoder_norm=encoder_norm, embedding_activation=embedding_activation,
-        hidden_channels=hidden, latent_channels=latent_channels, lr=lr,
+        hidden_channels=hidden, latent_channels=latent_channels, propagation_hops=propagation_hops, lr=lr,
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
         neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,

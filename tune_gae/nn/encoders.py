@@ -92,8 +92,11 @@ class GCNEncoder(torch.nn.Module):
         embedding_norm: float = 0.0,
         norm: str = "none",
         activation: str = "none",
+        hops: int = 1,
     ) -> None:
         super().__init__()
+        # hops > 1: the last layer averages A_hat^k (h W^T) over k = 1..hops, then adds its bias.
+        self.hops = hops
         self.normalize_input = normalize_input
         # activation="elu": the embedding goes through an ELU after its batch norm (MaskGAE's encoder).
         self.activation = activation
@@ -137,11 +140,11 @@ class GCNEncoder(torch.nn.Module):
             h = self._normed(i, self._layer(self._dropout(h), conv.lin.weight, conv.bias, adjacency)).relu()
         h = self._dropout(h)
         if self.conv_logstd is None:
-            return self._embedding(self._layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency))
+            return self._embedding(self._last_layer(h, self.conv_mu.lin.weight, self.conv_mu.bias, adjacency))
         # mu and logstd share their input: one product with both weight matrices side by side.
         weight = torch.cat([self.conv_mu.lin.weight, self.conv_logstd.lin.weight])
         bias = torch.cat([self.conv_mu.bias, self.conv_logstd.bias])
-        out = self._layer(h, weight, bias, adjacency)
+        out = self._last_layer(h, weight, bias, adjacency)
         latent = self.conv_mu.lin.weight.size(0)
         return self._embedding(out[:, :latent]), out[:, latent:]
 
@@ -169,6 +172,16 @@ class GCNEncoder(torch.nn.Module):
         if weight.size(1) < weight.size(0):  # widening layer: propagate the narrower input
             return torch.nn.functional.linear(adjacency @ h, weight, bias)
         return adjacency @ torch.nn.functional.linear(h, weight) + bias
+
+    def _last_layer(self, h: Tensor | SparseOperator, weight: Tensor, bias: Tensor,
+                    adjacency: SparseOperator) -> Tensor:
+        """The embedding's layer ``g = _layer(h)``; with ``hops`` > 1 ``mean_k(A_hat^(k-1) g)``, k = 1..hops."""
+        hop = self._layer(h, weight, bias, adjacency)
+        total = hop
+        for _ in range(self.hops - 1):
+            hop = adjacency @ hop
+            total = total + hop
+        return total if self.hops == 1 else total / self.hops
 
     def _dropout(self, h: Tensor | SparseOperator) -> Tensor | SparseOperator:
         if not (self.training and self.dropout > 0):
@@ -277,6 +290,7 @@ def build_model(config: ModelConfig, *, cached: bool = False, inputs_normalized:
             embedding_norm=config.embedding_norm,
             norm=config.encoder_norm,
             activation=config.embedding_activation,
+            hops=config.propagation_hops,
         )
         for _ in range(config.ensemble)
     ]

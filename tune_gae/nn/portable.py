@@ -41,16 +41,29 @@ _EXAMPLE_EDGES = 4
 
 
 class _GCNLayer(torch.nn.Module):
-    """One GCN layer, ``A_hat @ (h @ W^T) + b``, as a gather and an ``index_add``."""
+    """One GCN layer, ``g = A_hat @ (h @ W^T) + b``, as a gather and an ``index_add``; with ``hops`` > 1
+    ``mean_k(A_hat^(k-1) g)`` over k = 1..hops (GCNEncoder's last layer); then ``offset`` (a folded
+    batch norm's shift, which comes after the propagation)."""
 
-    def __init__(self, weight: Tensor, bias: Tensor) -> None:
+    def __init__(self, weight: Tensor, bias: Tensor, offset: Tensor | None = None, hops: int = 1) -> None:
         super().__init__()
         self.weight = torch.nn.Parameter(weight.detach().clone(), requires_grad=False)
         self.bias = torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+        self.offset = torch.nn.Parameter((torch.zeros_like(bias) if offset is None else offset).detach().clone(),
+                                         requires_grad=False)
+        self.hops = hops
 
     def forward(self, h: Tensor, src: Tensor, dst: Tensor, norm: Tensor) -> Tensor:
-        hw = torch.nn.functional.linear(h, self.weight)
-        return torch.zeros_like(hw).index_add(0, dst, hw.index_select(0, src) * norm.unsqueeze(-1)) + self.bias
+        hop = self._propagate(torch.nn.functional.linear(h, self.weight), src, dst, norm) + self.bias
+        total = hop
+        for _ in range(self.hops - 1):
+            hop = self._propagate(hop, src, dst, norm)
+            total = total + hop
+        return (total if self.hops == 1 else total / self.hops) + self.offset
+
+    @staticmethod
+    def _propagate(h: Tensor, src: Tensor, dst: Tensor, norm: Tensor) -> Tensor:
+        return torch.zeros_like(h).index_add(0, dst, h.index_select(0, src) * norm.unsqueeze(-1))
 
 
 class PortableEncoder(torch.nn.Module):
@@ -64,13 +77,14 @@ class PortableEncoder(torch.nn.Module):
     """
 
     def __init__(self, layers: list[tuple[Tensor, Tensor]], *, normalize_input: bool,
-                 embedding_norm: float = 0.0, members: int = 1, embedding_activation: str = "none") -> None:
+                 embedding_norm: float = 0.0, members: int = 1, embedding_activation: str = "none",
+                 hops: int = 1) -> None:
         super().__init__()
         self.embedding_norm = embedding_norm
         self.elu = embedding_activation == "elu"  # GCNEncoder.activation, after the (folded) batch norm
         self.members = members  # a seed ensemble's members, as one block-diagonal stack of layers
-        self.hidden = torch.nn.ModuleList([_GCNLayer(w, b) for w, b in layers[:-1]])
-        self.out = _GCNLayer(*layers[-1])
+        self.hidden = torch.nn.ModuleList([_GCNLayer(w, b + offset) for w, b, offset in layers[:-1]])
+        self.out = _GCNLayer(*layers[-1], hops=hops)
         self.normalize_input = normalize_input
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
@@ -110,25 +124,27 @@ class PortableEncoder(torch.nn.Module):
             folded = [_fold_batch_norm(state, prefix, name, i, config.encoder_norm == "batch") for prefix in prefixes]
             # Members share the input: the first layer stacks their weights; later layers see only
             # their own member's columns (block-diagonal), so the stack computes each member alone.
-            weights = [weight for weight, _ in folded]
+            weights = [weight for weight, _, _ in folded]
             weight = torch.cat(weights) if i == 0 else torch.block_diag(*weights)
-            layers.append((weight, torch.cat([bias for _, bias in folded])))
+            layers.append((weight, torch.cat([bias for _, bias, _ in folded]), torch.cat([off for _, _, off in folded])))
         return cls(layers, normalize_input=config.normalize_features, embedding_norm=config.embedding_norm,
-                   members=config.ensemble, embedding_activation=config.embedding_activation)
+                   members=config.ensemble, embedding_activation=config.embedding_activation,
+                   hops=config.propagation_hops)
 
 
 def _fold_batch_norm(state: dict[str, Tensor], prefix: str, name: str, layer: int,
-                     normed: bool) -> tuple[Tensor, Tensor]:
-    """A GCN layer's ``(weight, bias)``, with its batch norm (eval mode) folded in when ``normed``:
-    ``BN(A h W^T + b) = A h (s W)^T + s (b - mean) + beta``, ``s = gamma / sqrt(var + eps)``."""
+                     normed: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """A GCN layer's ``(weight, bias, offset)``, with its batch norm (eval mode) folded in when ``normed``:
+    ``BN(P(A h W^T + b)) = P(A h (s W)^T + s b) + beta - s mean``, ``s = gamma / sqrt(var + eps)``, for
+    any linear propagation ``P`` that keeps columns apart (the identity, or propagation_hops' mean of hops)."""
     weight, bias = state[f"{prefix}{name}.lin.weight"], state[f"{prefix}{name}.bias"]
     if not normed:
-        return weight, bias
+        return weight, bias, torch.zeros_like(bias)
     from tune_gae.nn.encoders import BATCH_NORM_EPS
 
     norm = f"{prefix}norms.{layer}."
     scale = state[f"{norm}weight"] / torch.sqrt(state[f"{norm}running_var"] + BATCH_NORM_EPS)
-    return weight * scale.unsqueeze(-1), (bias - state[f"{norm}running_mean"]) * scale + state[f"{norm}bias"]
+    return weight * scale.unsqueeze(-1), bias * scale, state[f"{norm}bias"] - state[f"{norm}running_mean"] * scale
 
 
 def export_encoder(encoder: PortableEncoder) -> torch.export.ExportedProgram:

@@ -59,6 +59,9 @@ LINEAR_OUTPUT_COPIES = 2
 # is the common-neighbour operator, whose entries are far fewer (common neighbours only).
 NCN_GRAPH_ENTRY_BYTES = 4 * (INDEX + FLOAT)
 NCN_EXPANDED_ENTRY_BYTES = 2 * (4 + FLOAT)
+# Live [N, latent] tensors per extra propagation hop of the embedding's layer (propagation_hops):
+# the hop's output, the running sum, and their gradients.
+HOP_ACTIVATION_COPIES = 4
 
 
 def estimate_trial_bytes(
@@ -76,6 +79,7 @@ def estimate_trial_bytes(
     decoder_width: int = 64,
     members: int = 1,
     neighbour_entries: int = 0,
+    propagation_hops: int = 1,
 ) -> int:
     """Peak bytes one trial is expected to hold (a safety margin included).
 
@@ -84,13 +88,14 @@ def estimate_trial_bytes(
     ``latent_width`` and ``hidden_widths`` are a seed ensemble's (``members`` wide) together. A
     learned decoder scores every training pair and negative each epoch (each ensemble member
     its own copy); ``neighbour_entries`` (ncn): the expanded neighbours of one epoch's pairs
-    (``common_neighbour_entries``).
+    (``common_neighbour_entries``); ``propagation_hops``: the embedding layer's hops.
     """
     widths = [input_width, *hidden_widths, latent_width * (2 if variational else 1)]
     weights = sum(a * b + b for a, b in itertools.pairwise(widths))
     adjacency_entries = 2 * num_train_edges + num_nodes
     pairs = num_train_edges * (1 + neg_ratio)
     activations = num_nodes * sum(widths[1:]) * FLOAT * ACTIVATION_COPIES
+    activations += num_nodes * widths[-1] * FLOAT * HOP_ACTIVATION_COPIES * (propagation_hops - 1)
     total = (
         adjacency_entries * ADJACENCY_ENTRY_BYTES
         + pairs * PAIR_BYTES
@@ -214,6 +219,7 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
         decoders = list(options) if isinstance(options, tuple) else [options]
     decoder_layers = int(largest("decoder_layers", ModelConfig.decoder_layers))
     decoder_width = int(largest("decoder_width", ModelConfig.decoder_width))
+    hops = int(largest("propagation_hops", ModelConfig.propagation_hops))
     neighbours = (common_neighbour_entries(split.train_pos, n, neg_ratio) if "ncn" in decoders else 0)
     estimates = []
     for encoding, decoder in itertools.product(encodings, decoders):
@@ -232,6 +238,7 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
             decoder_width=decoder_width,
             members=members,
             neighbour_entries=neighbours if decoder == "ncn" else 0,
+            propagation_hops=hops,
         ))
     return max(estimates)
 
