@@ -6,6 +6,7 @@
 # (benchmarks/seal_table.sh; SEAL_DIR holds the graphs benchmarks/seal_graphs.py wrote).
 #
 #     SEAL_DIR=/path/to/seal benchmarks/strong_runs.sh
+#     SEAL_GRAPHS= benchmarks/strong_runs.sh    # Cora and CiteSeer only (strong.yaml's features-only changes)
 set -euo pipefail
 out=docs/results
 mkdir -p "$out"
@@ -18,4 +19,7 @@ for dataset in Cora CiteSeer; do
   python "$(dirname "$0")/compare_test_graphs.py" "$dataset" "$name" --bundle "results/$name/best"
 done
 bash "$(dirname "$0")/ncn_table.sh" strong
-GRAPHS="${SEAL_GRAPHS:-USAir Ecoli}" bash "$(dirname "$0")/seal_table.sh" "${SEAL_DIR:?set SEAL_DIR}" strong
+seal_graphs="${SEAL_GRAPHS-USAir Ecoli}"
+if [ -n "$seal_graphs" ]; then
+  GRAPHS="$seal_graphs" bash "$(dirname "$0")/seal_table.sh" "${SEAL_DIR:?set SEAL_DIR}" strong
+fi

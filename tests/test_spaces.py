@@ -395,3 +395,13 @@ def test_when_graph_takes_features_or_featureless(tmp_path: Path) -> None:
     bad.write_text("parameters:\n  lr: {choice: [0.01], when: {graph: tiny}}\n")
     with pytest.raises(TuneGAEError, match="when graph takes features or featureless but got tiny"):
         load_space(bad)
+
+
+def test_strong_space_propagates_two_hops_on_graphs_with_features_only() -> None:
+    """strong.yaml's two hops were measured on Cora and CiteSeer: featureless graphs keep one."""
+    space = load_space(shipped_spaces()["strong"])
+    assert {c["propagation_hops"] for c in sample(space, 3, graph="features")} == {2}
+    featureless = sample(space, 3, graph="featureless")
+    assert all("propagation_hops" not in c for c in featureless)
+    model, _ = run_config_from_dict(resolve_trial_config(featureless[0]), in_channels=8)
+    assert model.propagation_hops == 1
