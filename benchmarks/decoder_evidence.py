@@ -7,6 +7,8 @@ fresh test splits 1-10), test edges removed before training.
     python benchmarks/decoder_evidence.py Cora --recipe maskgae-fidelity --splits 4 --seeds 1
     python benchmarks/decoder_evidence.py Cora --recipe strong-scale --splits 4 --seeds 1
     python benchmarks/decoder_evidence.py Cora --recipe strong-wider --splits 4 --seeds 1
+    python benchmarks/decoder_evidence.py Cora --recipe strong-hops --splits 4 --seeds 1
+    python benchmarks/decoder_evidence.py Cora --recipe ncn-protocol --splits 8 --seeds 1
 
 ``--recipe maskgae``: MaskGAE's own settings (Li et al., KDD 2023; EdisonLeeeee/MaskGAE,
 train_linkpred.py: the README's Cora/CiteSeer command) and variations of them, beside the default
@@ -14,7 +16,10 @@ search's winner; what search_spaces/strong.yaml was shaped on. ``--recipe maskga
 strong.yaml's centre with what MaskGAE's code has beyond it (docs/results/<dataset>-maskgae-fidelity.json);
 ``--recipe strong-scale``: that centre with a seed ensemble and longer training (<dataset>-strong-scale.json);
 ``--recipe strong-wider``: the ensemble centre with more members, wider layers, more negatives
-(<dataset>-strong-wider.json).
+(<dataset>-strong-wider.json); ``--recipe strong-hops``: that centre with the embedding's layer
+propagated over more hops (``propagation_hops``; <dataset>-strong-hops.json). ``--recipe ncn-protocol``:
+NCN's protocol (70/10/20 splits, ranked by validation Hits@100; split seeds 100-107 with --splits 8)
+around the Cora winner of ``benchmarks/ncn_table.sh strong`` (<dataset>-ncn-protocol.json).
 
 Prints one line per variant (mean ± std of the validation AUCs, mean best epoch, ms per epoch) and
 one JSON object last, which it also saves as docs/results/<dataset>-decoder-evidence.json
@@ -37,7 +42,7 @@ from tune_gae.train.allocator import keep_freed_memory
 from tune_gae.train.trainer import Trainer
 
 SAVED = Path(__file__).resolve().parent.parent / "docs" / "results"
-SPLIT_SEEDS = (100, 101, 102, 103)
+SPLIT_SEEDS = (100, 101, 102, 103, 104, 105, 106, 107)
 # The default search's exported winners at commit 82f64a5 (docs/results.md, "Protocol").
 BASES: dict[str, dict[str, Any]] = {
     "Cora": dict(model="gae", encoder="linear", latent_channels=256, normalize_features=False, lr=5.0e-3,
@@ -119,19 +124,43 @@ WIDER_VARIANTS: dict[str, dict[str, Any]] = {
     "ensemble 3 + latent 512": {**ENSEMBLE, "latent_channels": 512},
     "ensemble 3 + latent 256 + 3 negatives": {**ENSEMBLE, "latent_channels": 256, "neg_ratio": 3},
 }
+# NCN's protocol (70/10/20, validation Hits@100): the Cora winner of `benchmarks/ncn_table.sh strong`
+# (docs/results/ncn-Cora-strong-v2.json, found on the search's split 0), then larger or differently trained.
+NCN_WINNER = {**ENSEMBLE, "decoder": "ncn", "cn_weighting": "resource_allocation", "decoder_dropout": 0.034,
+              "lr": 0.0293, "dropout": 0.51, "mask_ratio": 0.75, "weight_decay": 0.0}
+NCN_PROTOCOL_VARIANTS: dict[str, dict[str, Any]] = {
+    "ncn winner": NCN_WINNER,
+    "winner + latent 256": {**NCN_WINNER, "latent_channels": 256},
+    "winner + 3 negatives": {**NCN_WINNER, "neg_ratio": 3},
+    "winner + lr 0.01": {**NCN_WINNER, "lr": 0.01},
+    "winner + dropout 0.7": {**NCN_WINNER, "dropout": 0.7},
+    "winner with hadamard_mlp": {**NCN_WINNER, "decoder": "hadamard_mlp"},
+    "winner + hops 2": {**NCN_WINNER, "propagation_hops": 2},
+}
+# strong.yaml's ensemble centre with the embedding's layer propagated over more hops (propagation_hops:
+# mean_k(A_hat^k H W) + b, as Refined-GAE's LightGCN encoder on Cora), alone and with the 256-wide embedding.
+HOPS_VARIANTS: dict[str, dict[str, Any]] = {
+    "centre + ensemble 3": ENSEMBLE,
+    "hops 2": {**ENSEMBLE, "propagation_hops": 2},
+    "hops 2 + latent 256": {**ENSEMBLE, "propagation_hops": 2, "latent_channels": 256},
+}
 RECIPES = {"maskgae": RECIPE_VARIANTS, "maskgae-fidelity": FIDELITY_VARIANTS, "strong-scale": SCALE_VARIANTS,
-           "strong-wider": WIDER_VARIANTS}
+           "strong-wider": WIDER_VARIANTS, "ncn-protocol": NCN_PROTOCOL_VARIANTS, "strong-hops": HOPS_VARIANTS}
+# Recipes measured under another protocol than the 85/5/10 AUC one: split ratios and the selection metric.
+PROTOCOLS: dict[str, dict[str, Any]] = {"ncn-protocol": dict(val_ratio=0.1, test_ratio=0.2, metric="val_hits@100")}
+AUC_PROTOCOL: dict[str, Any] = dict(val_ratio=0.05, test_ratio=0.10, metric="val_auc")
 
 
-def run_variant(split: Any, base: dict[str, Any], variant: dict[str, Any], seed: int) -> dict[str, float]:
+def run_variant(split: Any, base: dict[str, Any], variant: dict[str, Any], seed: int,
+                metric: str = "val_auc") -> dict[str, float]:
     hyper = {**base, **{k: v for k, v in variant.items() if k != "lr_scale"}, "seed": seed}
     hyper["lr"] = hyper["lr"] * variant.get("lr_scale", 1.0)
     model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
-    trainer = Trainer(split, model_config, train_config)
+    trainer = Trainer(split, model_config, train_config, metric=metric)
     began = time.perf_counter()
     while not trainer.done:
         trainer.step()
-    return {"val_auc": trainer.best["val_auc"], "epoch": trainer.best["epoch"], "epochs": trainer.epoch,
+    return {"val_auc": trainer.best["val_auc"], metric: trainer.best[metric], "epoch": trainer.best["epoch"], "epochs": trainer.epoch,
             "seconds": time.perf_counter() - began}
 
 
@@ -153,25 +182,29 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     variants = RECIPES[args.recipe] if args.recipe else VARIANTS
     names = args.variants.split(",") if args.variants else list(variants)
-    splits = [load_split(DataConfig(args.dataset, root=args.data_root, split_seed=s)).without_test()
+    protocol = PROTOCOLS.get(args.recipe or "", AUC_PROTOCOL)
+    metric = protocol["metric"]
+    splits = [load_split(DataConfig(args.dataset, root=args.data_root, split_seed=s, val_ratio=protocol["val_ratio"],
+                                    test_ratio=protocol["test_ratio"])).without_test()
               for s in SPLIT_SEEDS[: args.splits]]
     rows = []
     for name in names:
         variant = dict(variants[name])
         base = BASES[args.dataset] if variant.pop("base", None) == "default" or not args.recipe else MASKGAE
-        runs = [run_variant(split, base, variant, seed) for split in splits
+        runs = [run_variant(split, base, variant, seed, metric) for split in splits
                 for seed in range(args.first_seed, args.first_seed + args.seeds)]
-        values = [r["val_auc"] for r in runs]
+        values = [r[metric] for r in runs]
         row = {"variant": name, "settings": {**base, **variant}, "mean": statistics.fmean(values),
                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                "best_epoch": statistics.fmean(r["epoch"] for r in runs),
                "ms_per_epoch": 1000 * sum(r["seconds"] for r in runs) / sum(r["epochs"] for r in runs),
-               "values": values}
+               "values": values, **({"val_aucs": [r["val_auc"] for r in runs]} if metric != "val_auc" else {})}
         rows.append(row)
-        print(f"{name:<34} val AUC {100 * row['mean']:.2f} ± {100 * row['std']:.2f}  best epoch "
+        print(f"{name:<34} {metric} {100 * row['mean']:.2f} ± {100 * row['std']:.2f}  best epoch "
               f"{row['best_epoch']:.0f}  {row['ms_per_epoch']:.1f} ms/epoch", flush=True)
     out = {"dataset": args.dataset, "split_seeds": list(SPLIT_SEEDS[: args.splits]), "model_seeds": args.seeds,
            **({"first_seed": args.first_seed} if args.first_seed else {}),
+           **({"protocol": protocol} if protocol is not AUC_PROTOCOL else {}),
            "base": MASKGAE if args.recipe else BASES[args.dataset], "rows": rows}
     SAVED.mkdir(parents=True, exist_ok=True)
     stem = (f"{args.dataset.lower()}-decoder-evidence" if not args.recipe
