@@ -173,7 +173,9 @@ def load_run(name: str, protocol: Protocol, results: Path, records: Path) -> tup
 def winner(config: dict[str, Any]) -> str:
     hyper = {**config.get("training", {}), **config.get("model", {})}
     members = int(hyper.get("ensemble") or 1)
+    hops = int(hyper.get("propagation_hops") or 1)
     return (f"{str(hyper.get('model', '?')).upper()}, {hyper.get('encoder')}, "
+            + (f"{hops} hops, " if hops > 1 else "")
             + (f"ensemble {members}, " if members > 1 else "")
             + f"decoder {hyper.get('decoder', 'inner_product')}, `{hyper.get('node_encoding', 'features')}`")
 
