@@ -95,7 +95,7 @@ class GCNEncoder(torch.nn.Module):
         hops: int = 1,
     ) -> None:
         super().__init__()
-        # hops > 1: the last layer averages A_hat^k (h W^T) over k = 1..hops, then adds its bias.
+        # hops > 1: the last layer's output g (bias included) and A_hat g, ... averaged over hops (_last_layer).
         self.hops = hops
         self.normalize_input = normalize_input
         # activation="elu": the embedding goes through an ELU after its batch norm (MaskGAE's encoder).

@@ -76,7 +76,7 @@ class PortableEncoder(torch.nn.Module):
     than being filtered out), so one program serves every graph size. Inference only.
     """
 
-    def __init__(self, layers: list[tuple[Tensor, Tensor]], *, normalize_input: bool,
+    def __init__(self, layers: list[tuple[Tensor, Tensor, Tensor]], *, normalize_input: bool,
                  embedding_norm: float = 0.0, members: int = 1, embedding_activation: str = "none",
                  hops: int = 1) -> None:
         super().__init__()
