@@ -58,3 +58,23 @@ def test_a_step_picks_each_neighbour_alike() -> None:
     assert counts.sum() == 20_000
     assert (counts / 20_000 - 1 / leaves).abs().max() < 0.015  # 4.5 standard errors
 
+
+
+def test_directed_mask_is_maskgaes_mask_edge(synthetic) -> None:
+    """mask_kind directed: MaskGAE's MaskEdge masks directions, then makes what remains undirected
+    (PyG's to_undirected), so an edge is hidden only when both directions were masked."""
+    from torch_geometric.utils import to_undirected
+
+    from tune_gae.train.masks import directed_mask
+
+    edges = synthetic.train_edge_index  # [pos, pos flipped]
+    num_edges = edges.size(1) // 2
+    hidden, masked = directed_mask(num_edges, 0.7, torch.device("cpu"), torch.Generator().manual_seed(5))
+    assert masked.shape == (2 * num_edges,) and hidden.shape == (num_edges,)
+    remaining = to_undirected(edges[:, ~masked], num_nodes=synthetic.num_nodes)  # MaskGAE's graph
+    kept = {tuple(e) for e in remaining.t().tolist()}
+    pos = synthetic.train_pos.t().tolist()
+    assert [tuple(e) not in kept for e in pos] == hidden.tolist()
+    # Hidden: both directions masked (0.7 ** 2); a positive: each masked direction (0.7 of 2E).
+    assert abs(hidden.float().mean().item() - 0.49) < 4.5 * (0.49 * 0.51 / num_edges) ** 0.5
+    assert abs(masked.float().mean().item() - 0.7) < 4.5 * (0.7 * 0.3 / (2 * num_edges)) ** 0.5

@@ -46,6 +46,21 @@ def test_a_learned_decoder_adds_its_mlp_over_the_pairs_and_ncn_its_graph(split, 
     assert extra[128] - extra[64] == pytest.approx(2 * (extra[64] - extra[32]), abs=2)
 
 
+def test_directed_masking_is_estimated_with_its_extra_positives(split, tmp_path) -> None:
+    """mask_kind directed reconstructs every masked direction: up to 2 x mask_ratio positives per edge."""
+    def estimate(mask: str) -> int:
+        path = tmp_path / f"mask-{abs(hash(mask))}.yaml"
+        path.write_text(f"parameters:\n  latent_channels: 16\n  decoder: hadamard_mlp\n{mask}")
+        return largest_trial_bytes(load_space(path), split)
+
+    plain = estimate("")
+    assert estimate("  mask_ratio: 0.5\n  mask_kind: edge\n") == plain
+    assert estimate("  mask_ratio: 0.5\n  mask_kind: directed\n") == plain  # 2 x 0.5 = one per edge
+    at_07 = estimate("  mask_ratio: 0.7\n  mask_kind: directed\n")
+    assert at_07 > plain
+    assert estimate("  mask_ratio: 0.7\n  mask_kind: {choice: [edge, directed]}\n") == at_07
+
+
 def test_common_neighbour_entries_count_both_ends_rows() -> None:
     import torch
 

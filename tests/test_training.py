@@ -162,16 +162,12 @@ def test_cora_gae_paper_setting_reaches_published_auc(data_root: Path) -> None:
     assert result.test_auc >= 0.90 and result.test_ap >= 0.90
 
 
-@pytest.mark.parametrize("kind", ["edge", "path"])
-def test_masked_edges_are_hidden_from_messages_and_are_exactly_the_positives(synthetic, monkeypatch, kind) -> None:
-    """mask_ratio: the edges given zero message weight are the positives the loss reconstructs;
-    mask_kind path: they are the edges walked by tune_gae.train.masks.path_mask."""
+def _one_masked_epoch(synthetic, monkeypatch, config) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    """One ``train_epoch`` from torch's seed 0: the edge weights the encoder got, the loss's positives."""
     import tune_gae.train.trainer as trainer_module
-    from tune_gae.config import TrainConfig
 
     model = build_model(ModelConfig(in_channels=synthetic.num_features, encoder="linear", latent_channels=8))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    message_edges = synthetic.train_edge_index
     seen: dict[str, torch.Tensor] = {}
     encode = model.encoder.forward
 
@@ -186,8 +182,18 @@ def test_masked_edges_are_hidden_from_messages_and_are_exactly_the_positives(syn
     monkeypatch.setattr(model.encoder, "forward", spy_encode)
     monkeypatch.setattr(trainer_module, "recon_loss", spy_loss)
     torch.manual_seed(0)
-    trainer_module.train_epoch(model, optimizer, synthetic.x, message_edges, synthetic.train_pos,
-                               TrainConfig(mask_ratio=0.5, mask_kind=kind))
+    trainer_module.train_epoch(model, optimizer, synthetic.x, synthetic.train_edge_index, synthetic.train_pos, config)
+    return seen
+
+
+@pytest.mark.parametrize("kind", ["edge", "path"])
+def test_masked_edges_are_hidden_from_messages_and_are_exactly_the_positives(synthetic, monkeypatch, kind) -> None:
+    """mask_ratio: the edges given zero message weight are the positives the loss reconstructs;
+    mask_kind path: they are the edges walked by tune_gae.train.masks.path_mask."""
+    from tune_gae.config import TrainConfig
+
+    seen = _one_masked_epoch(synthetic, monkeypatch, TrainConfig(mask_ratio=0.5, mask_kind=kind))
+    message_edges = synthetic.train_edge_index
     num_edges = message_edges.size(1) // 2
     hidden = seen["weight"][:num_edges] == 0
     assert torch.equal(seen["weight"][num_edges:], seen["weight"][:num_edges])  # both directions together
@@ -199,6 +205,26 @@ def test_masked_edges_are_hidden_from_messages_and_are_exactly_the_positives(syn
         torch.manual_seed(0)  # the same draws again
         assert torch.equal(hidden, path_mask(message_edges, synthetic.num_nodes, 0.5, None))
     assert torch.equal(seen["pos"], synthetic.train_pos[:, hidden])
+
+
+def test_directed_masking_hides_edges_masked_both_ways_and_reconstructs_every_masked_direction(
+        synthetic, monkeypatch) -> None:
+    """mask_kind directed (MaskGAE's MaskEdge): the encoder loses an edge only when both of its
+    directions are masked; the positives are all masked directions, some still visible."""
+    from tune_gae.config import TrainConfig
+    from tune_gae.train.masks import directed_mask
+
+    seen = _one_masked_epoch(synthetic, monkeypatch, TrainConfig(mask_ratio=0.5, mask_kind="directed"))
+    message_edges = synthetic.train_edge_index
+    num_edges = message_edges.size(1) // 2
+    torch.manual_seed(0)  # the same draws again
+    both, directions = directed_mask(num_edges, 0.5, torch.device("cpu"), None)
+    assert torch.equal(seen["weight"][:num_edges] == 0, both)
+    assert torch.equal(seen["weight"][num_edges:], seen["weight"][:num_edges])
+    assert torch.equal(seen["pos"], message_edges[:, directions])
+    visible = {tuple(sorted(e)) for e in synthetic.train_pos[:, ~both].t().tolist()}
+    positives = {tuple(sorted(e)) for e in seen["pos"].t().tolist()}
+    assert positives & visible and positives - visible  # some positives visible, some hidden
 
 
 def test_mask_ratio_zero_trains_exactly_as_before(synthetic) -> None:

@@ -184,7 +184,9 @@ class TrainConfig:
     # exactly those (masked-edge reconstruction, MaskGAE: Li et al., KDD 2023). 0: plain GAE loss.
     mask_ratio: float = 0.0
     # How the masked edges are drawn (tune_gae.train.masks): "edge", each with probability mask_ratio;
-    # "path", every edge of 3-step random walks from a mask_ratio share of the nodes (MaskGAE's).
+    # "path", every edge of 3-step random walks from a mask_ratio share of the nodes (MaskGAE's);
+    # "directed", each direction on its own (MaskGAE's MaskEdge): an edge is hidden when both are
+    # masked, and every masked direction is reconstructed.
     mask_kind: str = "edge"
     # Clip the gradients' total L2 norm to this each step (MaskGAE clips to 1). 0: no clipping.
     grad_clip: float = 0.0

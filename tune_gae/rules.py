@@ -33,8 +33,9 @@ ENCODER_NORMS = ("none", "batch")
 # norm if any: none leaves it linear (Kipf & Welling); elu is MaskGAE's encoder (Li et al., KDD 2023).
 EMBEDDING_ACTIVATIONS = ("none", "elu")
 # Which training edges masked-edge reconstruction hides (tune_gae.train.masks): each edge on its own,
-# or the edges of short random walks from a mask_ratio share of the nodes (MaskGAE's path masking).
-MASK_KINDS = ("edge", "path")
+# the edges of short random walks from a mask_ratio share of the nodes (MaskGAE's path masking), or
+# each direction on its own (MaskGAE's MaskEdge: hidden when both are, every masked one reconstructed).
+MASK_KINDS = ("edge", "path", "directed")
 # How the ncn decoder weights each common neighbour w: 1, 1 / log deg w, 1 / deg w.
 CN_WEIGHTINGS = ("count", "adamic_adar", "resource_allocation")
 # What the encoder reads, joined by "+" (tune_gae.data.features): the graph's own features, a

@@ -46,7 +46,8 @@ from tune_gae.cli.options import (
 @hyper_option("mask_ratio", help="Share of training edges hidden from message passing each epoch and "
               "reconstructed (MaskGAE); 0: the plain GAE loss.")
 @hyper_option("mask_kind", help="edge: each training edge masked on its own; path: the edges of 3-step random "
-              "walks from a --mask-ratio share of the nodes (MaskGAE's path masking).")
+              "walks from a --mask-ratio share of the nodes (MaskGAE's path masking); directed: each direction masked on "
+              "its own, an edge hidden when both are, every masked direction reconstructed (MaskGAE's edge masking).")
 @hyper_option("grad_clip", help="Clip the gradients' total L2 norm to this every step (MaskGAE: 1); 0: off.")
 @hyper_option("degree_loss", help="Weight of MaskGAE's degree loss (an MLP regressing each node's degree over "
               "the reconstructed edges from its embedding; MaskGAE: 0.002); 0: off.")

@@ -80,6 +80,7 @@ def estimate_trial_bytes(
     members: int = 1,
     neighbour_entries: int = 0,
     propagation_hops: int = 1,
+    positives_per_edge: float = 1.0,
 ) -> int:
     """Peak bytes one trial is expected to hold (a safety margin included).
 
@@ -88,12 +89,14 @@ def estimate_trial_bytes(
     ``latent_width`` and ``hidden_widths`` are a seed ensemble's (``members`` wide) together. A
     learned decoder scores every training pair and negative each epoch (each ensemble member
     its own copy); ``neighbour_entries`` (ncn): the expanded neighbours of one epoch's pairs
-    (``common_neighbour_entries``); ``propagation_hops``: the embedding layer's hops.
+    (``common_neighbour_entries``); ``propagation_hops``: the embedding layer's hops;
+    ``positives_per_edge``: one epoch's positives per training edge (at most 1, but up to
+    2 x mask_ratio with ``mask_kind: directed``, whose positives are masked directions).
     """
     widths = [input_width, *hidden_widths, latent_width * (2 if variational else 1)]
     weights = sum(a * b + b for a, b in itertools.pairwise(widths))
     adjacency_entries = 2 * num_train_edges + num_nodes
-    pairs = num_train_edges * (1 + neg_ratio)
+    pairs = int(num_train_edges * max(positives_per_edge, 1.0) * (1 + neg_ratio))
     activations = num_nodes * sum(widths[1:]) * FLOAT * ACTIVATION_COPIES
     activations += num_nodes * widths[-1] * FLOAT * HOP_ACTIVATION_COPIES * (propagation_hops - 1)
     total = (
@@ -221,6 +224,9 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
     decoder_width = int(largest("decoder_width", ModelConfig.decoder_width))
     hops = int(largest("propagation_hops", ModelConfig.propagation_hops))
     neighbours = (common_neighbour_entries(split.train_pos, n, neg_ratio) if "ncn" in decoders else 0)
+    kinds = _largest(entries["mask_kind"].distribution, TrainConfig.mask_kind) if applies("mask_kind") else ""
+    directed = "directed" in (kinds if isinstance(kinds, tuple) else (kinds,))
+    positives_per_edge = 2 * float(largest("mask_ratio", TrainConfig.mask_ratio)) if directed else 1.0
     estimates = []
     for encoding, decoder in itertools.product(encodings, decoders):
         parts = str(encoding).split("+")
@@ -239,6 +245,7 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
             members=members,
             neighbour_entries=neighbours if decoder == "ncn" else 0,
             propagation_hops=hops,
+            positives_per_edge=positives_per_edge,
         ))
     return max(estimates)
 

@@ -8,13 +8,18 @@ the hidden edges form paths rather than scattered single edges. MaskGAE walks wi
 ``torch_cluster``'s ``random_walk`` (p = q = 1: each step to a uniform neighbour); a walk at a node
 without neighbours stays there and masks nothing. Here a traversed edge is hidden in both directions
 (MaskGAE masks the traversed direction only, then makes the remaining graph undirected again).
+``directed``: MaskGAE's own edge masking (``maskgae/mask.py``, ``MaskEdge``): each DIRECTION of each
+training edge is masked on its own with probability ``mask_ratio``, the rest made undirected again,
+so an edge leaves the encoder's graph only when both its directions are masked (probability
+``mask_ratio``²), and every masked direction is a positive to reconstruct (an edge masked in both
+directions counts twice). Most edges are positives each epoch, and some of them stay visible.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-__all__ = ["PATH_WALK_LENGTH", "edge_mask", "path_mask", "random_walks"]
+__all__ = ["PATH_WALK_LENGTH", "directed_mask", "edge_mask", "path_mask", "random_walks"]
 
 PATH_WALK_LENGTH = 3  # MaskGAE's walk_length (train_linkpred.py); walks_per_node 1
 
@@ -22,6 +27,14 @@ PATH_WALK_LENGTH = 3  # MaskGAE's walk_length (train_linkpred.py); walks_per_nod
 def edge_mask(num_edges: int, ratio: float, device: torch.device, generator: torch.Generator | None) -> Tensor:
     """Each of ``num_edges`` undirected edges masked on its own with probability ``ratio``."""
     return torch.rand(num_edges, device=device, generator=generator) < ratio
+
+
+def directed_mask(num_edges: int, ratio: float, device: torch.device,
+                  generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """MaskGAE's ``MaskEdge`` over ``[pos, pos flipped]``: ``(hidden [E], masked [2E])``, the edges
+    hidden from message passing (both directions masked) and the masked directions (the positives)."""
+    masked = torch.rand(2 * num_edges, device=device, generator=generator) < ratio
+    return masked[:num_edges] & masked[num_edges:], masked
 
 
 def random_walks(message_edges: Tensor, num_nodes: int, starts: Tensor, length: int,

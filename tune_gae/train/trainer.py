@@ -23,7 +23,7 @@ from tune_gae.nn.degree import DegreeDecoder, reconstructed_degree
 from tune_gae.nn.encoders import build_model, embed, encode_from, ensemble_size, prepare_features
 from tune_gae.nn.pairs import PairSet, logit_loss, prepare_pairs, recon_loss
 from tune_gae.rules import LINK_METRICS, VALIDATION_METRICS
-from tune_gae.train.masks import edge_mask, path_mask
+from tune_gae.train.masks import directed_mask, edge_mask, path_mask
 from tune_gae.train.metrics import score_metrics
 
 METRICS = VALIDATION_METRICS
@@ -95,7 +95,12 @@ def train_epoch(
         edge_weight, masked_pos = None, None
         num_edges = message_edges.size(1) // 2
         keep = torch.ones(num_edges, dtype=torch.bool, device=x.device)
-        if config.mask_ratio > 0:
+        if config.mask_ratio > 0 and config.mask_kind == "directed":
+            hidden, directions = directed_mask(num_edges, config.mask_ratio, x.device, generator)
+            if bool(directions.any()):
+                keep = ~hidden
+                masked_pos = message_edges[:, directions]
+        elif config.mask_ratio > 0:
             # message_edges is [train_pos, train_pos flipped] (LinkSplit.train_edge_index).
             masked = (path_mask(message_edges, x.size(0), config.mask_ratio, generator) if config.mask_kind == "path"
                       else edge_mask(num_edges, config.mask_ratio, x.device, generator))
