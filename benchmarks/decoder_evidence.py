@@ -144,8 +144,16 @@ HOPS_VARIANTS: dict[str, dict[str, Any]] = {
     "hops 2": {**ENSEMBLE, "propagation_hops": 2},
     "hops 2 + latent 256": {**ENSEMBLE, "propagation_hops": 2, "latent_channels": 256},
 }
+# strong.yaml v3's centre (ensemble 3, 2 hops) with MaskGAE's own edge masking (mask_kind directed: each
+# direction masked on its own, an edge hidden only when both are, every masked direction a positive).
+DIRECTED_VARIANTS: dict[str, dict[str, Any]] = {
+    "hops 2": {**ENSEMBLE, "propagation_hops": 2},
+    "hops 2 + directed mask 0.5": {**ENSEMBLE, "propagation_hops": 2, "mask_kind": "directed"},
+    "hops 2 + directed mask 0.7": {**ENSEMBLE, "propagation_hops": 2, "mask_kind": "directed", "mask_ratio": 0.7},
+}
 RECIPES = {"maskgae": RECIPE_VARIANTS, "maskgae-fidelity": FIDELITY_VARIANTS, "strong-scale": SCALE_VARIANTS,
-           "strong-wider": WIDER_VARIANTS, "ncn-protocol": NCN_PROTOCOL_VARIANTS, "strong-hops": HOPS_VARIANTS}
+           "strong-wider": WIDER_VARIANTS, "ncn-protocol": NCN_PROTOCOL_VARIANTS, "strong-hops": HOPS_VARIANTS,
+           "strong-directed": DIRECTED_VARIANTS}
 # Recipes measured under another protocol than the 85/5/10 AUC one: split ratios and the selection metric.
 PROTOCOLS: dict[str, dict[str, Any]] = {"ncn-protocol": dict(val_ratio=0.1, test_ratio=0.2, metric="val_hits@100")}
 AUC_PROTOCOL: dict[str, Any] = dict(val_ratio=0.05, test_ratio=0.10, metric="val_auc")
