@@ -31,6 +31,9 @@ encoder turns its undirected, self-loop-free edge index into a sparse adjacency 
     python benchmarks/maskgae_own_code.py CiteSeer --maskgae-dir DIR --protocol fresh
 
 Prints a line per run and a summary; saves docs/results/<graph>-maskgae-own-<protocol>-<mask>.json.
+``--compare NAME`` runs nothing: it sets a saved ``fresh`` run beside a tune-gae model's runs on the
+same splits (``docs/results/NAME-test-graph.json``, from ``compare_test_graphs.py``), split by split,
+after checking that both runs' split hashes are the same.
 """
 from __future__ import annotations
 
@@ -250,10 +253,33 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def compare(dataset: str, mask: str, name: str) -> None:
+    """MaskGAE's saved fresh-split runs beside a tune-gae model's, split by split (test AUC %)."""
+    ours = json.loads((SAVED / f"{name}-test-graph.json").read_text())
+    theirs = json.loads((SAVED / f"{dataset.lower()}-maskgae-own-fresh-{mask.lower()}.json").read_text())
+    by_seed = {row["split_seed"]: row for row in theirs["rows"]}
+    print(f"{dataset}: MaskGAE's own code (mask {mask}) and {name}, test AUC % per split")
+    print("split | MaskGAE, training edges | ours | MaskGAE, train+val | ours")
+    diffs: dict[str, list[float]] = {"train": [], "train+val": []}
+    for run in ours["runs"]:
+        mine = by_seed[run["split_seed"]]
+        if mine["split_hash"] != run.get("split_hash", mine["split_hash"]):
+            raise SystemExit(f"error: split {run['split_seed']} differs between the two files")
+        cells = []
+        for graph in diffs:
+            a, b = 100 * mine[f"test_auc[{graph}]"], 100 * run[graph]["test_auc"]
+            diffs[graph].append(b - a)
+            cells += [f"{a:.2f}", f"{b:.2f}"]
+        print(f"{run['split_seed']} | " + " | ".join(cells))
+    for graph, values in diffs.items():
+        wins = sum(v > 0 for v in values)
+        print(f"{graph}: ours minus MaskGAE's {statistics.fmean(values):+.2f} (ours higher on {wins} of {len(values)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", help="Cora or CiteSeer")
-    parser.add_argument("--maskgae-dir", type=Path, required=True, help="a checkout of EdisonLeeeee/MaskGAE")
+    parser.add_argument("--maskgae-dir", type=Path, default=None, help="a checkout of EdisonLeeeee/MaskGAE")
     parser.add_argument("--protocol", choices=["own", "fresh", "validation"], default="fresh")
     parser.add_argument("--mask", choices=["Path", "Edge", "Undirected"], default="Path",
                         help="train_linkpred.py's --mask, or Undirected: tune-gae's edge masking")
@@ -263,7 +289,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--compare", metavar="NAME", default=None,
+                        help="run nothing: set the saved fresh run beside docs/results/NAME-test-graph.json")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.dataset, args.mask, args.compare)
+        return
+    if args.maskgae_dir is None:
+        parser.error("--maskgae-dir is required to run MaskGAE's code")
     SETTINGS["epochs"], SETTINGS["p"] = args.epochs, args.p
     maskgae = import_maskgae(args.maskgae_dir.expanduser().resolve())
     torch.set_num_threads(max(1, torch.get_num_threads()))
