@@ -8,7 +8,7 @@ test edges scored on the training + validation edges. tune-gae's tables use 10 f
 MaskGAE's own model, loss, masking and training loop (imported unchanged from a checkout of
 EdisonLeeeee/MaskGAE) both ways, so the bar and tune-gae's number can be read on one protocol:
 
-- ``--protocol own``: MaskGAE's script as written (its README's command, ``--bn``);
+- ``--protocol one-split``: MaskGAE's script as written (its README's command, ``--bn``);
 - ``--protocol fresh``: the same model and settings, a fresh model per split, on tune-gae's
   split seeds 1..``--splits`` (``tune_gae.data.split.split_edges``, 85/5/10, uniform negatives),
   each run's test AUC scored on both test graphs;
@@ -280,12 +280,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", help="Cora or CiteSeer")
     parser.add_argument("--maskgae-dir", type=Path, default=None, help="a checkout of EdisonLeeeee/MaskGAE")
-    parser.add_argument("--protocol", choices=["own", "fresh", "validation"], default="fresh")
+    parser.add_argument("--protocol", choices=["one-split", "fresh", "validation"], default="fresh")
     parser.add_argument("--mask", choices=["Path", "Edge", "Undirected"], default="Path",
                         help="train_linkpred.py's --mask, or Undirected: tune-gae's edge masking")
     parser.add_argument("--p", type=float, default=SETTINGS["p"], help="train_linkpred.py's --p (mask ratio)")
     parser.add_argument("--splits", type=int, default=10, help="fresh: split seeds 1..N")
-    parser.add_argument("--runs", type=int, default=10, help="own: chained runs on the one split")
+    parser.add_argument("--runs", type=int, default=10, help="one-split: chained runs on the one split")
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--no-save", action="store_true")
@@ -303,7 +303,7 @@ def main() -> None:
     started = time.time()
     graph = load_graph(DataConfig(dataset=args.dataset, root=args.data_root))
     print(f"MaskGAE's own code, {args.dataset}, mask {args.mask}, protocol {args.protocol}:", flush=True)
-    if args.protocol == "own":
+    if args.protocol == "one-split":
         rows = own_protocol(maskgae, graph, args.mask, args.runs)
     elif args.protocol == "validation":
         rows = validation_protocol(maskgae, args.dataset, args.data_root, args.mask, args.splits)
