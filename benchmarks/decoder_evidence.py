@@ -128,6 +128,8 @@ WIDER_VARIANTS: dict[str, dict[str, Any]] = {
 # (docs/results/ncn-Cora-strong-v2.json, found on the search's split 0), then larger or differently trained.
 NCN_WINNER = {**ENSEMBLE, "decoder": "ncn", "cn_weighting": "resource_allocation", "decoder_dropout": 0.034,
               "lr": 0.0293, "dropout": 0.51, "mask_ratio": 0.75, "weight_decay": 0.0}
+V3_NCN_WINNER = {**ENSEMBLE, "propagation_hops": 2, "decoder": "ncn", "cn_weighting": "adamic_adar",
+                 "decoder_dropout": 0.242, "lr": 0.0300, "dropout": 0.545, "mask_ratio": 0.5, "weight_decay": 0.0}
 NCN_PROTOCOL_VARIANTS: dict[str, dict[str, Any]] = {
     "ncn winner": NCN_WINNER,
     "winner + latent 256": {**NCN_WINNER, "latent_channels": 256},
@@ -136,6 +138,9 @@ NCN_PROTOCOL_VARIANTS: dict[str, dict[str, Any]] = {
     "winner + dropout 0.7": {**NCN_WINNER, "dropout": 0.7},
     "winner with hadamard_mlp": {**NCN_WINNER, "decoder": "hadamard_mlp"},
     "winner + hops 2": {**NCN_WINNER, "propagation_hops": 2},
+    # v3's Cora winner (docs/results/ncn-Cora-strong.json), and with the input dropout the v2 rows favour.
+    "v3 winner": V3_NCN_WINNER,
+    "v3 winner + dropout 0.7": {**V3_NCN_WINNER, "dropout": 0.7},
 }
 # strong.yaml's ensemble centre with the embedding's layer propagated over more hops (propagation_hops:
 # mean_k(A_hat^k H W) + b, as Refined-GAE's LightGCN encoder on Cora), alone and with the 256-wide embedding.
