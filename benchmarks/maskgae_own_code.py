@@ -299,7 +299,6 @@ def main() -> None:
         parser.error("--maskgae-dir is required to run MaskGAE's code")
     SETTINGS["epochs"], SETTINGS["p"] = args.epochs, args.p
     maskgae = import_maskgae(args.maskgae_dir.expanduser().resolve())
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.time()
     graph = load_graph(DataConfig(dataset=args.dataset, root=args.data_root))
     print(f"MaskGAE's own code, {args.dataset}, mask {args.mask}, protocol {args.protocol}:", flush=True)
