@@ -1,5 +1,6 @@
-"""What the result-quality options cost per epoch (issue #14): ``embedding_norm`` and a seed
-``ensemble`` against the same model without them, on Cora and CiteSeer, one thread like a trial.
+"""What the result-quality options cost per epoch (issue #14): ``embedding_norm``, a seed
+``ensemble``, ``propagation_hops`` and ``mask_kind: directed`` (issue #22) against the same model
+without them, on Cora and CiteSeer, one thread like a trial.
 
 The model: the linear encoder (the default search's usual winner), latent 256, raw features,
 dropout 0.4, edge dropout 0.1, mask ratio 0.5, 2 negatives per edge. A whole ``Trainer.step``
@@ -26,7 +27,8 @@ RESULTS_FILE = Path(__file__).resolve().parent / "option_cost.json"
 MODEL = {"encoder": "linear", "latent_channels": 256, "normalize_features": False, "dropout": 0.4,
          "edge_dropout": 0.1, "mask_ratio": 0.5, "neg_ratio": 2, "lr": 0.005, "epochs": 100_000}
 VARIANTS = {"plain": {}, "embedding_norm 2": {"embedding_norm": 2.0}, "ensemble 3": {"ensemble": 3},
-            "both": {"embedding_norm": 2.0, "ensemble": 3}}
+            "both": {"embedding_norm": 2.0, "ensemble": 3}, "propagation_hops 2": {"propagation_hops": 2},
+            "mask_kind directed": {"mask_kind": "directed"}}
 
 
 def epoch_ms(dataset: str, extra: dict[str, Any], data_root: str | None) -> float:
@@ -62,7 +64,9 @@ def markdown() -> list[str]:
     ]
     lines += ratio_rows(record["results"], names, "plain")
     return [*lines, "", "`embedding_norm` (in `default.yaml`) adds a row normalisation; `ensemble 3` "
-            "(`strong.yaml`) trains three encoders per epoch.", ""]
+            "(`strong.yaml`) trains three encoders per epoch; `propagation_hops 2` (`strong.yaml` v3, graphs "
+            "with features) propagates the embedding one hop more; `mask_kind directed` (MaskGAE's edge "
+            "masking, at this model's mask ratio 0.5) reconstructs every masked direction.", ""]
 
 
 if __name__ == "__main__":
