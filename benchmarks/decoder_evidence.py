@@ -138,9 +138,12 @@ NCN_PROTOCOL_VARIANTS: dict[str, dict[str, Any]] = {
     "winner + dropout 0.7": {**NCN_WINNER, "dropout": 0.7},
     "winner with hadamard_mlp": {**NCN_WINNER, "decoder": "hadamard_mlp"},
     "winner + hops 2": {**NCN_WINNER, "propagation_hops": 2},
-    # v3's Cora winner (docs/results/ncn-Cora-strong.json), and with the input dropout the v2 rows favour.
+    # v3's Cora winner (docs/results/ncn-Cora-strong-v3.json), and with the input dropout the v2 rows favour.
     "v3 winner": V3_NCN_WINNER,
     "v3 winner + dropout 0.7": {**V3_NCN_WINNER, "dropout": 0.7},
+    # Where the input dropout's range should start and end (strong.yaml v4).
+    "v3 winner + dropout 0.6": {**V3_NCN_WINNER, "dropout": 0.6},
+    "v3 winner + dropout 0.8": {**V3_NCN_WINNER, "dropout": 0.8},
 }
 # strong.yaml's ensemble centre with the embedding's layer propagated over more hops (propagation_hops:
 # mean_k(A_hat^k H W) + b, as Refined-GAE's LightGCN encoder on Cora), alone and with the 256-wide embedding.
