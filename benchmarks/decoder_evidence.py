@@ -9,6 +9,7 @@ fresh test splits 1-10), test edges removed before training.
     python benchmarks/decoder_evidence.py Cora --recipe strong-wider --splits 4 --seeds 1
     python benchmarks/decoder_evidence.py Cora --recipe strong-hops --splits 4 --seeds 1
     python benchmarks/decoder_evidence.py Cora --recipe ncn-protocol --splits 8 --seeds 1
+    python benchmarks/decoder_evidence.py USAir --recipe featureless --edges-dir DIR --splits 8 --seeds 1
 
 ``--recipe maskgae``: MaskGAE's own settings (Li et al., KDD 2023; EdisonLeeeee/MaskGAE,
 train_linkpred.py: the README's Cora/CiteSeer command) and variations of them, beside the default
@@ -20,6 +21,10 @@ strong.yaml's centre with what MaskGAE's code has beyond it (docs/results/<datas
 propagated over more hops (``propagation_hops``; <dataset>-strong-hops.json). ``--recipe ncn-protocol``:
 NCN's protocol (70/10/20 splits, ranked by validation Hits@100; split seeds 100-107 with --splits 8)
 around the Cora winner of ``benchmarks/ncn_table.sh strong`` (<dataset>-ncn-protocol.json).
+``--recipe featureless``: SEAL's protocol (90/10 with validation out of the 90 %) on a graph without
+features (USAir, Ecoli: DIR/<graph>/edges.csv from benchmarks/seal_graphs.py), around the DEFAULT
+search's winner there (docs/results/seal-<graph>.json): what the featureless entries of
+search_spaces/default.yaml were shaped on (<dataset>-featureless.json).
 
 Prints one line per variant (mean ± std of the validation AUCs, mean best epoch, ms per epoch) and
 one JSON object last, which it also saves as docs/results/<dataset>-decoder-evidence.json
@@ -36,8 +41,8 @@ from typing import Any
 
 import torch
 
-from tune_gae.config import DataConfig, run_config_from_dict
-from tune_gae.data.split import load_split
+from tune_gae.config import RUN_KEYS, DataConfig, run_config_from_dict
+from tune_gae.data.split import encode_for_run, load_split
 from tune_gae.train.allocator import keep_freed_memory
 from tune_gae.train.trainer import Trainer
 
@@ -52,6 +57,18 @@ BASES: dict[str, dict[str, Any]] = {
                      dropout=0.06, edge_dropout=0.21, neg_ratio=3, patience=20, epochs=249, embedding_norm=2.0,
                      mask_ratio=0.75),
 }
+# The default search's winners on SEAL's graphs at commits b3d3455 / 6c33e0a (docs/results/seal-<graph>.json),
+# both VGAE + gcn + ncn over embedding+spectral: what --recipe featureless varies.
+BASES["USAir"] = dict(model="vgae", encoder="gcn", hidden_channels="256-128", latent_channels=128,
+                      node_encoding="embedding+spectral", encoding_dims=8, decoder="ncn", decoder_layers=2,
+                      decoder_width=128, decoder_norm="batch", decoder_dropout=0.096, cn_weighting="adamic_adar",
+                      lr=5.58e-3, dropout=0.39, edge_dropout=0.114, embedding_norm=2.0, kl_weight=4.2e-3,
+                      mask_ratio=0.0, neg_ratio=2, patience=20, epochs=331, weight_decay=1e-5)
+BASES["Ecoli"] = dict(model="vgae", encoder="gcn", hidden_channels="256-128", latent_channels=128,
+                      node_encoding="embedding+spectral", encoding_dims=8, decoder="ncn", decoder_layers=2,
+                      decoder_width=256, decoder_norm="batch", decoder_dropout=0.132, cn_weighting="resource_allocation",
+                      lr=6.94e-3, dropout=0.40, edge_dropout=0.089, embedding_norm=0.0, kl_weight=6.3e-3,
+                      mask_ratio=0.5, neg_ratio=1, patience=20, epochs=182, weight_decay=1e-5)
 MLP = dict(decoder="hadamard_mlp", decoder_layers=2, decoder_width=64)
 NCN = dict(decoder="ncn", decoder_layers=2, decoder_width=64, cn_weighting="resource_allocation")
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -159,9 +176,45 @@ DIRECTED_VARIANTS: dict[str, dict[str, Any]] = {
     "hops 2 + directed mask 0.5": {**ENSEMBLE, "propagation_hops": 2, "mask_kind": "directed"},
     "hops 2 + directed mask 0.7": {**ENSEMBLE, "propagation_hops": 2, "mask_kind": "directed", "mask_ratio": 0.7},
 }
+# What the default search's featureless winners gain from training longer (patience), a stronger input
+# dropout (the embedding table memorises), a batch-normalised encoder (strong.yaml's), and together.
+FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
+    "default winner": {"base": "default"},
+    "patience 40": {"base": "default", "patience": 40},
+    "patience 80": {"base": "default", "patience": 80},
+    "dropout 0.6": {"base": "default", "dropout": 0.6},
+    "dropout 0.7": {"base": "default", "dropout": 0.7},
+    "encoder batch norm": {"base": "default", "encoder_norm": "batch"},
+    "dropout 0.6 + patience 80": {"base": "default", "dropout": 0.6, "patience": 80},
+    "batch norm + dropout 0.6 + patience 80": {"base": "default", "encoder_norm": "batch", "dropout": 0.6,
+                                               "patience": 80},
+    "ensemble 3": {"base": "default", "ensemble": 3},
+    "ensemble 3 + dropout 0.7": {"base": "default", "ensemble": 3, "dropout": 0.7},
+    # strong.yaml v4's winner on the graph (docs/results/seal-<graph>-strong.json), with and without its ensemble
+    "strong.yaml winner": {"base": "strong"},
+    "strong.yaml winner without ensemble": {"base": "strong", "ensemble": 1},
+    # which of that lone winner's settings the default space cannot reach matter
+    "alone + patience 40": {"base": "strong", "ensemble": 1, "patience": 40},
+    "alone + dropout 0.6": {"base": "strong", "ensemble": 1, "dropout": 0.6},
+    "alone + no encoder norm": {"base": "strong", "ensemble": 1, "encoder_norm": "none"},
+    "alone + patience 40 + dropout 0.6": {"base": "strong", "ensemble": 1, "patience": 40, "dropout": 0.6},
+    "alone + patience 100": {"base": "strong", "ensemble": 1, "patience": 100},
+    "alone + patience 200": {"base": "strong", "ensemble": 1, "patience": 200},
+    "alone + patience 200 + dropout 0.6": {"base": "strong", "ensemble": 1, "patience": 200, "dropout": 0.6},
+}
+# strong.yaml v4's exported winners on SEAL's graphs (split seed 0; docs/results/seal-<graph>-strong.json).
+_STRONG_SEAL = dict(model="gae", encoder="linear", encoder_norm="batch", latent_channels=128, decoder="ncn",
+                    decoder_layers=3, decoder_width=64, decoder_norm="none", edge_dropout=0.0, embedding_norm=0.0,
+                    ensemble=3, epochs=400, patience=300, neg_ratio=1, mask_ratio=0.5, weight_decay=0.0)
+STRONG_WINNERS: dict[str, dict[str, Any]] = {
+    "USAir": {**_STRONG_SEAL, "cn_weighting": "adamic_adar", "decoder_dropout": 0.192, "dropout": 0.783,
+              "lr": 0.01066, "node_encoding": "embedding"},
+    "Ecoli": {**_STRONG_SEAL, "cn_weighting": "resource_allocation", "decoder_dropout": 0.170, "dropout": 0.637,
+              "lr": 0.01374, "node_encoding": "embedding+spectral", "encoding_dims": 32},
+}
 RECIPES = {"maskgae": RECIPE_VARIANTS, "maskgae-fidelity": FIDELITY_VARIANTS, "strong-scale": SCALE_VARIANTS,
            "strong-wider": WIDER_VARIANTS, "ncn-protocol": NCN_PROTOCOL_VARIANTS, "strong-hops": HOPS_VARIANTS,
-           "strong-directed": DIRECTED_VARIANTS}
+           "strong-directed": DIRECTED_VARIANTS, "featureless": FEATURELESS_VARIANTS}
 # Recipes measured under another protocol than the 85/5/10 AUC one: split ratios and the selection metric.
 PROTOCOLS: dict[str, dict[str, Any]] = {"ncn-protocol": dict(val_ratio=0.1, test_ratio=0.2, metric="val_hits@100")}
 AUC_PROTOCOL: dict[str, Any] = dict(val_ratio=0.05, test_ratio=0.10, metric="val_auc")
@@ -171,6 +224,7 @@ def run_variant(split: Any, base: dict[str, Any], variant: dict[str, Any], seed:
                 metric: str = "val_auc") -> dict[str, float]:
     hyper = {**base, **{k: v for k, v in variant.items() if k != "lr_scale"}, "seed": seed}
     hyper["lr"] = hyper["lr"] * variant.get("lr_scale", 1.0)
+    split, hyper = encode_for_run(split, hyper)  # a featureless graph's node encoding (training edges only)
     model_config, train_config = run_config_from_dict(hyper, in_channels=split.num_features)
     trainer = Trainer(split, model_config, train_config, metric=metric)
     began = time.perf_counter()
@@ -184,12 +238,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", choices=sorted(BASES))
     parser.add_argument("--data-root", default=None)
+    parser.add_argument("--edges-dir", default=None, help="for USAir/Ecoli: the folder of benchmarks/seal_graphs.py")
     parser.add_argument("--splits", type=int, default=2)
+    parser.add_argument("--split-seeds", default=None,
+                        help="comma-separated split seeds instead of the first --splits of 100-107 (e.g. to leave "
+                             "out the split a --winner-of search selected on)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
     parser.add_argument("--first-seed", type=int, default=0,
                         help="model seeds FIRST..FIRST+SEEDS-1 (above 0: saved as <stem>-seed<FIRST>.json)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--winner-of", action="append", default=[], metavar="SEARCH_DIR",
+                        help="also re-train this search's selected winner (search.json's 'winner', its config "
+                             "from trials.json) as a variant named 'winner of <folder name>'; repeatable")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                         help="MaskGAE's settings and variations of them instead of the decoder variants "
                              "(maskgae-fidelity: strong.yaml's centre with MaskGAE's ELU, clipping, degree loss)")
@@ -197,16 +258,23 @@ def main() -> None:
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     variants = RECIPES[args.recipe] if args.recipe else VARIANTS
-    names = args.variants.split(",") if args.variants else list(variants)
+    variants = {**variants, **{f"winner of {Path(d).name}": {"base": "config", **_winner_config(Path(d))}
+                               for d in args.winner_of}}
+    names = (args.variants.split(",") if args.variants else [] if args.winner_of else list(variants))
+    names += [f"winner of {Path(d).name}" for d in args.winner_of]
     protocol = PROTOCOLS.get(args.recipe or "", AUC_PROTOCOL)
     metric = protocol["metric"]
-    splits = [load_split(DataConfig(args.dataset, root=args.data_root, split_seed=s, val_ratio=protocol["val_ratio"],
+    split_seeds = [int(x) for x in args.split_seeds.split(",")] if args.split_seeds else list(SPLIT_SEEDS[: args.splits])
+    dataset = f"{args.edges_dir}/{args.dataset}/edges.csv" if args.edges_dir else args.dataset
+    splits = [load_split(DataConfig(dataset, root=args.data_root, split_seed=s, val_ratio=protocol["val_ratio"],
                                     test_ratio=protocol["test_ratio"])).without_test()
-              for s in SPLIT_SEEDS[: args.splits]]
+              for s in split_seeds]
     rows = []
     for name in names:
         variant = dict(variants[name])
-        base = BASES[args.dataset] if variant.pop("base", None) == "default" or not args.recipe else MASKGAE
+        which = variant.pop("base", None)
+        base = ({} if which == "config" else STRONG_WINNERS[args.dataset] if which == "strong"
+                else BASES[args.dataset] if which == "default" or not args.recipe else MASKGAE)
         runs = [run_variant(split, base, variant, seed, metric) for split in splits
                 for seed in range(args.first_seed, args.first_seed + args.seeds)]
         values = [r[metric] for r in runs]
@@ -218,17 +286,25 @@ def main() -> None:
         rows.append(row)
         print(f"{name:<34} {metric} {100 * row['mean']:.2f} ± {100 * row['std']:.2f}  best epoch "
               f"{row['best_epoch']:.0f}  {row['ms_per_epoch']:.1f} ms/epoch", flush=True)
-    out = {"dataset": args.dataset, "split_seeds": list(SPLIT_SEEDS[: args.splits]), "model_seeds": args.seeds,
+    out = {"dataset": args.dataset, "split_seeds": split_seeds, "model_seeds": args.seeds,
            **({"first_seed": args.first_seed} if args.first_seed else {}),
            **({"protocol": protocol} if protocol is not AUC_PROTOCOL else {}),
-           "base": MASKGAE if args.recipe else BASES[args.dataset], "rows": rows}
+           "base": MASKGAE if args.recipe and args.recipe != "featureless" else BASES[args.dataset], "rows": rows}
     SAVED.mkdir(parents=True, exist_ok=True)
     stem = (f"{args.dataset.lower()}-decoder-evidence" if not args.recipe
             else f"{args.dataset.lower()}-{args.recipe}" + ("-recipe" if args.recipe == "maskgae" else ""))
+    stem += "-winners" if args.winner_of else ""
     path = SAVED / (f"{stem}-seed{args.first_seed}.json" if args.first_seed else f"{stem}.json")
     out["rows"] = _merged_rows(path, out, list(variants))
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out))
+
+
+def _winner_config(search: Path) -> dict[str, Any]:
+    """The hyperparameters of the trial a search selected (after re-selection), as a run config."""
+    record = json.loads((search / "search.json").read_text())
+    row = next(r for r in record["reselection"] if r["trial"] == record["winner"]["trial"])
+    return {key: value for key, value in row["config"].items() if key in RUN_KEYS and key != "seed"}
 
 
 def _merged_rows(path: Path, out: dict[str, Any], order: list[str]) -> list[dict[str, Any]]:
