@@ -71,3 +71,16 @@ def test_common_neighbour_entries_count_both_ends_rows() -> None:
     positives = sum(degree[u] + degree[v] for u, v in edges.t().tolist())
     negatives = 2 * 5 * 2 * (2 * 5 / 5)  # neg_ratio 2, 5 edges, both ends at the mean degree
     assert common_neighbour_entries(edges, 5, neg_ratio=2) == positives + negatives
+
+
+def test_a_per_graph_entry_is_estimated_for_the_graph_at_hand(split, tmp_path) -> None:
+    """``latent_channels: {choice: [16], featureless: {choice: [512]}}`` on a graph with features
+    is estimated as latent 16 (not the merged 16-or-512 a reader without the graph sees)."""
+    def estimate(latent: str) -> int:
+        path = tmp_path / f"latent-{abs(hash(latent))}.yaml"
+        path.write_text(f"parameters:\n  hidden_channels: [32]\n  latent_channels: {latent}\n")
+        return largest_trial_bytes(load_space(path), split)
+
+    assert split.features_given
+    assert estimate("{choice: [16], featureless: {choice: [512]}}") == estimate("16") < estimate("512")
+    assert estimate("{choice: [16], features: {choice: [512]}}") == estimate("512")

@@ -401,6 +401,45 @@ def test_default_space_batch_normalises_the_encoder_on_featureless_graphs_only()
     assert model.encoder_norm == "none"
 
 
+def test_an_entry_can_sample_otherwise_on_graphs_without_features(tmp_path: Path) -> None:
+    """``featureless: {...}`` inside an entry: each kind of graph samples its own values; a reader
+    that does not know the graph sees both merged (HParams domains, importance)."""
+    path = write(tmp_path, "parameters:\n  patience: {choice: [10, 20], featureless: {choice: [10, 200]}}\n"
+                           "  lr: {loguniform: [1.0e-3, 1.0e-2], features: {loguniform: [1.0e-2, 1.0e-1]}}\n")
+    space = load_space(path)
+    featureless = sample(space, 30, graph="featureless")
+    featured = sample(space, 30, graph="features")
+    assert {c["patience"] for c in featureless} == {10, 200}
+    assert {c["patience"] for c in featured} == {10, 20}
+    assert all(1e-3 <= c["lr"] <= 1e-2 for c in featureless) and all(1e-2 <= c["lr"] <= 1e-1 for c in featured)
+    patience, lr = space.parameters
+    assert patience.distribution.options == (10, 20, 200) and (lr.distribution.low, lr.distribution.high) == (1e-3, 1e-1)
+    assert space.for_graph("featureless").parameters[0].distribution.options == (10, 200)
+    assert patience.describe() == "graphs with features: 10, 20; graphs without features: 10, 200"
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ("{choice: [10, 20], featureless: {int: [10, 200]}}", "featureless takes a choice like the entry's own, not int"),
+    ("{choice: [10], featureless: {choice: [20]}, features: {choice: [30]}}",
+     "give features or featureless, not both: the entry itself is the other kind's"),
+    ("{choice: [10], featureless: [20]}", "featureless takes one entry like {choice: [...]} (no when) but got [20]"),
+    ("{choice: [10], featureless: {choice: [-1]}}", "featureless choice must be"),
+])
+def test_a_bad_per_graph_entry_exits_2_naming_it(tmp_path: Path, entry: str, problem: str) -> None:
+    path = write(tmp_path, f"parameters:\n  patience: {entry}\n")
+    result = CliRunner().invoke(main, ["spaces", "check", str(path)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: 'patience' in {path}:2: {problem}")
+    assert result.output.count("\n") == 1
+
+
+def test_default_space_trains_long_on_featureless_graphs_only() -> None:
+    """patience 200 was shaped on graphs without features; Cora's README search keeps 10/20/40."""
+    space = load_space(shipped_spaces()["default"])
+    assert {c["patience"] for c in sample(space, 40, graph="features")} <= {10, 20, 40}
+    assert 200 in {c["patience"] for c in sample(space, 40, graph="featureless")}
+
+
 def test_when_graph_takes_features_or_featureless(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("parameters:\n  lr: {choice: [0.01], when: {graph: tiny}}\n")

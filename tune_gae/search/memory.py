@@ -174,10 +174,10 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
 
     from tune_gae.config import ModelConfig, TrainConfig
     from tune_gae.data.features import DEGREE_BUCKETS
-    from tune_gae.search.space import HIDDEN, Choice, HiddenLayers, decode_widths
+    from tune_gae.search.space import HIDDEN, Choice, HiddenLayers, decode_widths, graph_kind
 
-    entries = {p.name: p for p in space.parameters}
-    graph = "features" if split.features_given else "featureless"
+    graph = graph_kind(split.features_given)
+    entries = {p.name: p for p in space.for_graph(graph).parameters}
 
     def applies(name: str) -> bool:
         entry = entries.get(name)

@@ -61,6 +61,7 @@ from tune_gae.search.settings import (
     study_objectives,
 )
 from tune_gae.search.signals import StopSignals
+from tune_gae.search.space import graph_kind
 from tune_gae.search.study import WarmStart, check_study_settings, prepare_study, redact, settle, warm_line
 
 if TYPE_CHECKING:  # tune_gae.data imports torch + PyG: seconds that a refused search must not pay
@@ -172,7 +173,7 @@ def _run_config(settings: SearchSettings, path: Path, echo: Echo | None):  # noq
 
 
 def _define_by_run(settings: SearchSettings, split: LinkSplit, space: Any) -> Any:
-    return space.define_by_run(max_epochs=settings.max_epochs, graph="features" if split.features_given else "featureless")
+    return space.define_by_run(max_epochs=settings.max_epochs, graph=graph_kind(split.features_given))
 
 
 def _tuner(settings: SearchSettings, split: LinkSplit, path: Path, space: Any, echo: Echo | None,
@@ -621,7 +622,7 @@ def summarize(
     settle(folder.study_url(settings.storage))
     folder.write_trials(rows)
     try:
-        space = load_space(folder.record()["settings"]["space"])
+        space = load_space(folder.record()["settings"]["space"]).for_graph(graph_kind(split.features_given))
     except TuneGAEError:  # the space file moved since the search began: HParams shows what varied
         space = None
     finished = [r for r in rows if r["state"] == "TERMINATED" and r["checkpoint"]]

@@ -7,6 +7,8 @@ A space file (see ``search_spaces/*.yaml``)::
       model: {choice: [gae, vgae]}
       lr: {loguniform: [1.0e-3, 5.0e-2]}
       kl_weight: {uniform: [0.0, 1.0], when: {model: vgae}}
+      node_encoding: {choice: [embedding, degree], when: {graph: featureless}}
+      patience: {choice: [10, 20], featureless: {choice: [10, 200]}}
       hidden_channels: {layers: {int: [0, 2]}, width: {choice: [32, 64, 128]}}
       epochs: 200
 
@@ -159,8 +161,29 @@ class HiddenLayers:
 
 
 # ``when: {graph: featureless}``: an entry for graphs without node features only (or with them).
+# ``featureless: {...}`` inside an entry: what it samples instead on such graphs (``features:`` too).
 GRAPH_KEY = "graph"
 GRAPH_KINDS = ("features", "featureless")
+GRAPH_LABELS = {"features": "graphs with features", "featureless": "graphs without features"}
+
+
+def graph_kind(features_given: bool) -> str:
+    """What ``when: {graph: ...}`` and per-graph entries test: "features" or "featureless"."""
+    return GRAPH_KINDS[0] if features_given else GRAPH_KINDS[1]
+
+
+def merged(first: Distribution, second: Distribution) -> Distribution:
+    """Every value either may sample: what a reader that does not know the graph is shown."""
+    if isinstance(first, (Choice, Constant)) and isinstance(second, (Choice, Constant)):
+        options = [*_options(first), *_options(second)]
+        return Choice(tuple(dict.fromkeys(options)))
+    if isinstance(first, (IntRange, FloatRange)) and type(first) is type(second) and first.log == second.log:
+        return replace(first, low=min(first.low, second.low), high=max(first.high, second.high))
+    raise ValueError(f"a {first.kind} and a {second.kind} cannot be merged")
+
+
+def _options(distribution: Choice | Constant) -> tuple[Any, ...]:
+    return distribution.options if isinstance(distribution, Choice) else (distribution.value,)
 
 
 @dataclass(frozen=True)
@@ -170,6 +193,12 @@ class Parameter:
     name: str
     distribution: Distribution | HiddenLayers
     requires: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    # Per graph kind, what is sampled (``distribution`` is then their merge); () : the same for all.
+    by_graph: tuple[tuple[str, Distribution], ...] = ()
+
+    def for_graph(self, graph: str) -> Parameter:
+        """This entry as sampled on a ``graph`` ("features"/"featureless") graph."""
+        return replace(self, distribution=dict(self.by_graph)[graph], by_graph=()) if self.by_graph else self
 
     @property
     def kind(self) -> str:
@@ -193,7 +222,10 @@ class Parameter:
         return {self.name: self.distribution.sample(trial, self.name)}
 
     def describe(self) -> str:
-        """The range or choices, readable (hidden widths shown as lists)."""
+        """The range or choices, readable (hidden widths shown as lists); per graph kind if they differ."""
+        if self.by_graph:
+            return "; ".join(f"{GRAPH_LABELS[graph]}: {self.for_graph(graph).describe()}"
+                             for graph, _ in self.by_graph)
         if self.name == HIDDEN and isinstance(self.distribution, Choice):
             return ", ".join(str(decode_widths(option)) for option in self.distribution.options)
         if self.name == HIDDEN and isinstance(self.distribution, Constant):
@@ -266,6 +298,10 @@ class SearchSpace:
         """Every key a trial config from this space may hold (before ``resolve_trial_config``)."""
         return tuple(key for p in self.parameters for key in p.config_keys)
 
+    def for_graph(self, graph: str) -> SearchSpace:
+        """The space as a search on a ``graph`` ("features"/"featureless") graph samples it."""
+        return replace(self, parameters=tuple(p.for_graph(graph) for p in self.parameters))
+
     def define_by_run(
         self, max_epochs: int | None = None, *, graph: str | None = None
     ) -> Callable[[optuna.Trial], dict | None]:
@@ -276,13 +312,15 @@ class SearchSpace:
         """
         if graph is not None and graph not in GRAPH_KINDS:
             raise TuneGAEError(f"graph must be one of {', '.join(GRAPH_KINDS)} but got {graph!r}.")
+        parameters = self.for_graph(graph).parameters if graph is not None else self.parameters
         if max_epochs is None:
-            return DefineByRun(self.parameters, graph=graph)
+            return DefineByRun(parameters, graph=graph)
         if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
             raise TuneGAEError(f"max_epochs must be a positive integer but got {max_epochs!r}.")
         capped = tuple(
-            replace(p, distribution=_cap(p.distribution, max_epochs)) if p.name == "epochs" else p
-            for p in self.parameters
+            replace(p, distribution=_cap(p.distribution, max_epochs),
+                    by_graph=tuple((g, _cap(d, max_epochs)) for g, d in p.by_graph)) if p.name == "epochs" else p
+            for p in parameters
         )
         return DefineByRun(capped, max_epochs, graph)
 

@@ -30,6 +30,7 @@ from tune_gae.search.space import (
     Parameter,
     SearchSpace,
     encode_widths,
+    merged,
 )
 
 TOP_KEYS = ("description", "parameters")
@@ -142,13 +143,16 @@ class _Entry:
         entry = self.entry
         if not isinstance(entry, dict):
             return Parameter(self.name, self._constant(entry))
-        allowed = (*KINDS, CONDITION, *((LAYERS, WIDTH) if self.name == HIDDEN else ()))
+        allowed = (*KINDS, CONDITION, *((LAYERS, WIDTH) if self.name == HIDDEN else GRAPH_KINDS))
         for key in entry:
             if key not in allowed:
                 raise TuneGAEError(
                     f"unknown keyword {key!r} for {self.name!r} in {self.path}"
                     f"{did_you_mean(str(key), allowed)}; use one of {', '.join(allowed)}."
                 )
+        overrides = [key for key in entry if key in GRAPH_KINDS]
+        if overrides:
+            return self._per_graph(entry, overrides, earlier, names)
         requires = self._condition(entry[CONDITION], earlier, names) if CONDITION in entry else ()
         kinds = [key for key in entry if key != CONDITION]
         if self.name == HIDDEN and (LAYERS in kinds or WIDTH in kinds):
@@ -160,6 +164,29 @@ class _Entry:
         if self.name == HIDDEN:
             return Parameter(self.name, self._hidden(kind, entry[kind]), requires)
         return Parameter(self.name, self._distribution(kind, entry[kind], RULES[self.name]), requires)
+
+    def _per_graph(
+        self, entry: Mapping[str, Any], overrides: list[str], earlier: Mapping[str, Parameter], names: list[str]
+    ) -> Parameter:
+        """``{choice: [...], featureless: {choice: [...]}}``: the entry for one kind of graph, the
+        override for the other; readers that do not know the graph see both merged."""
+        if len(overrides) > 1:
+            raise self.fail(f"give {' or '.join(GRAPH_KINDS)}, not both: the entry itself is the other kind's")
+        graph = overrides[0]
+        rest = {key: value for key, value in entry.items() if key != graph}
+        own = _Entry(self.name, rest, self.path).parse(earlier, names)
+        if not isinstance(entry[graph], dict) or len(entry[graph]) != 1 or CONDITION in entry[graph]:
+            raise self.fail(f"{graph} takes one entry like {{choice: [...]}} (no when) but got {show_value(entry[graph])}")
+        ((kind, arg),) = entry[graph].items()
+        other = self._distribution(kind, arg, RULES[self.name], f"{graph} ")
+        if other.kind != own.kind:
+            raise self.fail(f"{graph} takes a {own.kind} like the entry's own, not {other.kind}")
+        try:
+            union = merged(own.distribution, other)
+        except ValueError as exc:
+            raise self.fail(f"{graph}: {exc}") from None
+        rest_kind = next(g for g in GRAPH_KINDS if g != graph)
+        return replace(own, distribution=union, by_graph=((rest_kind, own.distribution), (graph, other)))
 
     def _check_name(self) -> None:
         if self.name == "seed":
