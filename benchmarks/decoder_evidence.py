@@ -249,8 +249,8 @@ def main() -> None:
                         help="model seeds FIRST..FIRST+SEEDS-1 (above 0: saved as <stem>-seed<FIRST>.json)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--winner-of", action="append", default=[], metavar="SEARCH_DIR",
-                        help="also re-train this search's selected winner (search.json's 'winner', its config "
-                             "from trials.json) as a variant named 'winner of <folder name>'; repeatable")
+                        help="also re-train the configuration this search's re-selection chose (search.json's "
+                             "'winner' and 'reselection') as a variant named 'winner of <folder name>'; repeatable")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                         help="MaskGAE's settings and variations of them instead of the decoder variants "
                              "(maskgae-fidelity: strong.yaml's centre with MaskGAE's ELU, clipping, degree loss)")
