@@ -45,6 +45,8 @@ __all__ = ["LocalRayCluster", "RayNode"]
 STARTED_MARKER = "Ray runtime started."
 NODE_START_TIMEOUT_S = 120.0
 NODE_STOP_TIMEOUT_S = 20.0
+# Whole-cluster start attempts (see LocalRayCluster.start).
+START_ATTEMPTS = 2
 # Smallest store Ray accepts is 75 MiB; the default (30 % of RAM per node) is far too much here.
 DEFAULT_OBJECT_STORE_MB = 150
 # Characters of a node's log (or a probe's stderr) shown when something fails.
@@ -185,10 +187,30 @@ class LocalRayCluster:
         return [node for node in self.nodes if not node.is_head]
 
     def start(self) -> LocalRayCluster:
-        """Start the head, then the workers, and return once every node is registered and alive."""
+        """Start the head, then the workers, and return once every node is registered and alive.
+
+        A node that fails to start (on a loaded 2-core CI machine a worker once timed out
+        reaching a head that had started) ends that attempt: everything it started is stopped
+        and the cluster starts afresh, with new ports, up to ``START_ATTEMPTS`` times. Each
+        failed attempt is reported on stderr, so a retry never passes unseen.
+        """
         if self.nodes:
             raise RuntimeError("the cluster is already started")
         began = time.monotonic()
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start_once()
+                break
+            except RuntimeError as error:
+                if attempt == START_ATTEMPTS:
+                    raise
+                print(f"LocalRayCluster: start attempt {attempt} failed, retrying: {error}", file=sys.stderr)
+                self.nodes = []
+        self.start_seconds = time.monotonic() - began
+        return self
+
+    def _start_once(self) -> None:
+        """One attempt of :meth:`start`; on any failure it stops what it started and re-raises."""
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rtc-", dir="/tmp"))
         self.token_path.write_text(secrets.token_hex(32))
         self.token_path.chmod(0o600)
@@ -205,8 +227,6 @@ class LocalRayCluster:
         except BaseException:
             self.stop()
             raise
-        self.start_seconds = time.monotonic() - began
-        return self
 
     def wait_for_alive_nodes(self, count: int, *, timeout_s: float = 60.0) -> list[str]:
         """Block until the GCS reports exactly ``count`` alive nodes; return their node ids."""
@@ -350,7 +370,9 @@ class LocalRayCluster:
             if node.process.poll() is not None or time.monotonic() > deadline:
                 tail = node.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
                 state = f"exited with {node.process.returncode}" if node.process.poll() is not None else "timed out"
-                raise RuntimeError(f"ray start for node {node.index} {state}:\n{tail}")
+                head_tail = "" if node.is_head else (
+                    "\nthe head's log ends:\n" + self.nodes[0].log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:])
+                raise RuntimeError(f"ray start for node {node.index} {state}:\n{tail}{head_tail}")
             time.sleep(0.2)
         node.snapshot()
 

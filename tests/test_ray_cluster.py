@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from ray_cluster import LocalRayCluster
+from ray_cluster import LocalRayCluster, RayNode
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -127,6 +127,27 @@ def test_start_registers_all_nodes_and_stop_ends_every_process(record_property: 
     assert not temp_dir.exists()
     assert dict(os.environ) == environ_before  # auth settings went to the nodes, not to pytest
     cluster.stop()  # idempotent
+
+
+def test_a_worker_that_fails_to_start_restarts_the_whole_cluster_once(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    launch = LocalRayCluster._launch
+    failed: list[RayNode] = []
+
+    def launch_failing_first_worker(self: LocalRayCluster, index: int, *, is_head: bool) -> RayNode:
+        node = launch(self, index, is_head=is_head)
+        if not is_head and not failed:
+            failed.append(node)
+            node.process.kill()
+        return node
+
+    monkeypatch.setattr(LocalRayCluster, "_launch", launch_failing_first_worker)
+    cluster = LocalRayCluster(num_nodes=2, cpus_per_node=1)
+    with cluster:
+        assert len(cluster.nodes) == 2 and failed[0] not in cluster.nodes
+        assert cluster.wait_for_alive_nodes(2) == sorted(node.node_id for node in cluster.nodes)
+    assert "start attempt 1 failed, retrying: ray start for node 1 exited with -9" in capsys.readouterr().err
+    assert [proc.pid for proc in failed[0].seen.values() if is_alive(proc)] == []
 
 
 def test_kill_worker_takes_its_node_out_of_the_cluster() -> None:
