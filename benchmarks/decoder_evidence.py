@@ -201,6 +201,26 @@ FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
     "alone + patience 100": {"base": "strong", "ensemble": 1, "patience": 100},
     "alone + patience 200": {"base": "strong", "ensemble": 1, "patience": 200},
     "alone + patience 200 + dropout 0.6": {"base": "strong", "ensemble": 1, "patience": 200, "dropout": 0.6},
+    # which of its settings that the default space CAN reach matter (a 24-trial search rarely lands on all)
+    "alone + vgae": {"base": "strong", "ensemble": 1, "model": "vgae", "kl_weight": 0.01},
+    "alone + no masking": {"base": "strong", "ensemble": 1, "mask_ratio": 0.0},
+    "alone + lr 0.003": {"base": "strong", "ensemble": 1, "lr": 0.003},
+    "alone + decoder 2x128": {"base": "strong", "ensemble": 1, "decoder_layers": 2, "decoder_width": 128},
+    "alone + latent 64": {"base": "strong", "ensemble": 1, "latent_channels": 64},
+    "alone + dropout 0.3": {"base": "strong", "ensemble": 1, "dropout": 0.3},
+    "alone + degree+spectral": {"base": "strong", "ensemble": 1, "node_encoding": "degree+spectral",
+                                "encoding_dims": 32},
+    "alone + embedding": {"base": "strong", "ensemble": 1, "node_encoding": "embedding"},
+    "alone + embedding+degree": {"base": "strong", "ensemble": 1, "node_encoding": "embedding+degree"},
+    "alone + embedding+spectral": {"base": "strong", "ensemble": 1, "node_encoding": "embedding+spectral",
+                                   "encoding_dims": 32},
+    "alone + epochs 200": {"base": "strong", "ensemble": 1, "epochs": 200},
+    "alone + neg ratio 3": {"base": "strong", "ensemble": 1, "neg_ratio": 3},
+    # ... and the settings of the default search's E.coli export (docs/results/seal-Ecoli.json) that differ
+    "alone + edge dropout 0.24": {"base": "strong", "ensemble": 1, "edge_dropout": 0.24},
+    "alone + embedding norm 2": {"base": "strong", "ensemble": 1, "embedding_norm": 2.0},
+    "alone + decoder batch norm": {"base": "strong", "ensemble": 1, "decoder_norm": "batch"},
+    "alone + weight decay 1e-5": {"base": "strong", "ensemble": 1, "weight_decay": 1.0e-5},
 }
 # strong.yaml v4's exported winners on SEAL's graphs (split seed 0; docs/results/seal-<graph>-strong.json).
 _STRONG_SEAL = dict(model="gae", encoder="linear", encoder_norm="batch", latent_channels=128, decoder="ncn",
