@@ -210,7 +210,6 @@ FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
     "alone + dropout 0.3": {"base": "strong", "ensemble": 1, "dropout": 0.3},
     "alone + degree+spectral": {"base": "strong", "ensemble": 1, "node_encoding": "degree+spectral",
                                 "encoding_dims": 32},
-    "alone + embedding": {"base": "strong", "ensemble": 1, "node_encoding": "embedding"},
     "alone + embedding+degree": {"base": "strong", "ensemble": 1, "node_encoding": "embedding+degree"},
     "alone + embedding+spectral": {"base": "strong", "ensemble": 1, "node_encoding": "embedding+spectral",
                                    "encoding_dims": 32},
