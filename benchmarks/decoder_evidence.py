@@ -23,7 +23,7 @@ NCN's protocol (70/10/20 splits, ranked by validation Hits@100; split seeds 100-
 around the Cora winner of ``benchmarks/ncn_table.sh strong`` (<dataset>-ncn-protocol.json).
 ``--recipe featureless``: SEAL's protocol (90/10 with validation out of the 90 %) on a graph without
 features (USAir, Ecoli: DIR/<graph>/edges.csv from benchmarks/seal_graphs.py), around the DEFAULT
-search's winner there (docs/results/seal-<graph>.json): what the featureless entries of
+search's winner there (docs/results/seal-<graph>-v1.json): what the featureless entries of
 search_spaces/default.yaml were shaped on (<dataset>-featureless.json).
 
 Prints one line per variant (mean ± std of the validation AUCs, mean best epoch, ms per epoch) and
@@ -57,7 +57,7 @@ BASES: dict[str, dict[str, Any]] = {
                      dropout=0.06, edge_dropout=0.21, neg_ratio=3, patience=20, epochs=249, embedding_norm=2.0,
                      mask_ratio=0.75),
 }
-# The default search's winners on SEAL's graphs at commits b3d3455 / 6c33e0a (docs/results/seal-<graph>.json),
+# The default search's winners on SEAL's graphs at commits b3d3455 / 6c33e0a (docs/results/seal-<graph>-v1.json),
 # both VGAE + gcn + ncn over embedding+spectral: what --recipe featureless varies.
 BASES["USAir"] = dict(model="vgae", encoder="gcn", hidden_channels="256-128", latent_channels=128,
                       node_encoding="embedding+spectral", encoding_dims=8, decoder="ncn", decoder_layers=2,
@@ -215,7 +215,7 @@ FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
                                    "encoding_dims": 32},
     "alone + epochs 200": {"base": "strong", "ensemble": 1, "epochs": 200},
     "alone + neg ratio 3": {"base": "strong", "ensemble": 1, "neg_ratio": 3},
-    # ... and the settings of the default search's E.coli export (docs/results/seal-Ecoli.json) that differ
+    # ... and the settings of the default search's E.coli export (docs/results/seal-Ecoli-v2.json) that differ
     "alone + edge dropout 0.24": {"base": "strong", "ensemble": 1, "edge_dropout": 0.24},
     "alone + embedding norm 2": {"base": "strong", "ensemble": 1, "embedding_norm": 2.0},
     "alone + decoder batch norm": {"base": "strong", "ensemble": 1, "decoder_norm": "batch"},
