@@ -176,6 +176,13 @@ DIRECTED_VARIANTS: dict[str, dict[str, Any]] = {
     "hops 2 + directed mask 0.5": {**ENSEMBLE, "propagation_hops": 2, "mask_kind": "directed"},
     "hops 2 + directed mask 0.7": {**ENSEMBLE, "propagation_hops": 2, "mask_kind": "directed", "mask_ratio": 0.7},
 }
+
+
+def _alone(**changes: Any) -> dict[str, Any]:
+    """strong.yaml's winner on the graph as one model (no seed ensemble), with ``changes``."""
+    return {"base": "strong", "ensemble": 1, **changes}
+
+
 # What the default search's featureless winners gain from training longer (patience), a stronger input
 # dropout (the embedding table memorises), a batch-normalised encoder (strong.yaml's), and together.
 FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
@@ -192,34 +199,32 @@ FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
     "ensemble 3 + dropout 0.7": {"base": "default", "ensemble": 3, "dropout": 0.7},
     # strong.yaml v4's winner on the graph (docs/results/seal-<graph>-strong.json), with and without its ensemble
     "strong.yaml winner": {"base": "strong"},
-    "strong.yaml winner without ensemble": {"base": "strong", "ensemble": 1},
+    "strong.yaml winner without ensemble": _alone(),
     # which of that lone winner's settings the default space cannot reach matter
-    "alone + patience 40": {"base": "strong", "ensemble": 1, "patience": 40},
-    "alone + dropout 0.6": {"base": "strong", "ensemble": 1, "dropout": 0.6},
-    "alone + no encoder norm": {"base": "strong", "ensemble": 1, "encoder_norm": "none"},
-    "alone + patience 40 + dropout 0.6": {"base": "strong", "ensemble": 1, "patience": 40, "dropout": 0.6},
-    "alone + patience 100": {"base": "strong", "ensemble": 1, "patience": 100},
-    "alone + patience 200": {"base": "strong", "ensemble": 1, "patience": 200},
-    "alone + patience 200 + dropout 0.6": {"base": "strong", "ensemble": 1, "patience": 200, "dropout": 0.6},
+    "alone + patience 40": _alone(patience=40),
+    "alone + dropout 0.6": _alone(dropout=0.6),
+    "alone + no encoder norm": _alone(encoder_norm="none"),
+    "alone + patience 40 + dropout 0.6": _alone(patience=40, dropout=0.6),
+    "alone + patience 100": _alone(patience=100),
+    "alone + patience 200": _alone(patience=200),
+    "alone + patience 200 + dropout 0.6": _alone(patience=200, dropout=0.6),
     # which of its settings that the default space CAN reach matter (a 24-trial search rarely lands on all)
-    "alone + vgae": {"base": "strong", "ensemble": 1, "model": "vgae", "kl_weight": 0.01},
-    "alone + no masking": {"base": "strong", "ensemble": 1, "mask_ratio": 0.0},
-    "alone + lr 0.003": {"base": "strong", "ensemble": 1, "lr": 0.003},
-    "alone + decoder 2x128": {"base": "strong", "ensemble": 1, "decoder_layers": 2, "decoder_width": 128},
-    "alone + latent 64": {"base": "strong", "ensemble": 1, "latent_channels": 64},
-    "alone + dropout 0.3": {"base": "strong", "ensemble": 1, "dropout": 0.3},
-    "alone + degree+spectral": {"base": "strong", "ensemble": 1, "node_encoding": "degree+spectral",
-                                "encoding_dims": 32},
-    "alone + embedding+degree": {"base": "strong", "ensemble": 1, "node_encoding": "embedding+degree"},
-    "alone + embedding+spectral": {"base": "strong", "ensemble": 1, "node_encoding": "embedding+spectral",
-                                   "encoding_dims": 32},
-    "alone + epochs 200": {"base": "strong", "ensemble": 1, "epochs": 200},
-    "alone + neg ratio 3": {"base": "strong", "ensemble": 1, "neg_ratio": 3},
+    "alone + vgae": _alone(model="vgae", kl_weight=0.01),
+    "alone + no masking": _alone(mask_ratio=0.0),
+    "alone + lr 0.003": _alone(lr=0.003),
+    "alone + decoder 2x128": _alone(decoder_layers=2, decoder_width=128),
+    "alone + latent 64": _alone(latent_channels=64),
+    "alone + dropout 0.3": _alone(dropout=0.3),
+    "alone + degree+spectral": _alone(node_encoding="degree+spectral", encoding_dims=32),
+    "alone + embedding+degree": _alone(node_encoding="embedding+degree"),
+    "alone + embedding+spectral": _alone(node_encoding="embedding+spectral", encoding_dims=32),
+    "alone + epochs 200": _alone(epochs=200),
+    "alone + neg ratio 3": _alone(neg_ratio=3),
     # ... and the settings of the default search's E.coli export (docs/results/seal-Ecoli-v2.json) that differ
-    "alone + edge dropout 0.24": {"base": "strong", "ensemble": 1, "edge_dropout": 0.24},
-    "alone + embedding norm 2": {"base": "strong", "ensemble": 1, "embedding_norm": 2.0},
-    "alone + decoder batch norm": {"base": "strong", "ensemble": 1, "decoder_norm": "batch"},
-    "alone + weight decay 1e-5": {"base": "strong", "ensemble": 1, "weight_decay": 1.0e-5},
+    "alone + edge dropout 0.24": _alone(edge_dropout=0.24),
+    "alone + embedding norm 2": _alone(embedding_norm=2.0),
+    "alone + decoder batch norm": _alone(decoder_norm="batch"),
+    "alone + weight decay 1e-5": _alone(weight_decay=1.0e-5),
 }
 # strong.yaml v4's exported winners on SEAL's graphs (split seed 0; docs/results/seal-<graph>-strong.json).
 _STRONG_SEAL = dict(model="gae", encoder="linear", encoder_norm="batch", latent_channels=128, decoder="ncn",
