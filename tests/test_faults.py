@@ -374,7 +374,8 @@ def assert_complete(search: Path, *, samples: int, epochs: int, untouched: dict[
     rows = table(search)
     names = [r["trial"] for r in rows]
     assert len(names) == samples == len(set(names))
-    assert all(r["state"] == "TERMINATED" and int(r["epochs_run"]) == epochs for r in rows)
+    assert all(r["state"] == "TERMINATED" and int(r["epochs_run"]) == epochs for r in rows), [
+        (r["trial"], r["state"], r["epochs_run"], r.get("stop_reason")) for r in rows]  # which trial, if it flakes
     assert set(trial_dirs(search)) == set(names) == set(saved_trial_statuses(search))
     assert {trial_of_run(p.name) for p in (search / "tensorboard").iterdir()} == set(names)
     for run in (search / "tensorboard").iterdir():  # HParams: one entry per trial, the final one
