@@ -32,7 +32,7 @@ def test_search_flag_and_settings_refuse_in_the_same_words(flag: str, field: str
     ("--lr", "lr", 0.0), ("--epochs", "epochs", 0), ("--dropout", "dropout", 1.0), ("--weight-decay", "weight_decay", -1.0),
     ("--grad-clip", "grad_clip", -1.0), ("--degree-loss", "degree_loss", -0.002),
     ("--embedding-activation", "embedding_activation", "relu"), ("--propagation-hops", "propagation_hops", 0),
-    ("--propagation-hops", "propagation_hops", 9),
+    ("--propagation-hops", "propagation_hops", 9), ("--weight-ema", "weight_ema", 1.0),
 ])
 def test_train_flag_and_config_refuse_in_the_same_words(flag: str, field: str, value: float | str) -> None:
     with pytest.raises(TuneGAEError) as library:

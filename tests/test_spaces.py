@@ -374,7 +374,7 @@ def test_define_by_run_pickles() -> None:
               "embedding_norm": 2.0, "decoder": "ncn", "decoder_layers": 2, "decoder_width": 64,
               "decoder_dropout": 0.1, "decoder_norm": "batch", "cn_weighting": "resource_allocation"}
     constants = {"embedding_activation": "none", "mask_kind": "edge", "grad_clip": 0.0,
-                 "degree_loss": 0.0, "ensemble": 1, "propagation_hops": 1}
+                 "degree_loss": 0.0, "weight_ema": 0.0, "ensemble": 1, "propagation_hops": 1}
     assert copy(optuna.trial.FixedTrial(params)) == {**params, **constants}  # constants come back too
 
 

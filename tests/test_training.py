@@ -1,3 +1,4 @@
+import io
 import math
 from pathlib import Path
 
@@ -100,17 +101,26 @@ def test_vgae_trains_with_kl_weight(synthetic) -> None:
     assert result.val_auc > 0.7
 
 
-def test_resume_from_state_dict_continues_exactly(synthetic) -> None:
-    model_config, train_config = run_config_from_dict({"epochs": 20, "dropout": 0.2}, in_channels=synthetic.num_features)
-    straight = Trainer(synthetic, model_config, train_config)
-    rows = [straight.step() for _ in range(20)]
-    first = Trainer(synthetic, model_config, train_config)
-    for _ in range(12):
+def straight_and_resumed(split, config, epochs: int, cut: int) -> tuple[Trainer, list[dict], Trainer, list[dict]]:
+    """One run straight through ``epochs``, and one stopped after ``cut`` and resumed from its
+    checkpoint (saved and loaded as bytes, as a checkpoint file is) for the rest: each trainer
+    with its rows."""
+    straight = Trainer(split, *config)
+    rows = [straight.step() for _ in range(epochs)]
+    first = Trainer(split, *config)
+    for _ in range(cut):
         first.step()
-    state = first.state_dict()
-    resumed = Trainer(synthetic, model_config, train_config)
-    resumed.load_state_dict(state)
-    later = [resumed.step() for _ in range(8)]
+    saved = io.BytesIO()
+    torch.save(first.state_dict(), saved)
+    saved.seek(0)
+    resumed = Trainer(split, *config)
+    resumed.load_state_dict(torch.load(saved, weights_only=False))
+    return straight, rows, resumed, [resumed.step() for _ in range(epochs - cut)]
+
+
+def test_resume_from_state_dict_continues_exactly(synthetic) -> None:
+    config = run_config_from_dict({"epochs": 20, "dropout": 0.2}, in_channels=synthetic.num_features)
+    straight, rows, resumed, later = straight_and_resumed(synthetic, config, 20, 12)
     assert [r["epoch"] for r in later] == list(range(13, 21))
     assert later[-1]["val_auc"] == pytest.approx(rows[-1]["val_auc"], abs=1e-9)
     assert resumed.best == straight.best
@@ -350,16 +360,52 @@ def test_degree_heads_leave_the_models_initial_weights_and_resume_exactly(synthe
     hyper = {"epochs": 12, "dropout": 0.3, "mask_ratio": 0.5, "decoder": "hadamard_mlp", "encoder": "linear"}
     plain = Trainer(synthetic, *run_config_from_dict(hyper, in_channels=synthetic.num_features))
     config = run_config_from_dict({**hyper, "degree_loss": 0.01, "grad_clip": 1.0}, in_channels=synthetic.num_features)
-    straight = Trainer(synthetic, *config)
-    assert len(straight.degree_decoders) == 1 and not len(plain.degree_decoders)
-    assert all(torch.equal(a, b) for a, b in zip(plain.model.state_dict().values(), straight.model.state_dict().values()))
-    rows = [straight.step() for _ in range(12)]
-    first = Trainer(synthetic, *config)
-    for _ in range(7):
-        first.step()
-    resumed = Trainer(synthetic, *config)
-    resumed.load_state_dict(first.state_dict())
-    later = [resumed.step() for _ in range(5)]
+    fresh = Trainer(synthetic, *config)
+    assert len(fresh.degree_decoders) == 1 and not len(plain.degree_decoders)
+    assert all(torch.equal(a, b) for a, b in zip(plain.model.state_dict().values(), fresh.model.state_dict().values()))
+    straight, rows, resumed, later = straight_and_resumed(synthetic, config, 12, 7)
     assert [r["loss"] for r in later] == [r["loss"] for r in rows[7:]]
     assert all(torch.equal(a, b) for a, b in zip(resumed.degree_decoders.state_dict().values(),
                                                  straight.degree_decoders.state_dict().values()))
+
+
+def test_weight_ema_validates_and_keeps_the_moving_average_of_the_live_weights(synthetic) -> None:
+    """weight_ema: after each epoch the validated weights are decay * previous + (1 - decay) * live
+    (the first epoch's live weights to start), batch-norm statistics included; the reported AUC is
+    that averaged model's, and the best epoch's averaged weights are what the run keeps."""
+    decay = 0.6
+    hyper = {"epochs": 6, "dropout": 0.2, "encoder": "linear", "encoder_norm": "batch", "decoder": "hadamard_mlp",
+             "weight_ema": decay}
+    model_config, train_config = run_config_from_dict(hyper, in_channels=synthetic.num_features)
+    trainer = Trainer(synthetic, model_config, train_config)
+    expected: dict[str, torch.Tensor] = {}
+    for _ in range(6):
+        row = trainer.step()
+        live = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        expected = {k: v.float() if not expected else decay * expected[k] + (1 - decay) * v.float()
+                    for k, v in live.items()}
+        averaged = build_model(model_config, inputs_normalized=True)
+        averaged.load_state_dict({k: v.to(live[k].dtype) for k, v in expected.items()
+                                  if not k.endswith("num_batches_tracked")}, strict=False)
+        averaged.decoder.attach_graph(synthetic.train_edge_index, synthetic.num_nodes)
+        z = embed(averaged, trainer.x, synthetic.train_edge_index)
+        averaged.eval()
+        scores = torch.cat(averaged.decoder.logits_of(z, [synthetic.val_pos, synthetic.val_neg]))
+        labels = [1] * synthetic.val_pos.size(1) + [0] * synthetic.val_neg.size(1)
+        assert row["val_auc"] == pytest.approx(roc_auc_score(labels, scores.detach().numpy()), abs=1e-6)
+        if row["best_epoch"] == row["epoch"]:
+            kept = {k: v.float() for k, v in expected.items()}
+    for key, value in trainer.best_state.items():
+        if not key.endswith("num_batches_tracked"):
+            assert torch.allclose(value.float(), kept[key], atol=1e-6), key
+    live_params = dict(trainer.model.named_parameters())
+    assert any(not torch.allclose(trainer.best_state[k], live_params[k]) for k in live_params)
+
+
+def test_weight_ema_resumes_exactly(synthetic) -> None:
+    """A checkpoint carries the moving average: a resumed run validates the same weights."""
+    hyper = {"epochs": 10, "dropout": 0.2, "weight_ema": 0.8}
+    config = run_config_from_dict(hyper, in_channels=synthetic.num_features)
+    straight, rows, resumed, later = straight_and_resumed(synthetic, config, 10, 6)
+    assert [r["val_auc"] for r in later] == pytest.approx([r["val_auc"] for r in rows[6:]], abs=1e-9)
+    assert resumed.best == straight.best

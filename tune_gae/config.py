@@ -194,6 +194,10 @@ class TrainConfig:
     # layers, width and dropout) regresses the node's degree over the edges the loss reconstructs
     # (the masked ones with mask_ratio), MSE. A training-only head: bundles do not keep it. 0: off.
     degree_loss: float = 0.0
+    # Validate and keep an exponential moving average of the weights (and batch-norm statistics)
+    # instead of the live ones, with this decay per epoch (Polyak averaging; torch.optim.swa_utils).
+    # 0: the live weights.
+    weight_ema: float = 0.0
     patience: int = 0  # stop after this many epochs without a validation improvement (0: never)
     seed: int = 0
 

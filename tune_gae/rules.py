@@ -216,6 +216,7 @@ RULES: dict[str, Rule] = {
     "mask_kind": Rule(str, allowed=MASK_KINDS),
     "grad_clip": Rule(float, low=0.0),
     "degree_loss": Rule(float, low=0.0),
+    "weight_ema": Rule(float, low=0.0, below=1.0),
     "embedding_norm": Rule(float, low=0.0),
     "ensemble": Rule(int, low=1),
     "normalize_features": Rule(bool),

@@ -51,6 +51,8 @@ from tune_gae.cli.options import (
 @hyper_option("grad_clip", help="Clip the gradients' total L2 norm to this every step (MaskGAE: 1); 0: off.")
 @hyper_option("degree_loss", help="Weight of MaskGAE's degree loss (an MLP regressing each node's degree over "
               "the reconstructed edges from its embedding; MaskGAE: 0.002); 0: off.")
+@hyper_option("weight_ema", help="Validate and keep a moving average of the weights, this decay per epoch "
+              "(Polyak averaging); 0: the live weights.")
 @hyper_option("embedding_norm", help="Rescale every node embedding to this L2 length (a scaled-cosine "
               "decoder, GNAE); 0: the raw inner product.")
 @hyper_option("ensemble", help="Train this many encoders side by side (a seed ensemble) and average "
@@ -105,6 +107,7 @@ def train(
     mask_kind: str,
     grad_clip: float,
     degree_loss: float,
+    weight_ema: float,
     ensemble: int,
     decoder: str,
     decoder_layers: int,
@@ -144,7 +147,7 @@ def train(
         epochs=epochs, dropout=dropout, weight_decay=weight_decay, kl_weight=kl_weight,
         normalize_features=normalize_features, patience=patience, seed=seed,
         neg_ratio=neg_ratio, edge_dropout=edge_dropout, mask_ratio=mask_ratio, encoding_dims=encoding_dims,
-        mask_kind=mask_kind, grad_clip=grad_clip, degree_loss=degree_loss,
+        mask_kind=mask_kind, grad_clip=grad_clip, degree_loss=degree_loss, weight_ema=weight_ema,
         embedding_norm=embedding_norm, ensemble=ensemble, decoder=decoder, decoder_layers=decoder_layers,
         decoder_width=decoder_width, decoder_dropout=decoder_dropout, decoder_norm=decoder_norm,
         cn_weighting=cn_weighting,

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch_geometric.nn import GAE, VGAE
 
 from tune_gae.config import ModelConfig, RunResult, TrainConfig
@@ -204,6 +205,9 @@ class Trainer:
         with GLOBAL_RNG_LOCK:
             torch.manual_seed(train_config.seed)
             self.model = build_model(model_config, cached=True, inputs_normalized=True).to(self.device)
+            # With weight_ema, validation reads (and the run keeps) a moving average of the weights.
+            self.averaged = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(train_config.weight_ema),
+                                           use_buffers=True) if train_config.weight_ema else None)
             # MaskGAE's degree heads (training only, one per ensemble member), drawn after the model
             # so that the model's initial weights do not depend on degree_loss.
             self.degree_decoders = torch.nn.ModuleList(
@@ -216,6 +220,8 @@ class Trainer:
         # A decoder that reads the graph reads the whole training graph, every epoch (masked
         # training hides edges from the encoder's messages only).
         self.model.decoder.attach_graph(self.message_edges, split.num_nodes)
+        self._validated = self.averaged.module if self.averaged is not None else self.model
+        self._validated.decoder.attach_graph(self.message_edges, split.num_nodes)
         self.optimizer = torch.optim.Adam(
             [*self.model.parameters(), *self.degree_decoders.parameters()],
             lr=train_config.lr,
@@ -226,12 +232,13 @@ class Trainer:
         self._parameters = list(self.model.parameters())
         # (a batch norm normalises by the batch in training and by running statistics in eval)
         self._reuse_forward = (model_config.dropout == 0 and train_config.edge_dropout == 0
-                               and train_config.mask_ratio == 0 and model_config.encoder_norm == "none")
+                               and train_config.mask_ratio == 0 and model_config.encoder_norm == "none"
+                               and self.averaged is None)
         self._forward: tuple[Any, list[int]] | None = None
         self.epoch = 0
         self.best: dict[str, float] = _unset_best()
-        # Views of the live weights (optimiser steps update them in place): cloned on improvement.
-        self._state_views = list(self.model.state_dict().items())
+        # Views of the validated weights (updated in place): cloned on improvement.
+        self._state_views = list(self._validated.state_dict().items())
         self.best_state: dict[str, Tensor] = self._weights()
         self._best_z: Tensor | None = None
 
@@ -252,8 +259,11 @@ class Trainer:
         )
         if not math.isfinite(loss):
             raise DivergedError(f"loss became {loss} at epoch {self.epoch + 1}")
-        z = self._embed_keeping_forward() if self._reuse_forward else embed(self.model, self.x, self.message_edges)
-        metrics = link_metrics(self.model.decoder, z, self.val_pos, self.val_neg)
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model)
+        z = (self._embed_keeping_forward() if self._reuse_forward
+             else embed(self._validated, self.x, self.message_edges))
+        metrics = link_metrics(self._validated.decoder, z, self.val_pos, self.val_neg)
         self.epoch += 1
         result: dict[str, float] = {"epoch": self.epoch, "loss": loss}
         result.update({f"val_{name}": metrics[name] for name in LINK_METRICS})
@@ -325,6 +335,7 @@ class Trainer:
             "best_state": self.best_state,
             "rng": self.generator.get_state(),  # the run's own stream (see __init__)
             "degree_decoders": self.degree_decoders.state_dict(),  # empty without degree_loss
+            **({"averaged": self.averaged.state_dict()} if self.averaged is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -333,6 +344,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.degree_decoders.load_state_dict(state.get("degree_decoders", {}))  # older checkpoints: none
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.averaged is not None:
+            self.averaged.load_state_dict(state["averaged"])
         self.best = {**_unset_best(), **state["best"]}  # checkpoints from before Hits/MRR lack them
         self.best_state = copy.copy(state["best_state"])
         self._best_z = None
