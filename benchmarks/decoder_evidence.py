@@ -168,6 +168,16 @@ HOPS_VARIANTS: dict[str, dict[str, Any]] = {
     "centre + ensemble 3": ENSEMBLE,
     "hops 2": {**ENSEMBLE, "propagation_hops": 2},
     "hops 2 + latent 256": {**ENSEMBLE, "propagation_hops": 2, "latent_channels": 256},
+    "hops 3": {**ENSEMBLE, "propagation_hops": 3},
+    "hops 4": {**ENSEMBLE, "propagation_hops": 4},
+}
+# strong.yaml v3's centre (ensemble 3, 2 hops) validating and keeping a moving average of its weights
+# (weight_ema: the decay per epoch).
+EMA_VARIANTS: dict[str, dict[str, Any]] = {
+    "hops 2": {**ENSEMBLE, "propagation_hops": 2},
+    "hops 2 + weight ema 0.9": {**ENSEMBLE, "propagation_hops": 2, "weight_ema": 0.9},
+    "hops 2 + weight ema 0.97": {**ENSEMBLE, "propagation_hops": 2, "weight_ema": 0.97},
+    "hops 2 + weight ema 0.99": {**ENSEMBLE, "propagation_hops": 2, "weight_ema": 0.99},
 }
 # strong.yaml v3's centre (ensemble 3, 2 hops) with MaskGAE's own edge masking (mask_kind directed: each
 # direction masked on its own, an edge hidden only when both are, every masked direction a positive).
@@ -238,7 +248,7 @@ STRONG_WINNERS: dict[str, dict[str, Any]] = {
 }
 RECIPES = {"maskgae": RECIPE_VARIANTS, "maskgae-fidelity": FIDELITY_VARIANTS, "strong-scale": SCALE_VARIANTS,
            "strong-wider": WIDER_VARIANTS, "ncn-protocol": NCN_PROTOCOL_VARIANTS, "strong-hops": HOPS_VARIANTS,
-           "strong-directed": DIRECTED_VARIANTS, "featureless": FEATURELESS_VARIANTS}
+           "strong-directed": DIRECTED_VARIANTS, "strong-ema": EMA_VARIANTS, "featureless": FEATURELESS_VARIANTS}
 # Recipes measured under another protocol than the 85/5/10 AUC one: split ratios and the selection metric.
 PROTOCOLS: dict[str, dict[str, Any]] = {"ncn-protocol": dict(val_ratio=0.1, test_ratio=0.2, metric="val_hits@100")}
 AUC_PROTOCOL: dict[str, Any] = dict(val_ratio=0.05, test_ratio=0.10, metric="val_auc")
