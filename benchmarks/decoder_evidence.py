@@ -207,7 +207,7 @@ FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
                                                "patience": 80},
     "ensemble 3": {"base": "default", "ensemble": 3},
     "ensemble 3 + dropout 0.7": {"base": "default", "ensemble": 3, "dropout": 0.7},
-    # strong.yaml v4's winner on the graph (docs/results/seal-<graph>-strong.json), with and without its ensemble
+    # strong.yaml v4's winner on the graph (docs/results/seal-<graph>-strong-v4.json), with and without its ensemble
     "strong.yaml winner": {"base": "strong"},
     "strong.yaml winner without ensemble": _alone(),
     # which of that lone winner's settings the default space cannot reach matter
@@ -236,7 +236,7 @@ FEATURELESS_VARIANTS: dict[str, dict[str, Any]] = {
     "alone + decoder batch norm": _alone(decoder_norm="batch"),
     "alone + weight decay 1e-5": _alone(weight_decay=1.0e-5),
 }
-# strong.yaml v4's exported winners on SEAL's graphs (split seed 0; docs/results/seal-<graph>-strong.json).
+# strong.yaml v4's exported winners on SEAL's graphs (split seed 0; docs/results/seal-<graph>-strong-v4.json).
 _STRONG_SEAL = dict(model="gae", encoder="linear", encoder_norm="batch", latent_channels=128, decoder="ncn",
                     decoder_layers=3, decoder_width=64, decoder_norm="none", edge_dropout=0.0, embedding_norm=0.0,
                     ensemble=3, epochs=400, patience=300, neg_ratio=1, mask_ratio=0.5, weight_decay=0.0)
