@@ -84,3 +84,20 @@ def test_a_per_graph_entry_is_estimated_for_the_graph_at_hand(split, tmp_path) -
     assert split.features_given
     assert estimate("{choice: [16], featureless: {choice: [512]}}") == estimate("16") < estimate("512")
     assert estimate("{choice: [16], features: {choice: [512]}}") == estimate("512")
+
+
+def test_weight_ema_is_estimated_with_one_more_copy_of_the_weights(split, tmp_path) -> None:
+    """weight_ema keeps a moving average of the weights (not of the graph operators, which it
+    shares): the estimate grows by one float per weight, with the safety margin."""
+    from tune_gae.search.memory import FLOAT, SAFETY
+
+    def estimate(line: str) -> int:
+        path = tmp_path / f"ema-{abs(hash(line))}.yaml"
+        path.write_text(f"parameters:\n  hidden_channels: [32]\n  latent_channels: 16\n{line}")
+        return largest_trial_bytes(load_space(path), split)
+
+    weights = (300 * 32 + 32) + (32 * 16 + 16)  # the two GCN layers of the 300-feature graph
+    plain = estimate("")
+    assert estimate("  weight_ema: 0.0\n") == plain
+    assert estimate("  weight_ema: 0.9\n") - plain == pytest.approx(SAFETY * FLOAT * weights, abs=1)
+    assert estimate("  weight_ema: {choice: [0.0, 0.9]}\n") == estimate("  weight_ema: 0.9\n")

@@ -409,3 +409,33 @@ def test_weight_ema_resumes_exactly(synthetic) -> None:
     straight, rows, resumed, later = straight_and_resumed(synthetic, config, 10, 6)
     assert [r["val_auc"] for r in later] == pytest.approx([r["val_auc"] for r in rows[6:]], abs=1e-9)
     assert resumed.best == straight.best
+
+
+@pytest.mark.parametrize("decoder", ["inner_product", "ncn"])
+def test_weight_ema_builds_no_second_graph(synthetic, monkeypatch, decoder) -> None:
+    """The averaged copy reads the live model's normalised adjacency and common-neighbour graph:
+    a run with weight_ema builds each exactly as often as one without (memory, on large graphs)."""
+    import tune_gae.nn.decoders as decoders
+    import tune_gae.nn.encoders as encoders
+
+    built: list[str] = []
+
+    def counting(cls, name):
+        class Counted(cls):
+            def __init__(self, *args, **kwargs) -> None:
+                built.append(name)
+                super().__init__(*args, **kwargs)
+        return Counted
+
+    monkeypatch.setattr(encoders, "GCNGraph", counting(encoders.GCNGraph, "adjacency"))
+    monkeypatch.setattr(decoders, "CommonNeighbours", counting(decoders.CommonNeighbours, "common neighbours"))
+    counts = []
+    for weight_ema in (0.0, 0.9):
+        built.clear()
+        hyper = {"epochs": 3, "decoder": decoder, "ensemble": 2, "weight_ema": weight_ema}
+        trainer = Trainer(synthetic, *run_config_from_dict(hyper, in_channels=synthetic.num_features))
+        for _ in range(3):
+            trainer.step()
+        counts.append(sorted(built))
+    assert counts[0] == counts[1] and "adjacency" in counts[0]
+    assert ("common neighbours" in counts[0]) == (decoder == "ncn")

@@ -123,6 +123,11 @@ class GCNEncoder(torch.nn.Module):
     ) -> Tensor | tuple[Tensor, Tensor]:
         return self.encode_inputs(*self.inputs(x, edge_index, edge_weight))
 
+    def share_caches(self, other: GCNEncoder) -> None:
+        """Read (and fill) ``other``'s cached graph operators and sparse features: they depend on
+        the inputs only, so a copy of the same model (a weight average) needs no second set."""
+        self._graphs, self._features = other._graphs, other._features
+
     def inputs(
         self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
     ) -> tuple[Tensor | SparseOperator, SparseOperator]:

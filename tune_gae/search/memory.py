@@ -39,7 +39,8 @@ INDEX = 8
 ADJACENCY_ENTRY_BYTES = 5 * INDEX + 4 * FLOAT
 # Bytes per training pair: the [2, P] tensor, a sorted copy, two orders, offsets and partners.
 PAIR_BYTES = 8 * INDEX
-# Copies of each weight: value, gradient, Adam's two moments, best-weights clone, checkpoint.
+# Copies of each weight: value, gradient, Adam's two moments, best-weights clone, checkpoint
+# (and with weight_ema one more: the moving average, which shares the graph operators).
 WEIGHT_COPIES = 6
 # Live [N, width] float tensors per layer during a training step (input, output, gradients,
 # the product before the bias, dropout mask) and the embedding's pair gathers.
@@ -81,6 +82,7 @@ def estimate_trial_bytes(
     neighbour_entries: int = 0,
     propagation_hops: int = 1,
     positives_per_edge: float = 1.0,
+    averaged_weights: bool = False,
 ) -> int:
     """Peak bytes one trial is expected to hold (a safety margin included).
 
@@ -91,7 +93,8 @@ def estimate_trial_bytes(
     its own copy); ``neighbour_entries`` (ncn): the expanded neighbours of one epoch's pairs
     (``common_neighbour_entries``); ``propagation_hops``: the embedding layer's hops;
     ``positives_per_edge``: one epoch's positives per training edge (at most 1, but up to
-    2 x mask_ratio with ``mask_kind: directed``, whose positives are masked directions).
+    2 x mask_ratio with ``mask_kind: directed``, whose positives are masked directions);
+    ``averaged_weights``: ``weight_ema`` keeps a moving average of the weights beside them.
     """
     widths = [input_width, *hidden_widths, latent_width * (2 if variational else 1)]
     weights = sum(a * b + b for a, b in itertools.pairwise(widths))
@@ -103,7 +106,7 @@ def estimate_trial_bytes(
         adjacency_entries * ADJACENCY_ENTRY_BYTES
         + pairs * PAIR_BYTES
         + input_nonzeros * (FLOAT + INDEX)
-        + weights * FLOAT * WEIGHT_COPIES
+        + weights * FLOAT * (WEIGHT_COPIES + averaged_weights)
         + activations
         + _decoder_bytes(decoder, pairs, latent_width // max(members, 1), decoder_layers, decoder_width, members,
                          num_nodes, num_train_edges, neighbour_entries)
@@ -227,6 +230,7 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
     kinds = _largest(entries["mask_kind"].distribution, TrainConfig.mask_kind) if applies("mask_kind") else ""
     directed = "directed" in (kinds if isinstance(kinds, tuple) else (kinds,))
     positives_per_edge = 2 * float(largest("mask_ratio", TrainConfig.mask_ratio)) if directed else 1.0
+    averaged_weights = float(largest("weight_ema", TrainConfig.weight_ema)) > 0
     estimates = []
     for encoding, decoder in itertools.product(encodings, decoders):
         parts = str(encoding).split("+")
@@ -246,6 +250,7 @@ def largest_trial_bytes(space: SearchSpace, split: LinkSplit) -> int:
             neighbour_entries=neighbours if decoder == "ncn" else 0,
             propagation_hops=hops,
             positives_per_edge=positives_per_edge,
+            averaged_weights=averaged_weights,
         ))
     return max(estimates)
 

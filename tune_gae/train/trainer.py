@@ -19,9 +19,16 @@ from torch_geometric.nn import GAE, VGAE
 
 from tune_gae.config import ModelConfig, RunResult, TrainConfig
 from tune_gae.data.split import LinkSplit
-from tune_gae.nn.decoders import decoder_members, is_inner_product, member_blocks
+from tune_gae.nn.decoders import NCNDecoder, decoder_members, is_inner_product, member_blocks
 from tune_gae.nn.degree import DegreeDecoder, reconstructed_degree
-from tune_gae.nn.encoders import build_model, embed, encode_from, ensemble_size, prepare_features
+from tune_gae.nn.encoders import (
+    GCNEncoder,
+    build_model,
+    embed,
+    encode_from,
+    ensemble_size,
+    prepare_features,
+)
 from tune_gae.nn.pairs import PairSet, logit_loss, prepare_pairs, recon_loss
 from tune_gae.rules import LINK_METRICS, VALIDATION_METRICS
 from tune_gae.train.masks import directed_mask, edge_mask, path_mask
@@ -221,7 +228,8 @@ class Trainer:
         # training hides edges from the encoder's messages only).
         self.model.decoder.attach_graph(self.message_edges, split.num_nodes)
         self._validated = self.averaged.module if self.averaged is not None else self.model
-        self._validated.decoder.attach_graph(self.message_edges, split.num_nodes)
+        if self.averaged is not None:
+            share_graph_state(self.model, self.averaged.module)
         self.optimizer = torch.optim.Adam(
             [*self.model.parameters(), *self.degree_decoders.parameters()],
             lr=train_config.lr,
@@ -350,6 +358,16 @@ class Trainer:
         self.best_state = copy.copy(state["best_state"])
         self._best_z = None
         self.generator.set_state(state["rng"])
+
+
+def share_graph_state(source: torch.nn.Module, copy_of_source: torch.nn.Module) -> None:
+    """Make a copy of a model read the original's cached graph operators and attached training
+    graph (the same edges give the same operators) instead of building a second set."""
+    for original, copied in zip(source.modules(), copy_of_source.modules(), strict=True):
+        if isinstance(original, GCNEncoder):
+            copied.share_caches(original)
+        elif isinstance(original, NCNDecoder):
+            copied.share_graph(original)
 
 
 def _unset_best() -> dict[str, float]:
