@@ -292,7 +292,7 @@ def main() -> None:
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     variants = RECIPES[args.recipe] if args.recipe else VARIANTS
-    variants = {**variants, **{f"winner of {Path(d).name}": {"base": "config", **_winner_config(Path(d))}
+    variants = {**variants, **{f"winner of {Path(d).name}": {"base": "config", **winner_config(Path(d))}
                                for d in args.winner_of}}
     names = (args.variants.split(",") if args.variants else [] if args.winner_of else list(variants))
     names += [f"winner of {Path(d).name}" for d in args.winner_of]
@@ -334,7 +334,7 @@ def main() -> None:
     print(json.dumps(out))
 
 
-def _winner_config(search: Path) -> dict[str, Any]:
+def winner_config(search: Path) -> dict[str, Any]:
     """The hyperparameters of the trial a search selected (after re-selection), as a run config."""
     record = json.loads((search / "search.json").read_text())
     row = next(r for r in record["reselection"] if r["trial"] == record["winner"]["trial"])

@@ -20,29 +20,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import tune_gae.train.trainer as trainer_module
-from tune_gae.config import RUN_KEYS, DataConfig, run_config_from_dict
+from tune_gae.config import DataConfig, run_config_from_dict
 from tune_gae.data.split import encode_for_run, load_split
 from tune_gae.train.allocator import keep_freed_memory
 from tune_gae.train.metrics import score_metrics
 
-SAVED = Path(__file__).resolve().parent.parent / "docs" / "results"
-SPLIT_SEEDS = (100, 101, 102, 103, 104, 105, 106, 107)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decoder_evidence import SAVED, SPLIT_SEEDS, winner_config  # noqa: E402
+
 WINDOWS = (3, 5, 9, 15)
-
-
-def winner_config(search: Path) -> dict[str, Any]:
-    """The hyperparameters of the trial a search exported (after re-selection), as a run config."""
-    record = json.loads((search / "search.json").read_text())
-    rows = record.get("reselection") or []
-    row = next((r for r in rows if r["trial"] == record["winner"]["trial"]), None)
-    config = row["config"] if row else record["winner"]["config"]
-    return {key: value for key, value in config.items() if key in RUN_KEYS and key != "seed"}
 
 
 def half_curves(split: Any, hyper: dict[str, Any], seed: int) -> tuple[list[float], list[float], list[float]]:
@@ -54,15 +47,17 @@ def half_curves(split: Any, hyper: dict[str, Any], seed: int) -> tuple[list[floa
     original = trainer_module.link_metrics
 
     def recording(decoder: torch.nn.Module, z: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, float]:
+        """The trainer's link_metrics (uniform negatives: ``neg`` is [2, N]), also scoring each half."""
         was_training = decoder.training
         decoder.eval()
         with torch.no_grad():
-            pos_scores, neg_scores = decoder.logits_of(z, [pos, neg.reshape(2, -1)])
+            pos_scores, neg_scores = decoder.logits_of(z, [pos, neg])
         decoder.train(was_training)
         curves[0].append(score_metrics(pos_scores[pos_half], neg_scores[neg_half])["auc"])
         curves[1].append(score_metrics(pos_scores[~pos_half], neg_scores[~neg_half])["auc"])
-        curves[2].append(score_metrics(pos_scores, neg_scores)["auc"])
-        return original(decoder, z, pos, neg)
+        metrics = score_metrics(pos_scores, neg_scores)
+        curves[2].append(metrics["auc"])
+        return metrics
 
     pos_half = torch.randperm(split.val_pos.size(1), generator=generator) % 2 == 0
     neg_half = torch.randperm(split.val_neg.size(1), generator=generator) % 2 == 0

@@ -227,9 +227,10 @@ class Trainer:
         # A decoder that reads the graph reads the whole training graph, every epoch (masked
         # training hides edges from the encoder's messages only).
         self.model.decoder.attach_graph(self.message_edges, split.num_nodes)
-        self._validated = self.averaged.module if self.averaged is not None else self.model
+        self._validated = self.model
         if self.averaged is not None:
-            share_graph_state(self.model, self.averaged.module)
+            self._validated = self.averaged.module
+            share_graph_state(self.model, self._validated)
         self.optimizer = torch.optim.Adam(
             [*self.model.parameters(), *self.degree_decoders.parameters()],
             lr=train_config.lr,
